@@ -1,0 +1,96 @@
+"""Every error a provider client raises, in one hierarchy.
+
+Each error carries the provider, the operation and the provider's own message. None of
+them ever holds a token, secret or password: clients build messages from the provider's
+answer, never from the request.
+"""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    """Base: a provider call did not succeed."""
+
+    #: What the user should do next; subclasses refine it.
+    advice = "Try again, or check the provider's console."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        operation: str,
+        status: int | None = None,
+        code: str | int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.operation = operation
+        self.status = status
+        self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.operation}: {self.message}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(provider={self.provider!r}, operation={self.operation!r}, "
+            f"status={self.status!r}, code={self.code!r}, message={self.message!r})"
+        )
+
+    def user_sentence(self) -> str:
+        """One or two sentences a Slack user can act on."""
+        return f"{self.provider_title} said: {self.message} {self.advice}"
+
+    @property
+    def provider_title(self) -> str:
+        return {"cinnox": "CINNOX", "bandwidth": "Bandwidth", "yeastar": "Yeastar"}.get(
+            self.provider, self.provider
+        )
+
+
+# --- the request was refused --------------------------------------------------------
+
+
+class AuthError(ProviderError):
+    """Credentials were missing, wrong or lacked permission (401/403, Yeastar 10005/70004)."""
+
+    advice = "Check the bot's credentials for this provider (python -m bot check)."
+
+
+class ValidationError(ProviderError):
+    """The provider rejected the request's content (400, CINNOX 6451000, Yeastar 40001/40002)."""
+
+    advice = "Correct the highlighted value and submit again."
+
+
+class NotFoundError(ProviderError):
+    """The addressed resource does not exist (404, CINNOX 3000205, Yeastar 60001)."""
+
+    advice = "Check the ID and try again."
+
+
+class ConflictError(ProviderError):
+    """The resource already exists (409, Yeastar 40003)."""
+
+    advice = "Choose another name; this one is taken."
+
+
+# --- the provider could not answer now ------------------------------------------------
+
+
+class RateLimitedError(ProviderError):
+    """Too many requests (429, CINNOX 6451010); retry_after is in seconds when known."""
+
+    advice = "The provider is busy; try again in a minute."
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class UnavailableError(ProviderError):
+    """5xx, timeout or connection failure: the provider may or may not have acted."""
+
+    advice = "The provider did not answer; check its console before trying again."
