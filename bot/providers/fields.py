@@ -1,0 +1,171 @@
+"""Field types shared by the provider models, and the one place validation errors
+become sentences a user reads.
+
+Each model field carries a ``title`` (what the modal label says). ``field_errors`` turns a
+pydantic ``ValidationError`` into ``{"phones.0.phone": "Phone number must be ..."}``: the
+dotted path of the API field (the modal's block_id) and one sentence naming the field.
+Custom validators raise ``ValueError`` with a sentence that starts lower-case after the field
+name, e.g. ``ValueError("must be in E.164 format, e.g. +85294667788")``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import phonenumbers
+import pycountry
+from pydantic import AfterValidator, BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+
+
+def dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+# --- value checks ---------------------------------------------------------------------
+
+
+def e164(value: str) -> str:
+    """A phone number with country code and leading "+", normalised to E.164."""
+    value = value.strip()
+    if not value.startswith("+"):
+        raise ValueError('must start with "+" and the country code, e.g. +85294667788')
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError("is not a phone number, e.g. +85294667788") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError("is not a possible phone number for its country code") from None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def language_code(value: str) -> str:
+    """An ISO 639-1 two-letter language code."""
+    code = value.strip().lower()
+    if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
+        raise ValueError(f'"{value}" is not an ISO 639-1 language code (e.g. en, zh, ja)')
+    return code
+
+
+def country_code(value: str) -> str:
+    """An ISO 3166 alpha-2 country code."""
+    code = value.strip().upper()
+    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f'"{value}" is not an ISO 3166 two-letter country code (e.g. HK, US)')
+    return code
+
+
+E164 = Annotated[str, AfterValidator(e164)]
+LanguageCode = Annotated[str, AfterValidator(language_code)]
+CountryCode = Annotated[str, AfterValidator(country_code)]
+
+
+# --- error sentences --------------------------------------------------------------------
+
+_TEMPLATES: dict[str, str] = {
+    "missing": "is required",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_too_short": "must be at least {min_length} characters",
+    "too_short": "needs at least {min_length} item(s)",
+    "too_long": "takes at most {max_length} item(s)",
+    "literal_error": "must be one of {expected}",
+    "enum": "must be one of {expected}",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "bool_parsing": "must be true or false",
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be greater than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "string_pattern_mismatch": "has characters that are not allowed",
+    "url_parsing": "must be a URL such as https://example.com/path",
+    "url_scheme": "must be a URL starting with https://",
+    "extra_forbidden": "is not a field of this request",
+    "string_type": "must be text",
+    "list_type": "must be a list",
+}
+
+
+def field_title(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """The human name of the field at ``loc`` (by alias), walking nested models and lists."""
+    current: Any = model
+    info: FieldInfo | None = None
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        info = _field_by_alias(current, part)
+        if info is None:
+            break
+        current = _inner_model(info.annotation)
+    if info is not None and info.title:
+        return info.title
+    last = next((p for p in reversed(loc) if isinstance(p, str)), "value")
+    return last.replace("_", " ").capitalize()
+
+
+def _field_by_alias(model: type[BaseModel], name: str) -> FieldInfo | None:
+    for field_name, info in model.model_fields.items():
+        if name in (field_name, info.alias, info.validation_alias, info.serialization_alias):
+            return info
+    return None
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The BaseModel inside list[...] / Optional[...] / Annotated[...], if any."""
+    stack = [annotation]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            return item
+        stack.extend(getattr(item, "__args__", ()) or ())
+        meta = getattr(item, "__origin__", None)
+        if meta is not None:
+            stack.append(meta)
+    return None
+
+
+def sentence(model: type[BaseModel], error: Any) -> str:
+    loc = tuple(error["loc"])
+    title = field_title(model, loc) if loc else "This form"
+    kind = error["type"]
+    if kind == "value_error":
+        detail = str(error.get("ctx", {}).get("error", error["msg"]))
+    elif kind in _TEMPLATES:
+        ctx = {k: _show(v) for k, v in (error.get("ctx") or {}).items()}
+        try:
+            detail = _TEMPLATES[kind].format(**ctx)
+        except KeyError:
+            detail = error["msg"][:1].lower() + error["msg"][1:]
+    else:
+        detail = error["msg"][:1].lower() + error["msg"][1:]
+    text = f"{title} {detail}" if loc else detail[:1].upper() + detail[1:]
+    return text if text.endswith(".") else text + "."
+
+
+def _show(value: Any) -> str:
+    return str(value).replace("'", "")
+
+
+def field_errors(model: type[BaseModel], exc: ValidationError) -> dict[str, str]:
+    """``{dotted API path: sentence}``; the first error per path wins."""
+    out: dict[str, str] = {}
+    for error in exc.errors(include_url=False):
+        path = dotted(tuple(error["loc"])) or "__root__"
+        out.setdefault(path, sentence(model, error))
+    return out
+
+
+def located(model_name: str, errors: dict[str, str]) -> ValidationError:
+    """A ValidationError placed at given dotted paths, for cross-field rules in
+    ``model_validator(mode="after")``: ``raise located("X", {"phoneTargets": "is required ..."})``.
+    Nested models get their parents' path prefixed by pydantic."""
+    from pydantic_core import InitErrorDetails, PydanticCustomError
+
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError("value_error", "{error}", {"error": text}),
+            loc=tuple(int(p) if p.isdigit() else p for p in path.split(".")),
+            input=None,
+        )
+        for path, text in errors.items()
+    ]
+    return ValidationError.from_exception_data(model_name, details)
