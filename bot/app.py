@@ -1,0 +1,113 @@
+"""The Bolt app: the bot's Slack client, context binding, authorization, the handlers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import structlog
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.access import REFUSAL
+from bot.services import Services
+from handlers.commands import is_help
+
+log = structlog.get_logger(__name__)
+
+
+def slack_client(token: str, base_url: str) -> AsyncWebClient:
+    """The bot's Web API client; slack-sdk's own handlers retry 429 (Retry-After), 5xx and
+    dropped connections."""
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=10,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def describe(body: dict[str, Any]) -> tuple[str, str]:
+    """(kind label for metrics and logs, Slack user ID) of a Slack request body."""
+    if "command" in body:
+        return body["command"], body.get("user_id", "")
+    kind = body.get("type", "unknown")
+    user = (body.get("user") or {}).get("id", "") if isinstance(body.get("user"), dict) else ""
+    if kind in ("view_submission", "view_closed"):
+        return f"{kind}:{(body.get('view') or {}).get('callback_id', '')}", user
+    if kind == "block_actions":
+        actions = body.get("actions") or [{}]
+        return f"block_actions:{actions[0].get('action_id', '')}", user
+    if kind == "event_callback":
+        event = body.get("event") or {}
+        return f"event:{event.get('type', '')}", event.get("user", "")
+    return kind, user
+
+
+def build_bolt_app(services: Services) -> AsyncApp:
+    settings = services.settings
+    assert settings.slack_signing_secret is not None
+    app = AsyncApp(
+        client=services.slack,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        # Listeners ack first and hand slow work to services.background themselves, so the
+        # HTTP answer goes out as soon as the listener returns (no 10 ms ack polling).
+        process_before_response=True,
+        logger=logging.getLogger("slack_bolt"),
+        raise_error_for_unhandled_request=False,
+    )
+
+    @app.middleware
+    async def bind_context(body: dict[str, Any], next: Any) -> None:  # noqa: A002
+        kind, user = describe(body)
+        structlog.contextvars.bind_contextvars(slack_user=user, slack_kind=kind)
+        await next()
+
+    @app.middleware
+    async def authorize(body: dict[str, Any], next: Any) -> BoltResponse | None:  # noqa: A002
+        """BOT_ALLOWED_USERS guards every command (but its help) and every modal submission."""
+        kind, user = describe(body)
+        guarded = ("command" in body and not is_help(body.get("text", ""))) or body.get(
+            "type"
+        ) == "view_submission"
+        if not guarded or services.access.may_provision(user):
+            await next()
+            return None
+        await services.access.record(user, kind, "denied", detail="not in BOT_ALLOWED_USERS")
+        if "command" in body:
+            answer: dict[str, Any] = {"response_type": "ephemeral", "text": REFUSAL}
+        else:
+            answer = {"response_action": "update", "view": refusal_view()}
+        return BoltResponse(status=200, body=json.dumps(answer),
+                            headers={"content-type": "application/json"})
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        kind, _ = describe(body)
+        log.error("slack.listener_failed", kind=kind, error=type(error).__name__,
+                  exc_info=error)
+
+    from handlers import register_all
+
+    register_all(app, services)
+    return app
+
+
+def refusal_view() -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Not allowed"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": REFUSAL}}],
+    }

@@ -1,0 +1,58 @@
+"""`python -m bot check`: for Slack and each provider, configured / missing / reachable."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from bot.app import slack_client
+from bot.config import PROVIDERS, Settings
+from bot.providers.errors import ProviderError
+from bot.runtime import provider_clients
+
+
+@dataclass
+class Line:
+    part: str
+    state: str  # reachable | unreachable | missing
+    detail: str
+
+    def __str__(self) -> str:
+        mark = {"reachable": "ok  ", "unreachable": "FAIL", "missing": "--  "}[self.state]
+        return f"{mark} {self.part:<10} {self.detail}"
+
+
+async def run_checks(settings: Settings, timeout: float = 10.0) -> list[Line]:
+    lines: list[Line] = []
+    if settings.configured("slack"):
+        assert settings.slack_bot_token is not None
+        client = slack_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        try:
+            auth = await asyncio.wait_for(client.auth_test(), timeout)
+            lines.append(Line("slack", "reachable", f"configured, reachable (team {auth.get('team')}, "
+                                                      f"bot {auth.get('user')})"))
+        except Exception as exc:  # noqa: BLE001 - any failure is "unreachable", named by type
+            reason = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error")
+            lines.append(Line("slack", "unreachable",
+                              f"configured, unreachable: {reason or type(exc).__name__}"))
+        finally:
+            await client.session.close() if client.session else None
+    else:
+        lines.append(Line("slack", "missing", "missing " + ", ".join(settings.missing("slack"))))
+    clients = provider_clients(settings)
+    for part in PROVIDERS:
+        client = clients.get(part)
+        if client is None:
+            lines.append(Line(part, "missing",
+                              "disabled; missing " + ", ".join(settings.missing(part))))
+            continue
+        try:
+            await asyncio.wait_for(client.ping(), timeout)
+            lines.append(Line(part, "reachable", "configured, reachable"))
+        except ProviderError as exc:
+            lines.append(Line(part, "unreachable", f"configured, unreachable: {exc.message}"))
+        except TimeoutError:
+            lines.append(Line(part, "unreachable", "configured, unreachable: no answer in time"))
+        finally:
+            await client.close()
+    return lines

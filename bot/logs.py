@@ -1,0 +1,98 @@
+"""structlog, configured once: JSON (production) or console, context vars bound per
+request, and a redaction processor so no token, password or secret reaches a log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_SENSITIVE_KEY = re.compile(
+    r"(token|secret|password|passwd|authorization|api_key|apikey|access_key|auth|credential|cookie|signature)",
+    re.IGNORECASE,
+)
+# Values that are secrets whatever key they sit under.
+_SECRET_VALUE = re.compile(
+    r"(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+"
+    r"|Bearer\s+[A-Za-z0-9._~+/=-]+|Basic\s+[A-Za-z0-9+/=]{8,}"
+    r"|(?:access_token|refresh_token|password|secret|token)=[^&\s\"']+)",
+    re.IGNORECASE,
+)
+REDACTED = "[redacted]"
+_extra_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Redact this exact value wherever it appears (configured credentials)."""
+    if value and len(value) >= 4:
+        _extra_secrets.add(value)
+
+
+def redact_text(text: str) -> str:
+    for secret in _extra_secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _SECRET_VALUE.sub(
+        lambda m: m.group(0).split("=")[0] + "=" + REDACTED if "=" in m.group(0) else REDACTED,
+        text,
+    )
+
+
+def _redact(value: Any, key: str = "") -> Any:
+    if key and _SENSITIVE_KEY.search(key) and not key.endswith(("_id", "_ms", "_count")):
+        return REDACTED if value not in (None, "", False) else value
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, MutableMapping):
+        return {k: _redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in list(event_dict.items()):
+        event_dict[key] = _redact(value, key if key != "event" else "")
+    return event_dict
+
+
+class _StderrLogger:
+    """One line per event to whatever sys.stderr is now (test capture included)."""
+
+    def __init__(self, *_args: Any) -> None:
+        pass
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        if fmt == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info if fmt == "json" else structlog.processors.StackInfoRenderer(),
+        redact_processor,
+        renderer,
+    ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=_StderrLogger,
+        cache_logger_on_first_use=True,
+    )
+    # Libraries (slack_bolt, aiohttp) log through stdlib logging: same level, one line each.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    for noisy in ("slack_bolt", "slack_sdk", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

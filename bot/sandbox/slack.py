@@ -1,0 +1,351 @@
+"""A local Slack Web API: the methods the bot calls, with Slack's answers and errors.
+
+It keeps channels, threads, views and response_url posts in memory, so tests, the demo and
+the benchmarks can read what a person would see. Faults come from ``FakeService``;
+``channel_rate`` adds Slack's per-channel posting limit (429 + Retry-After).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot.sandbox.base import Fault, FakeService
+
+BOT_USER = "U0BOT"
+TEAM = "T0SANDBOX"
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    thread_ts: str | None = None
+    metadata: dict[str, Any] | None = None
+    edits: int = 0
+    user: str = BOT_USER
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    is_member: bool = True
+    is_archived: bool = False
+
+
+class SlackEmulator(FakeService):
+    name = "slack"
+
+    def __init__(
+        self,
+        *,
+        bot_token: str = "xoxb-sandbox-token",
+        channel_rate: float | None = None,
+        strict_channels: bool = False,
+        seed: int | None = None,
+    ) -> None:
+        self.bot_token = bot_token
+        #: messages per second allowed per channel for chat.postMessage / chat.update
+        self.channel_rate = channel_rate
+        #: when True, only channels added with ``add_channel`` exist
+        self.strict_channels = strict_channels
+        self.channels: dict[str, Channel] = {}
+        self.messages: dict[str, list[Message]] = {}
+        self.views: dict[str, dict[str, Any]] = {}
+        self.home_views: dict[str, dict[str, Any]] = {}
+        self.ephemerals: list[dict[str, Any]] = []
+        self.responses: dict[str, list[dict[str, Any]]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self._next_post: dict[str, float] = {}
+        self._ids = itertools.count(1)
+        self._ts_last = 0.0
+        super().__init__(seed=seed)
+
+    # --- fixtures --------------------------------------------------------------------------
+
+    def add_channel(self, channel_id: str, name: str | None = None, *, member: bool = True,
+                    archived: bool = False) -> Channel:
+        channel = Channel(channel_id, name or channel_id.lower(), member, archived)
+        self.channels[channel_id] = channel
+        return channel
+
+    def add_user(self, user_id: str, name: str, real_name: str | None = None) -> None:
+        self.users[user_id] = {"id": user_id, "name": name, "real_name": real_name or name,
+                               "tz": "UTC", "profile": {"display_name": name}}
+
+    def new_response_url(self) -> str:
+        key = f"R{next(self._ids):06d}"
+        self.responses[key] = []
+        return f"{self.url}/response/{key}"
+
+    # --- reading what a person would see -----------------------------------------------------
+
+    def channel_messages(self, channel: str) -> list[Message]:
+        """Top-level messages, oldest first."""
+        return [m for m in self.messages.get(channel, []) if m.thread_ts in (None, m.ts)]
+
+    def thread(self, channel: str, ts: str) -> list[Message]:
+        return [m for m in self.messages.get(channel, []) if m.thread_ts == ts and m.ts != ts]
+
+    def all_posts(self) -> list[Message]:
+        return [m for msgs in self.messages.values() for m in msgs]
+
+    def render_channel(self, channel: str) -> str:
+        name = self.channels[channel].name if channel in self.channels else channel
+        lines = [f"#{name}"]
+        for msg in self.channel_messages(channel):
+            edited = " (edited)" if msg.edits else ""
+            lines.append(f"  bot: {msg.text}{edited}")
+            for reply in self.thread(channel, msg.ts):
+                lines.append(f"      ↳ {reply.text}")
+        return "\n".join(lines)
+
+    def responses_for(self, response_url: str) -> list[dict[str, Any]]:
+        return self.responses.get(response_url.rsplit("/", 1)[-1], [])
+
+    # --- the Web API ----------------------------------------------------------------------------
+
+    def setup_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/api/{method}", self._api)
+        router.add_post("/response/{key}", self._response_url)
+
+    def fault_response(self, fault: Fault) -> web.StreamResponse:
+        error = {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}.get(
+            fault.status, "fatal_error")
+        body = fault.body if fault.body is not None else {"ok": False, "error": error}
+        return web.json_response(body, status=fault.status, headers=fault.headers)
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        args = await _arguments(request)
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth else str(args.get("token", ""))
+        if token != self.bot_token:
+            return _error("not_authed" if not token else "invalid_auth")
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return _error("unknown_method")
+        result: web.StreamResponse = await handler(args)
+        return result
+
+    async def _m_auth_test(self, args: dict[str, Any]) -> web.Response:
+        return _ok(url="https://sandbox.slack.com/", team="Sandbox", user="bot", team_id=TEAM,
+                   user_id=BOT_USER, bot_id="B0BOT", is_enterprise_install=False)
+
+    # views
+    async def _m_views_open(self, args: dict[str, Any]) -> web.Response:
+        if not args.get("trigger_id"):
+            return _error("invalid_trigger_id")
+        return self._store_view(_view_arg(args), None)
+
+    async def _m_views_push(self, args: dict[str, Any]) -> web.Response:
+        if not args.get("trigger_id"):
+            return _error("invalid_trigger_id")
+        return self._store_view(_view_arg(args), None)
+
+    async def _m_views_update(self, args: dict[str, Any]) -> web.Response:
+        view_id = args.get("view_id")
+        if not view_id:
+            ext = args.get("external_id")
+            view_id = next((k for k, v in self.views.items() if v.get("external_id") == ext), None)
+        if view_id not in self.views:
+            return _error("not_found")
+        if args.get("hash") and args["hash"] != self.views[view_id]["hash"]:
+            return _error("hash_conflict")
+        return self._store_view(_view_arg(args), view_id)
+
+    async def _m_views_publish(self, args: dict[str, Any]) -> web.Response:
+        view = _view_arg(args)
+        view["id"] = f"VH{next(self._ids):06d}"
+        self.home_views[str(args.get("user_id"))] = view
+        return _ok(view=view)
+
+    def _store_view(self, view: dict[str, Any], view_id: str | None) -> web.Response:
+        if view.get("type") != "modal" or "title" not in view or "blocks" not in view:
+            return _error("invalid_arguments")
+        if len(view["blocks"]) > 100:
+            return _error("invalid_arguments")
+        previous = self.views.get(view_id or "", {})
+        view_id = view_id or f"V{next(self._ids):06d}"
+        view = {**view, "id": view_id, "hash": f"h{next(self._ids)}", "team_id": TEAM,
+                "state": {"values": {}}, "root_view_id": previous.get("root_view_id", view_id)}
+        self.views[view_id] = view
+        return _ok(view=view)
+
+    # chat
+    async def _m_chat_postMessage(self, args: dict[str, Any]) -> web.Response:
+        channel, problem = self._writable(str(args.get("channel", "")))
+        if problem:
+            return problem
+        limited = self._rate_limited(channel)
+        if limited:
+            return limited
+        if not args.get("text") and not args.get("blocks"):
+            return _error("no_text")
+        thread_ts = args.get("thread_ts") or None
+        if thread_ts and not any(m.ts == thread_ts for m in self.messages.get(channel, [])):
+            return _error("thread_not_found")
+        msg = Message(channel, self._new_ts(), str(args.get("text", "")), _json(args.get("blocks")) or [],
+                      thread_ts, _json(args.get("metadata")))
+        self.messages.setdefault(channel, []).append(msg)
+        return _ok(channel=channel, ts=msg.ts, message=_message_json(msg, with_metadata=True))
+
+    async def _m_chat_update(self, args: dict[str, Any]) -> web.Response:
+        channel, problem = self._writable(str(args.get("channel", "")))
+        if problem:
+            return problem
+        limited = self._rate_limited(channel)
+        if limited:
+            return limited
+        msg = next((m for m in self.messages.get(channel, []) if m.ts == args.get("ts")), None)
+        if msg is None:
+            return _error("message_not_found")
+        msg.text = str(args.get("text", msg.text))
+        if "blocks" in args:
+            msg.blocks = _json(args.get("blocks")) or []
+        if "metadata" in args:
+            msg.metadata = _json(args.get("metadata"))
+        msg.edits += 1
+        return _ok(channel=channel, ts=msg.ts, text=msg.text)
+
+    async def _m_chat_postEphemeral(self, args: dict[str, Any]) -> web.Response:
+        channel, problem = self._writable(str(args.get("channel", "")))
+        if problem:
+            return problem
+        entry = {"channel": channel, "user": args.get("user"), "text": args.get("text", ""),
+                 "blocks": _json(args.get("blocks")) or []}
+        self.ephemerals.append(entry)
+        return _ok(message_ts=self._new_ts())
+
+    # conversations / users
+    async def _m_conversations_info(self, args: dict[str, Any]) -> web.Response:
+        channel = self._channel(str(args.get("channel", "")))
+        if channel is None:
+            return _error("channel_not_found")
+        return _ok(channel={"id": channel.id, "name": channel.name, "is_member": channel.is_member,
+                            "is_archived": channel.is_archived, "is_channel": True})
+
+    async def _m_conversations_history(self, args: dict[str, Any]) -> web.Response:
+        channel = self._channel(str(args.get("channel", "")))
+        if channel is None:
+            return _error("channel_not_found")
+        oldest = float(args.get("oldest") or 0)
+        limit = int(args.get("limit") or 100)
+        with_meta = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = [m for m in reversed(self.channel_messages(channel.id)) if float(m.ts) >= oldest]
+        return _ok(messages=[_message_json(m, with_meta) for m in found[:limit]],
+                   has_more=len(found) > limit)
+
+    async def _m_conversations_replies(self, args: dict[str, Any]) -> web.Response:
+        channel = self._channel(str(args.get("channel", "")))
+        if channel is None:
+            return _error("channel_not_found")
+        ts = str(args.get("ts", ""))
+        parent = [m for m in self.messages.get(channel.id, []) if m.ts == ts]
+        if not parent:
+            return _error("thread_not_found")
+        with_meta = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        msgs = parent + self.thread(channel.id, ts)
+        return _ok(messages=[_message_json(m, with_meta) for m in msgs], has_more=False)
+
+    async def _m_users_info(self, args: dict[str, Any]) -> web.Response:
+        user = self.users.get(str(args.get("user", "")))
+        if user is None:
+            return _error("user_not_found")
+        return _ok(user=user)
+
+    # response_url
+    async def _response_url(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        if key not in self.responses:
+            return web.Response(status=404, text="invalid response_url")
+        self.responses[key].append(await request.json())
+        return web.Response(text="ok")
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _channel(self, channel_id: str) -> Channel | None:
+        if channel_id in self.channels:
+            return self.channels[channel_id]
+        if not self.strict_channels and channel_id[:1] in ("C", "G", "D") and len(channel_id) >= 2:
+            return self.add_channel(channel_id)
+        return None
+
+    def _writable(self, channel_id: str) -> tuple[str, web.Response | None]:
+        channel = self._channel(channel_id)
+        if channel is None:
+            return channel_id, _error("channel_not_found")
+        if channel.is_archived:
+            return channel_id, _error("is_archived")
+        if not channel.is_member:
+            return channel_id, _error("not_in_channel")
+        return channel.id, None
+
+    def _rate_limited(self, channel: str) -> web.Response | None:
+        if not self.channel_rate:
+            return None
+        now = time.monotonic()
+        allowed_at = self._next_post.get(channel, 0.0)
+        if now < allowed_at:
+            wait = allowed_at - now
+            retry = str(math.ceil(wait)) if self.channel_rate <= 1 else f"{wait:.3f}"
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": retry})
+        self._next_post[channel] = max(allowed_at, now) + 1.0 / self.channel_rate
+        return None
+
+    def _new_ts(self) -> str:
+        now = max(time.time(), self._ts_last + 0.000001)
+        self._ts_last = now
+        return f"{now:.6f}"
+
+
+async def _arguments(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        body = await request.json()
+        args = dict(body) if isinstance(body, dict) else {}
+    else:
+        args = dict((await request.post()).items())
+    args.update(request.query)
+    return args
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _view_arg(args: dict[str, Any]) -> dict[str, Any]:
+    view = _json(args.get("view"))
+    return dict(view) if isinstance(view, dict) else {}
+
+
+def _message_json(msg: Message, with_metadata: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "message", "user": msg.user, "bot_id": "B0BOT", "ts": msg.ts,
+                           "text": msg.text, "blocks": msg.blocks}
+    if msg.thread_ts:
+        out["thread_ts"] = msg.thread_ts
+    if with_metadata and msg.metadata:
+        out["metadata"] = msg.metadata
+    return out
+
+
+def _ok(**fields: Any) -> web.Response:
+    return web.json_response({"ok": True, **fields})
+
+
+def _error(code: str) -> web.Response:
+    return web.json_response({"ok": False, "error": code})

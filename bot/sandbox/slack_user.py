@@ -1,0 +1,151 @@
+"""A person in Slack, for tests, the demo and benches: runs slash commands, fills modals by
+block_id, clicks buttons, opens the App Home. Every request is signed as Slack signs it and
+sent over HTTP to the bot's real ``/slack/events`` route."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from bot.sandbox.signing import signed_headers
+from bot.sandbox.slack import TEAM, SlackEmulator
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Reply:
+    status: int
+    text: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.text) if self.text.strip().startswith("{") else None
+
+
+class SlackUser:
+    def __init__(self, events_url: str, signing_secret: str, slack: SlackEmulator,
+                 session: aiohttp.ClientSession, *, user_id: str = "U0ADMIN",
+                 channel_id: str = "C0OPS") -> None:
+        self.events_url = events_url
+        self.secret = signing_secret
+        self.slack = slack
+        self.session = session
+        self.user_id = user_id
+        self.channel_id = channel_id
+        self.last_response_url = ""
+
+    async def post(self, body: str, content_type: str = "application/x-www-form-urlencoded",
+                   headers: dict[str, str] | None = None) -> Reply:
+        sent = headers if headers is not None else signed_headers(self.secret, body,
+                                                                    content_type=content_type)
+        async with self.session.post(self.events_url, data=body.encode(), headers=sent) as resp:
+            return Reply(resp.status, await resp.text())
+
+    def command_body(self, command: str, text: str = "") -> str:
+        self.last_response_url = self.slack.new_response_url()
+        return urlencode({
+            "token": "legacy-unused", "team_id": TEAM, "team_domain": "sandbox",
+            "channel_id": self.channel_id, "channel_name": "ops", "user_id": self.user_id,
+            "user_name": self.user_id.lower(), "command": command, "text": text,
+            "api_app_id": "A0SANDBOX", "response_url": self.last_response_url,
+            "trigger_id": f"{next(_ids)}.trigger",
+        })
+
+    async def command(self, command: str, text: str = "") -> Reply:
+        return await self.post(self.command_body(command, text))
+
+    async def submit(self, view: dict[str, Any], values: dict[str, Any]) -> Reply:
+        """Submit ``view`` with input blocks filled from ``values`` keyed by block_id.
+        A value is a str (text, select option value, date) or a list (multi-selects,
+        checkboxes); blocks not named stay empty."""
+        payload = {
+            "type": "view_submission", "team": {"id": TEAM}, "api_app_id": "A0SANDBOX",
+            "user": {"id": self.user_id, "name": self.user_id.lower(), "team_id": TEAM},
+            "trigger_id": f"{next(_ids)}.trigger",
+            "view": {**view, "state": {"values": state_values(view, values)}},
+        }
+        return await self.post(urlencode({"payload": json.dumps(payload)}))
+
+    async def click(self, view: dict[str, Any], action_id: str, value: str = "",
+                    block_id: str = "", values: dict[str, Any] | None = None,
+                    selected: str | None = None) -> Reply:
+        """A button click (or a select change when ``selected``) inside ``view``."""
+        action: dict[str, Any] = {"action_id": action_id, "block_id": block_id,
+                                  "type": "button", "value": value, "action_ts": "1"}
+        if selected is not None:
+            action.update(type="static_select", selected_option={"value": selected,
+                                                                  "text": _text(selected)})
+        payload = {
+            "type": "block_actions", "team": {"id": TEAM}, "api_app_id": "A0SANDBOX",
+            "user": {"id": self.user_id, "name": self.user_id.lower(), "team_id": TEAM},
+            "trigger_id": f"{next(_ids)}.trigger", "container": {"type": "view", "view_id": view["id"]},
+            "view": {**view, "state": {"values": state_values(view, values or {})}},
+            "actions": [action],
+        }
+        return await self.post(urlencode({"payload": json.dumps(payload)}))
+
+    async def suggest(self, view: dict[str, Any], block_id: str, query: str) -> Reply:
+        """An external_select asking for options (block_suggestion)."""
+        payload = {"type": "block_suggestion", "team": {"id": TEAM}, "api_app_id": "A0SANDBOX",
+                   "user": {"id": self.user_id, "team_id": TEAM}, "block_id": block_id,
+                   "action_id": "value", "value": query, "view": view}
+        return await self.post(urlencode({"payload": json.dumps(payload)}))
+
+    async def open_home(self) -> Reply:
+        body = json.dumps({
+            "token": "legacy-unused", "team_id": TEAM, "api_app_id": "A0SANDBOX",
+            "type": "event_callback", "event_id": f"Ev{next(_ids)}", "event_time": 1,
+            "event": {"type": "app_home_opened", "user": self.user_id, "channel": "D0HOME",
+                      "tab": "home", "event_ts": "1.0"},
+        })
+        return await self.post(body, content_type="application/json")
+
+    # --- reading what the person sees -----------------------------------------------------
+
+    def last_view(self) -> dict[str, Any]:
+        return list(self.slack.views.values())[-1]
+
+    def responses(self) -> list[dict[str, Any]]:
+        return self.slack.responses_for(self.last_response_url)
+
+
+def state_values(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for block in view.get("blocks", []):
+        if block.get("type") != "input":
+            continue
+        block_id = block["block_id"]
+        element = block["element"]
+        out[block_id] = {element.get("action_id", "value"): _element_state(element, values.get(block_id))}
+    return out
+
+
+def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
+    kind = element["type"]
+    state: dict[str, Any] = {"type": kind}
+    if kind in ("plain_text_input", "email_text_input", "url_text_input", "number_input"):
+        state["value"] = None if value in (None, "") else str(value)
+    elif kind in ("static_select", "external_select", "radio_buttons"):
+        state["selected_option"] = None if value in (None, "") else {"value": value, "text": _text(value)}
+    elif kind in ("multi_static_select", "multi_external_select", "checkboxes"):
+        items = [value] if isinstance(value, str) else list(value or [])
+        state["selected_options"] = [{"value": v, "text": _text(v)} for v in items]
+    elif kind == "datepicker":
+        state["selected_date"] = value or None
+    elif kind == "timepicker":
+        state["selected_time"] = value or None
+    elif kind in ("users_select", "conversations_select", "channels_select"):
+        state["selected_" + kind.split("_")[0][:-1]] = value or None
+    else:
+        state["value"] = value
+    return state
+
+
+def _text(value: str) -> dict[str, str]:
+    return {"type": "plain_text", "text": str(value)}

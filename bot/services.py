@@ -1,0 +1,36 @@
+"""What listeners, the webhook and the relay share: built once per running bot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.access import Access
+from bot.background import Background
+from bot.config import Settings
+from bot.metrics import Metrics
+from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.providers.bandwidth import BandwidthClient
+    from bot.providers.cinnox import CinnoxClient
+    from bot.providers.yeastar import YeastarClient
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    metrics: Metrics
+    access: Access
+    slack: AsyncWebClient
+    background: Background = field(default_factory=Background)
+    cinnox: CinnoxClient | None = None
+    bandwidth: BandwidthClient | None = None
+    yeastar: YeastarClient | None = None
+    webhook_token: str = ""
+
+    def provider(self, name: str) -> object | None:
+        return {"cinnox": self.cinnox, "bandwidth": self.bandwidth, "yeastar": self.yeastar}[name]

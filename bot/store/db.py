@@ -1,0 +1,155 @@
+"""Opening the store, and the small operations the runtime needs (settings, audit).
+
+The relay's outbox operations live in ``bot/store/outbox.py``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from bot.store import migrations, tables
+
+
+def async_url(url: str) -> str:
+    """`sqlite:///x.db` → `sqlite+aiosqlite:///x.db`; `postgresql://` → `postgresql+asyncpg://`."""
+    if url.startswith("sqlite://") and "+" not in url.split("://")[0]:
+        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    return url
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    user_id: str
+    action: str
+    outcome: str
+    resource_id: str | None
+    detail: str | None
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        """Create the database (and its folder) if needed and bring the schema up to date."""
+        full = async_url(url)
+        parsed = make_url(full)
+        kwargs: dict[str, Any] = {}
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["poolclass"] = NullPool if parsed.database in (None, "", ":memory:") else None
+            kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        else:
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        engine = create_async_engine(full, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        async with engine.begin() as conn:
+            await conn.run_sync(migrations.upgrade)
+        return store
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - readiness reports any failure as "not ready"
+            return False
+
+    async def schema_version(self) -> int:
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(migrations.current_version)
+
+    # --- settings ------------------------------------------------------------------------
+
+    async def get_setting(self, key: str) -> str | None:
+        async with self.engine.connect() as conn:
+            row = await conn.execute(select(tables.settings.c.value).where(tables.settings.c.key == key))
+            return row.scalar()
+
+    async def set_setting(self, key: str, value: str) -> None:
+        now = datetime.now(UTC)
+        async with self.engine.begin() as conn:
+            updated = await conn.execute(
+                tables.settings.update()
+                .where(tables.settings.c.key == key)
+                .values(value=value, updated_at=now)
+            )
+            if updated.rowcount == 0:
+                await conn.execute(tables.settings.insert().values(key=key, value=value, updated_at=now))
+
+    async def setting_or_create(self, key: str, make: Any) -> str:
+        """The stored value, or ``make()`` stored first (first writer wins across replicas)."""
+        existing = await self.get_setting(key)
+        if existing is not None:
+            return existing
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    tables.settings.insert().values(key=key, value=make(), updated_at=datetime.now(UTC))
+                )
+        except Exception:  # noqa: BLE001 - another replica inserted first; read theirs
+            pass
+        value = await self.get_setting(key)
+        assert value is not None
+        return value
+
+    # --- audit ---------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        *,
+        user_id: str,
+        action: str,
+        outcome: str,
+        resource_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                tables.audit_log.insert().values(
+                    at=datetime.now(UTC),
+                    user_id=user_id,
+                    action=action,
+                    outcome=outcome,
+                    resource_id=resource_id,
+                    detail=(detail or None) and detail[:1000],
+                )
+            )
+
+    async def recent_audit(self, limit: int = 10) -> list[AuditEntry]:
+        t = tables.audit_log
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(t).order_by(t.c.id.desc()).limit(limit))
+            return [
+                AuditEntry(r.at, r.user_id, r.action, r.outcome, r.resource_id, r.detail)
+                for r in rows
+            ]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

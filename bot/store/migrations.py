@@ -1,0 +1,41 @@
+"""Schema versions. Each migration runs once, in order, in a transaction, and only adds:
+an upgrade never drops or rewrites existing data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, inspect, select
+
+from bot.store import tables
+
+Migration = Callable[[Connection], None]
+
+
+def _v1_initial(conn: Connection) -> None:
+    versioned = [t for t in tables.metadata.sorted_tables if t is not tables.schema_version]
+    tables.metadata.create_all(conn, tables=versioned, checkfirst=True)
+
+
+MIGRATIONS: list[Migration] = [_v1_initial]
+LATEST = len(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    return int(conn.execute(select(tables.schema_version.c.version).order_by(
+        tables.schema_version.c.version.desc()).limit(1)).scalar() or 0)
+
+
+def upgrade(conn: Connection) -> int:
+    """Bring the schema to LATEST; returns the version it started from."""
+    tables.schema_version.create(conn, checkfirst=True)
+    start = current_version(conn)
+    for number, migration in enumerate(MIGRATIONS[start:], start=start + 1):
+        migration(conn)
+        conn.execute(
+            tables.schema_version.insert().values(version=number, applied_at=datetime.now(UTC))
+        )
+    return start

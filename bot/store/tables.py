@@ -1,0 +1,106 @@
+"""The store's tables (SQLAlchemy Core). Changing one means adding a migration in
+``bot/store/migrations.py``; never edit a released migration."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every provisioning attempt: who, what, outcome, resource ID.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("action", String(64), nullable=False),  # e.g. "contact.create"
+    Column("outcome", String(16), nullable=False),  # ok | denied | invalid | failed | started
+    Column("resource_id", String(128)),
+    Column("detail", Text),
+    Index("ix_audit_log_at", "at"),
+)
+
+# Small key/value state: the generated webhook token, the subscription, etc.
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# serviceId -> Slack channel for call notifications.
+call_routes = Table(
+    "call_routes",
+    metadata,
+    Column("service_id", String(128), primary_key=True),
+    Column("channel_id", String(32), nullable=False),
+    Column("updated_by", String(32)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per CINNOX call: where its parent message is.
+calls = Table(
+    "calls",
+    metadata,
+    Column("call_id", String(128), primary_key=True),
+    Column("service_id", String(128)),
+    Column("channel_id", String(32)),
+    Column("parent_ts", String(32)),
+    Column("started_at", Float),  # epoch seconds, as received
+    Column("ended_at", Float),
+    Column("start_event", JSON),
+    Column("state", String(16), nullable=False, default="started"),
+)
+
+# Webhook events, stored before the 200 and delivered to Slack from here.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_key", String(200), nullable=False, unique=True),  # call_id + ":" + status
+    Column("call_id", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # CallStart | CallEnd
+    Column("payload", JSON, nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("state", String(16), nullable=False, default="pending"),  # pending|sending|done|failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("channel_id", String(32)),
+    Column("posted_ts", String(32)),
+    Column("last_error", Text),
+    Column("delivered_at", Float),
+    Index("ix_outbox_state_next", "state", "next_attempt_at"),
+    Index("ix_outbox_call", "call_id"),
+)
+
+# Modal submissions already accepted, so a double-clicked submit creates once.
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # started | ok | failed
+    Column("result", Text),
+)

@@ -1,0 +1,13 @@
+"""Slack listeners: one module per command or modal."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.services import Services
+
+
+def register_all(app: AsyncApp, services: Services) -> None:
+    from handlers import help_only
+
+    help_only.register(app, services)

@@ -1,0 +1,87 @@
+"""The slash commands: names, what they do and their usage, in one table. The manifest,
+the App Home and every command's `help` read it, so they never disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    description: str  # ≤ 100 characters (manifest limit)
+    usage_hint: str
+    usage: tuple[str, ...]  # one line per form, shown by `help`
+    provider: str  # the provider it needs
+
+    @property
+    def help_text(self) -> str:
+        lines = [f"*{self.name}* — {self.description}", "", "*Usage*"]
+        lines += [f"• `{line}`" for line in self.usage]
+        lines.append(f"• `{self.name} help` — this message")
+        return "\n".join(lines)
+
+
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command(
+            "/service-group",
+            "Create a CINNOX destination (service group)",
+            "[help]",
+            ("/service-group — open the form to create a service group",),
+            "cinnox",
+        ),
+        Command(
+            "/contact",
+            "Create a CINNOX external contact",
+            "[help]",
+            ("/contact — open the form to create an external contact",),
+            "cinnox",
+        ),
+        Command(
+            "/sip-endpoint",
+            "Create a Bandwidth SIP endpoint on a domain",
+            "[help]",
+            ("/sip-endpoint — open the form to create a SIP endpoint",),
+            "bandwidth",
+        ),
+        Command(
+            "/message-channel",
+            "Create a Yeastar message channel (SMS, WhatsApp, Facebook)",
+            "[sms|whatsapp|facebook|help]",
+            (
+                "/message-channel sms — an SMS channel (12 SMS providers)",
+                "/message-channel whatsapp — a WhatsApp channel",
+                "/message-channel facebook — a Facebook channel",
+            ),
+            "yeastar",
+        ),
+        Command(
+            "/call-events",
+            "Relay CINNOX call events into Slack threads",
+            "subscribe|unsubscribe|status|route <serviceId> <#channel>|routes",
+            (
+                "/call-events subscribe — point CINNOX call events at this bot",
+                "/call-events unsubscribe — stop CINNOX call events",
+                "/call-events status — subscription, routing, backlog and last delivery error",
+                "/call-events route <serviceId> <#channel> — send one service's calls to a channel",
+                "/call-events routes — list the routing",
+            ),
+            "cinnox",
+        ),
+    )
+}
+
+
+def split(text: str) -> tuple[str, list[str]]:
+    """``"route S1 <#C1|ops>"`` → ``("route", ["S1", "<#C1|ops>"])``; sub-command lower-cased."""
+    words = (text or "").split()
+    if not words:
+        return "", []
+    return words[0].lower(), words[1:]
+
+
+def is_help(text: str) -> bool:
+    sub, _ = split(text)
+    return sub in ("help", "-h", "--help", "?")

@@ -1,0 +1,52 @@
+"""Shared fixtures: the sandbox stack on loopback, and a real PostgreSQL database when one
+is available (CI always provides one: REQUIRE_POSTGRES=1)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox.stack import SandboxStack
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[SandboxStack]:
+    async with SandboxStack(tmp_path, providers=False) as running:
+        yield running
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    async with fresh_postgres_database() as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    base = os.environ.get("TEST_POSTGRES_URL")
+    if not base:
+        if os.environ.get("REQUIRE_POSTGRES"):
+            pytest.fail("REQUIRE_POSTGRES is set but TEST_POSTGRES_URL is not")
+        pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (bash .ci/run does)")
+    import asyncpg
+
+    name = f"bot_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(base)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        admin = await asyncpg.connect(base)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -1,0 +1,55 @@
+"""No token, password or secret reaches a log line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import structlog
+
+from bot.logs import configure_logging, register_secret
+
+
+@pytest.fixture
+def json_lines(capsys: pytest.CaptureFixture[str]):
+    configure_logging("DEBUG", "json")
+
+    def read() -> list[dict[str, object]]:
+        return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+
+    yield read
+    structlog.reset_defaults()
+
+
+def test_secret_fields_and_values_come_out_redacted(json_lines) -> None:
+    register_secret("configured-app-secret-123")
+    log = structlog.get_logger("t")
+    log.info(
+        "provider.call",
+        password="hunter2",
+        api_token="tok-123",
+        headers={"Authorization": "Bearer abc.def.ghi", "User-Agent": "bot"},
+        url="https://pbx.example.com/openapi/v1.0/x?access_token=SECRETTOKEN&page=1",
+        note="bot token xoxb-1111-2222-abcd and configured-app-secret-123 leaked",
+        user_id="U123",
+    )
+    [line] = json_lines()
+    text = json.dumps(line)
+    for secret in ("hunter2", "tok-123", "abc.def.ghi", "SECRETTOKEN", "xoxb-1111", "configured-app-secret-123"):
+        assert secret not in text
+    assert line["password"] == "[redacted]" and line["api_token"] == "[redacted]"
+    assert line["headers"] == {"Authorization": "[redacted]", "User-Agent": "bot"}
+    assert line["user_id"] == "U123" and "page=1" in str(line["url"])
+
+
+def test_bound_request_context_is_on_every_line(json_lines) -> None:
+    structlog.contextvars.bind_contextvars(request_id="r-1", slack_user="U9", slack_kind="/contact")
+    try:
+        log = structlog.get_logger("t")
+        log.info("one")
+        log.warning("two")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    lines = json_lines()
+    assert [line["event"] for line in lines] == ["one", "two"]
+    assert all(line["request_id"] == "r-1" and line["slack_user"] == "U9" for line in lines)

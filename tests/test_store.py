@@ -1,0 +1,75 @@
+"""The store: created on first start, versioned, and nothing lost across restarts — on the
+embedded SQLite file and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.sandbox.stack import SandboxStack
+from tests.conftest import fresh_postgres_database
+from bot.store import Store
+from bot.store.migrations import LATEST
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/nested/dir/bot.db"
+        return
+    async with fresh_postgres_database() as url:
+        yield url
+
+
+async def test_first_start_creates_the_database_at_the_latest_version(database_url: str) -> None:
+    store = await Store.open(database_url)
+    try:
+        assert await store.schema_version() == LATEST
+        assert await store.ping()
+    finally:
+        await store.close()
+
+
+async def test_sqlite_uses_write_ahead_logging(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
+    try:
+        async with store.engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+    finally:
+        await store.close()
+
+
+async def test_reopening_keeps_data_and_does_not_migrate_twice(database_url: str) -> None:
+    store = await Store.open(database_url)
+    await store.audit(user_id="U1", action="contact.create", outcome="ok", resource_id="c-1")
+    await store.set_setting("k", "v1")
+    await store.close()
+
+    store = await Store.open(database_url)
+    try:
+        [entry] = await store.recent_audit()
+        assert (entry.user_id, entry.resource_id) == ("U1", "c-1")
+        assert await store.get_setting("k") == "v1"
+        async with store.engine.connect() as conn:
+            versions = (await conn.execute(text("SELECT count(*) FROM schema_version"))).scalar()
+        assert versions == LATEST
+    finally:
+        await store.close()
+
+
+async def test_generated_webhook_token_survives_a_restart(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, providers=False) as stack:
+        token = stack.services.webhook_token
+        assert len(token) >= 24
+        await stack.services.store.audit(user_id="U1", action="x", outcome="ok")
+        await stack.restart_bot()
+        assert stack.services.webhook_token == token
+        assert len(await stack.services.store.recent_audit()) == 1
+
+
+async def test_configured_webhook_token_wins(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, providers=False, cinnox_webhook_token="from-env-token") as stack:
+        assert stack.services.webhook_token == "from-env-token"
