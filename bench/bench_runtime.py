@@ -1,0 +1,118 @@
+"""Issue 3: slash-command acks. Three servers on loopback, measured the same way in one run:
+a bare aiohttp handler, a minimal stock Bolt AsyncApp that only acks (the yardstick), and
+this bot. Throughput at 50 concurrent clients; ack p50 / p99 at a steady 200 req/s."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bench.common import LoadResult, figure, heading, load, ms
+from bot.sandbox.signing import signed_headers
+from bot.sandbox.slack import SlackEmulator
+from bot.sandbox.stack import BOT_TOKEN, SIGNING_SECRET, SandboxStack
+
+DURATION = 4.0
+
+
+def command_requests(command: str, text: str, n: int = 200) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        body = (f"token=x&team_id=T0SANDBOX&channel_id=C0OPS&user_id=U0BENCH&command="
+                f"{command.replace('/', '%2F')}&text={text}&response_url=http%3A%2F%2F127.0.0.1%3A9%2Fr"
+                f"&trigger_id={i}.t&api_app_id=A0")
+        out.append({"body": body, "headers": signed_headers(SIGNING_SECRET, body)})
+    return out
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@asynccontextmanager
+async def bare_aiohttp() -> AsyncIterator[str]:
+    async def handler(request: web.Request) -> web.Response:
+        await request.post()
+        return web.json_response({"response_type": "ephemeral", "text": "ok"})
+
+    app = web.Application()
+    app.router.add_post("/slack/events", handler)
+    runner, url = await serve(app)
+    try:
+        yield url + "/slack/events"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def stock_bolt(slack: SlackEmulator) -> AsyncIterator[str]:
+    bolt = AsyncApp(client=AsyncWebClient(token=BOT_TOKEN, base_url=slack.url + "/api/"),
+                    signing_secret=SIGNING_SECRET)
+
+    @bolt.command("/contact")
+    async def ack_only(ack: Any) -> None:
+        await ack()
+
+    async def handler(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+    app = web.Application()
+    app.router.add_post("/slack/events", handler)
+    runner, url = await serve(app)
+    try:
+        yield url + "/slack/events"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def this_bot() -> AsyncIterator[str]:
+    with TemporaryDirectory() as tmp:
+        async with SandboxStack(Path(tmp), providers=False, log_level="ERROR") as stack:
+            yield stack.url + "/slack/events"
+
+
+async def measure(url: str, requests: list[dict[str, Any]]) -> tuple[LoadResult, LoadResult]:
+    closed = await load(url, requests, mode="closed", duration=DURATION, concurrency=50)
+    steady = await load(url, requests, mode="open", duration=DURATION, rate=200)
+    for result in (closed, steady):
+        bad = {k: v for k, v in result.statuses.items() if k != "200"}
+        if bad:
+            raise SystemExit(f"non-200 answers during the bench: {json.dumps(bad)}")
+    return closed, steady
+
+
+async def run() -> None:
+    heading("Slash-command ack (issue 3): 50 concurrent clients; steady 200 req/s")
+    requests = command_requests("/contact", "help")
+    async with SlackEmulator(bot_token=BOT_TOKEN) as slack:
+        async with bare_aiohttp() as url:
+            bare = await measure(url, requests)
+        async with stock_bolt(slack) as url:
+            stock = await measure(url, requests)
+    async with this_bot() as url:
+        ours = await measure(url, requests)
+    for name, (closed, steady) in (("bare aiohttp handler", bare),
+                                   ("minimal stock Bolt AsyncApp", stock), ("this bot", ours)):
+        figure(f"{name}: throughput", f"{closed.throughput:,.0f} req/s")
+        figure(f"{name}: ack p50 / p99 at 200 req/s",
+               f"{ms(steady.percentile(50))} / {ms(steady.percentile(99))}")
+    ratio = ours[0].throughput / stock[0].throughput
+    figure("this bot throughput / minimal Bolt throughput", f"{ratio:.2f}x", "target >= 0.8x",
+           ratio >= 0.8)
+    p99 = ours[1].percentile(99)
+    figure("this bot ack p99 at 200 req/s", ms(p99), "target <= 10 ms", p99 <= 0.010)
