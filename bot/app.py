@@ -69,13 +69,13 @@ def build_bolt_app(services: Services) -> AsyncApp:
     )
 
     @app.middleware
-    async def bind_context(body: dict[str, Any], next: Any) -> None:  # noqa: A002
+    async def bind_context(body: dict[str, Any], next: Any) -> None:
         kind, user = describe(body)
         structlog.contextvars.bind_contextvars(slack_user=user, slack_kind=kind)
         await next()
 
     @app.middleware
-    async def authorize(body: dict[str, Any], next: Any) -> BoltResponse | None:  # noqa: A002
+    async def authorize(body: dict[str, Any], next: Any) -> BoltResponse | None:
         """BOT_ALLOWED_USERS guards every command (but its help) and every modal submission."""
         kind, user = describe(body)
         guarded = ("command" in body and not is_help(body.get("text", ""))) or body.get(

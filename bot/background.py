@@ -33,7 +33,7 @@ class Background:
         if not self._tasks:
             return
         log.info("shutdown.draining", tasks=len(self._tasks))
-        done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
         for task in pending:
             task.cancel()
         if pending:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from bot.app import slack_client
 from bot.config import PROVIDERS, Settings
@@ -31,7 +32,7 @@ async def run_checks(settings: Settings, timeout: float = 10.0) -> list[Line]:
             auth = await asyncio.wait_for(client.auth_test(), timeout)
             lines.append(Line("slack", "reachable", f"configured, reachable (team {auth.get('team')}, "
                                                       f"bot {auth.get('user')})"))
-        except Exception as exc:  # noqa: BLE001 - any failure is "unreachable", named by type
+        except Exception as exc:
             reason = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error")
             lines.append(Line("slack", "unreachable",
                               f"configured, unreachable: {reason or type(exc).__name__}"))
@@ -41,18 +42,18 @@ async def run_checks(settings: Settings, timeout: float = 10.0) -> list[Line]:
         lines.append(Line("slack", "missing", "missing " + ", ".join(settings.missing("slack"))))
     clients = provider_clients(settings)
     for part in PROVIDERS:
-        client = clients.get(part)
-        if client is None:
+        provider: Any = clients.get(part)
+        if provider is None:
             lines.append(Line(part, "missing",
                               "disabled; missing " + ", ".join(settings.missing(part))))
             continue
         try:
-            await asyncio.wait_for(client.ping(), timeout)
+            await asyncio.wait_for(provider.ping(), timeout)
             lines.append(Line(part, "reachable", "configured, reachable"))
         except ProviderError as exc:
             lines.append(Line(part, "unreachable", f"configured, unreachable: {exc.message}"))
         except TimeoutError:
             lines.append(Line(part, "unreachable", "configured, unreachable: no answer in time"))
         finally:
-            await client.close()
+            await provider.close()
     return lines

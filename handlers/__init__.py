@@ -8,6 +8,7 @@ from bot.services import Services
 
 
 def register_all(app: AsyncApp, services: Services) -> None:
-    from handlers import help_only
+    from handlers import app_home, help_only
 
+    app_home.register(app, services)
     help_only.register(app, services)

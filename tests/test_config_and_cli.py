@@ -79,7 +79,7 @@ def test_missing_provider_variables_disable_it_rather_than_crash() -> None:
 
 
 def test_load_settings_error_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="^PORT must be a whole number.$"):
+    with pytest.raises(ConfigError, match=r"^PORT must be a whole number\.$"):
         load_settings(_env_file=None, port="x")
 
 

@@ -35,7 +35,8 @@ def test_secret_fields_and_values_come_out_redacted(json_lines) -> None:
     )
     [line] = json_lines()
     text = json.dumps(line)
-    for secret in ("hunter2", "tok-123", "abc.def.ghi", "SECRETTOKEN", "xoxb-1111", "configured-app-secret-123"):
+    leaked = ("hunter2", "tok-123", "abc.def.ghi", "SECRETTOKEN", "xoxb-1111", "configured-app-secret-123")
+    for secret in leaked:
         assert secret not in text
     assert line["password"] == "[redacted]" and line["api_token"] == "[redacted]"
     assert line["headers"] == {"Authorization": "[redacted]", "User-Agent": "bot"}

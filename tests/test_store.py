@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import text
 
 from bot.sandbox.stack import SandboxStack
-from tests.conftest import fresh_postgres_database
 from bot.store import Store
 from bot.store.migrations import LATEST
+from tests.conftest import fresh_postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -116,7 +116,7 @@ class ProviderHTTP:
                     operation, f"could not connect ({exc.os_error.strerror or 'refused'})"
                 )
                 retryable = True  # nothing reached the provider
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 error = self._unavailable(operation, "did not answer in time")
                 retryable = idempotent
             except aiohttp.ClientError as exc:

@@ -101,9 +101,8 @@ class FakeService:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[union-attr]
-        bound = server.sockets[0].getsockname()  # type: ignore[union-attr]
+        server: Any = site._server
+        bound = server.sockets[0].getsockname()
         self.url = f"http://{host}:{bound[1]}"
         return self.url
 

@@ -50,8 +50,8 @@ async def run_demo() -> int:
 
 def _providers_available() -> bool:
     try:
-        import bot.sandbox.bandwidth_sim  # noqa: F401
-        import bot.sandbox.cinnox_sim  # noqa: F401
+        import bot.sandbox.bandwidth_sim
+        import bot.sandbox.cinnox_sim
         import bot.sandbox.yeastar_sim  # noqa: F401
     except ImportError:
         return False

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.base import Fault, FakeService
+from bot.sandbox.base import FakeService, Fault
 
 BOT_USER = "U0BOT"
 TEAM = "T0SANDBOX"
@@ -108,6 +108,10 @@ class SlackEmulator(FakeService):
             for reply in self.thread(channel, msg.ts):
                 lines.append(f"      ↳ {reply.text}")
         return "\n".join(lines)
+
+    def replace_view(self, view_id: str, view: dict[str, Any]) -> None:
+        """A view_submission answered with response_action "update"."""
+        self._store_view(view, view_id)
 
     def responses_for(self, response_url: str) -> list[dict[str, Any]]:
         return self.responses.get(response_url.rsplit("/", 1)[-1], [])

@@ -70,7 +70,11 @@ class SlackUser:
             "trigger_id": f"{next(_ids)}.trigger",
             "view": {**view, "state": {"values": state_values(view, values)}},
         }
-        return await self.post(urlencode({"payload": json.dumps(payload)}))
+        reply = await self.post(urlencode({"payload": json.dumps(payload)}))
+        answer = reply.json or {}
+        if answer.get("response_action") == "update" and view.get("id") in self.slack.views:
+            self.slack.replace_view(view["id"], answer["view"])  # as Slack would show it
+        return reply
 
     async def click(self, view: dict[str, Any], action_id: str, value: str = "",
                     block_id: str = "", values: dict[str, Any] | None = None,

@@ -91,7 +91,7 @@ class SandboxStack:
             "cinnox_webhook_token": None,
         }
         if self.sims:
-            c, b, y = self.sims["cinnox"], self.sims["bandwidth"], self.sims["yeastar"]
+            c, b, y = self.cinnox, self.bandwidth, self.yeastar
             values.update(
                 cinnox_base_url=c.url, cinnox_app_id=c.app_id, cinnox_app_token=c.app_token,
                 bandwidth_base_url=b.url, bandwidth_user_id=b.user_id,
@@ -101,7 +101,7 @@ class SandboxStack:
                 yeastar_client_secret=y.client_secret,
             )
         values.update(self.overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     async def start(self) -> SandboxStack:
         if not self.slack.url:

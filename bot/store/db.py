@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -72,7 +73,7 @@ class Store:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
-        except Exception:  # noqa: BLE001 - readiness reports any failure as "not ready"
+        except Exception:
             return False
 
     async def schema_version(self) -> int:
@@ -107,11 +108,28 @@ class Store:
                 await conn.execute(
                     tables.settings.insert().values(key=key, value=make(), updated_at=datetime.now(UTC))
                 )
-        except Exception:  # noqa: BLE001 - another replica inserted first; read theirs
+        except IntegrityError:  # another replica inserted first; read theirs
             pass
         value = await self.get_setting(key)
         assert value is not None
         return value
+
+    # --- modal submissions (a double-clicked submit creates once) --------------------------
+
+    async def claim_submission(self, key: str, user_id: str) -> bool:
+        """True for the first claim of ``key``; False when it was already claimed."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(tables.submissions.insert().values(
+                    key=key, at=datetime.now(UTC), user_id=user_id, state="started"))
+        except IntegrityError:
+            return False
+        return True
+
+    async def finish_submission(self, key: str, state: str, result: str | None = None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(tables.submissions.update().where(tables.submissions.c.key == key)
+                               .values(state=state, result=result))
 
     # --- audit ---------------------------------------------------------------------------
 

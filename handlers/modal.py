@@ -1,0 +1,421 @@
+"""Modals derived from the provider models.
+
+One walk over a pydantic model gives its input blocks: the block_id is the API field's
+dotted path (``firstName``, ``phones.0.phone``, ``credentials.password``), the label is the
+field's ``title``, the element follows the type (Literal → select, list of Literal →
+multi-select, int → number, date → datepicker, SecretStr → a text input whose value is never
+echoed back). The reverse walk turns ``view.state.values`` into the request body the model
+validates, so a field is written once: in the model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import types
+import typing
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import pycountry
+from annotated_types import MaxLen
+from pydantic import BaseModel, SecretStr
+from pydantic.fields import FieldInfo
+
+from bot.providers import fields as provider_fields
+
+Kind = Literal[
+    "text", "multiline", "secret", "select", "multiselect", "number", "date", "checkbox",
+    "external", "multi_external", "lines",
+]
+Option = tuple[str, str]  # (value, label)
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input block of a modal."""
+
+    path: str
+    label: str
+    kind: Kind = "text"
+    optional: bool = False
+    hint: str | None = None
+    options: tuple[Option, ...] = ()
+    initial: Any = None
+    max_length: int | None = None
+    placeholder: str | None = None
+    dispatch: bool = False  # tell the bot at once when it changes (conditional fields)
+    min_query_length: int = 0
+
+
+# --- options ------------------------------------------------------------------------------
+
+ALL = ("*", "* — all")
+
+
+def language_options() -> tuple[Option, ...]:
+    langs = [(lang.alpha_2, f"{lang.name} ({lang.alpha_2})")
+             for lang in pycountry.languages if hasattr(lang, "alpha_2")]
+    return tuple(sorted(langs, key=lambda o: o[1]))
+
+
+def country_options() -> tuple[Option, ...]:
+    return tuple(sorted(((c.alpha_2, f"{c.name} ({c.alpha_2})") for c in pycountry.countries),
+                        key=lambda o: o[1]))
+
+
+# --- model → inputs -------------------------------------------------------------------------
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """(inner annotation, allows None)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        inner = args[0] if len(args) == 1 else annotation
+        return inner, True
+    return annotation, False
+
+
+def _validators(annotation: Any) -> list[Callable[..., Any]]:
+    found = (getattr(m, "func", None) for m in getattr(annotation, "__metadata__", ()))
+    return [func for func in found if func is not None]
+
+
+def _max_length(info: FieldInfo, annotation: Any) -> int | None:
+    for meta in list(info.metadata) + list(getattr(annotation, "__metadata__", ())):
+        if isinstance(meta, MaxLen):
+            return meta.max_length
+        inner = getattr(meta, "metadata", None)
+        if inner:
+            for m in inner:
+                if isinstance(m, MaxLen):
+                    return m.max_length
+    return None
+
+
+def _literal_options(annotation: Any) -> tuple[Option, ...] | None:
+    base = typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Annotated else annotation
+    if typing.get_origin(base) is Literal:
+        return tuple((str(v), str(v)) for v in typing.get_args(base))
+    return None
+
+
+def model_inputs(model: type[BaseModel], prefix: str = "", *, skip: Iterable[str] = ()) -> list[Input]:
+    """The input blocks for ``model``'s scalar fields and nested objects (not list-of-object
+    rows: those come from ``row_inputs``)."""
+    skipped = set(skip)
+    out: list[Input] = []
+    for name, info in model.model_fields.items():
+        api_name = info.alias or name
+        path = prefix + api_name
+        if api_name in skipped or path in skipped:
+            continue
+        annotation, nullable = _unwrap(info.annotation)
+        optional = nullable or not info.is_required()
+        label = info.title or api_name
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            out += model_inputs(annotation, path + ".")
+            continue
+        if typing.get_origin(annotation) is list:
+            (item,) = typing.get_args(annotation)
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                continue  # rows
+            options = _literal_options(item)
+            validators = _validators(item)
+            if options:
+                kind: Kind = "multiselect"
+            elif provider_fields.language_code in validators:
+                kind, options = "multiselect", language_options()
+            elif provider_fields.country_code in validators:
+                kind, options = "multiselect", country_options()
+            else:
+                kind, options = "lines", ()
+            out.append(Input(path, label, kind, optional, info.description, options or ()))
+            continue
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        if annotation is SecretStr or extra.get("secret"):
+            out.append(Input(path, label, "secret", optional, info.description,
+                             max_length=_max_length(info, annotation)))
+        elif (options := _literal_options(annotation)) is not None:
+            out.append(Input(path, label, "select", optional, info.description, options,
+                             initial=default))
+        elif annotation is bool:
+            out.append(Input(path, label, "checkbox", True, info.description,
+                             (("true", label),), initial=bool(default)))
+        elif annotation is int:
+            out.append(Input(path, label, "number", optional, info.description, initial=default))
+        elif annotation is dt.date:
+            out.append(Input(path, label, "date", optional, info.description))
+        else:
+            validators = _validators(annotation)
+            if provider_fields.language_code in validators:
+                out.append(Input(path, label, "select", optional, info.description, language_options()))
+            elif provider_fields.country_code in validators:
+                out.append(Input(path, label, "select", optional, info.description, country_options()))
+            else:
+                kind = "multiline" if extra.get("multiline") else "text"
+                out.append(Input(path, label, kind, optional, info.description,
+                                 max_length=_max_length(info, annotation),
+                                 placeholder=str(extra["placeholder"]) if "placeholder" in extra else None))
+    return out
+
+
+def row_model(model: type[BaseModel], list_field: str) -> type[BaseModel]:
+    """The item model of a list-of-objects field (by API name)."""
+    for name, info in model.model_fields.items():
+        if (info.alias or name) == list_field:
+            annotation, _ = _unwrap(info.annotation)
+            (item,) = typing.get_args(annotation)
+            return typing.cast(type[BaseModel], item)
+    raise KeyError(list_field)
+
+
+def row_inputs(model: type[BaseModel], list_field: str, count: int) -> list[Input]:
+    """``count`` rows of a list-of-objects field, every row optional as a whole: a row left
+    empty is dropped; a row partly filled is validated like any other."""
+    item = row_model(model, list_field)
+    title = next((info.title for n, info in model.model_fields.items()
+                  if (info.alias or n) == list_field), list_field) or list_field
+    out: list[Input] = []
+    for index in range(count):
+        for inp in model_inputs(item, f"{list_field}.{index}."):
+            label = f"{inp.label} ({_singular(title)} {index + 1})" if count > 1 else inp.label
+            out.append(replace(inp, label=label[:150], optional=True))
+    return out
+
+
+def _singular(title: str) -> str:
+    word = title.split()[0].lower()
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+# --- inputs → Block Kit -----------------------------------------------------------------------
+
+
+def plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text[:150] or " ", "emoji": True}
+
+
+def option_json(value: str, label: str) -> dict[str, Any]:
+    return {"text": plain(label[:75]), "value": value[:150]}
+
+
+def _options_payload(options: Sequence[Option]) -> dict[str, Any]:
+    """``options``, or ``option_groups`` when there are more than Slack's 100 per list."""
+    if len(options) <= 100:
+        return {"options": [option_json(v, label) for v, label in options]}
+    groups = []
+    for start in range(0, len(options), 100):
+        chunk = options[start:start + 100]
+        name = f"{chunk[0][1][:1]}–{chunk[-1][1][:1]}"
+        groups.append({"label": plain(name), "options": [option_json(v, label) for v, label in chunk]})
+    return {"option_groups": groups}
+
+
+def input_block(inp: Input) -> dict[str, Any]:
+    element: dict[str, Any] = {"action_id": "value"}
+    if inp.kind in ("text", "multiline", "secret", "lines"):
+        element["type"] = "plain_text_input"
+        element["multiline"] = inp.kind in ("multiline", "lines")
+        if inp.max_length:
+            element["max_length"] = min(inp.max_length, 3000)
+        if inp.initial not in (None, "") and inp.kind != "secret":
+            element["initial_value"] = str(inp.initial)
+        if inp.placeholder or inp.kind == "lines":
+            element["placeholder"] = plain(inp.placeholder or "One per line")
+    elif inp.kind == "select":
+        element.update(type="static_select", placeholder=plain("Choose…"), **_options_payload(inp.options))
+        initial = next((o for o in inp.options if o[0] == inp.initial), None)
+        if initial:
+            element["initial_option"] = option_json(*initial)
+    elif inp.kind == "multiselect":
+        element.update(type="multi_static_select", placeholder=plain("Choose…"),
+                       **_options_payload(inp.options))
+        chosen = [o for o in inp.options if inp.initial and o[0] in inp.initial]
+        if chosen:
+            element["initial_options"] = [option_json(*o) for o in chosen]
+    elif inp.kind in ("external", "multi_external"):
+        element.update(type="external_select" if inp.kind == "external" else "multi_external_select",
+                       placeholder=plain("Type to search…"), min_query_length=inp.min_query_length)
+        if inp.initial:
+            value, label = inp.initial
+            key = "initial_option" if inp.kind == "external" else "initial_options"
+            element[key] = option_json(value, label) if inp.kind == "external" else [option_json(value, label)]
+    elif inp.kind == "number":
+        element.update(type="number_input", is_decimal_allowed=False)
+        if inp.initial is not None:
+            element["initial_value"] = str(inp.initial)
+    elif inp.kind == "date":
+        element["type"] = "datepicker"
+        if inp.initial:
+            element["initial_date"] = str(inp.initial)
+    elif inp.kind == "checkbox":
+        element.update(type="checkboxes", options=[option_json(v, label) for v, label in inp.options])
+        if inp.initial:
+            element["initial_options"] = [option_json(*inp.options[0])]
+    block: dict[str, Any] = {"type": "input", "block_id": inp.path, "label": plain(inp.label),
+                             "optional": inp.optional, "element": element}
+    if inp.hint:
+        block["hint"] = plain(inp.hint)
+    if inp.dispatch:
+        block["dispatch_action"] = True
+        if element["type"] == "plain_text_input":
+            element["dispatch_action_config"] = {"trigger_actions_on": ["on_character_entered"]}
+    return block
+
+
+def add_row_button(list_field: str, label: str) -> dict[str, Any]:
+    return {"type": "actions", "block_id": f"add.{list_field}", "elements": [
+        {"type": "button", "action_id": "add_row", "value": list_field, "text": plain(f"➕ {label}")}]}
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": plain(text)}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+
+
+def divider() -> dict[str, Any]:
+    return {"type": "divider"}
+
+
+def modal(callback_id: str, title: str, blocks: list[dict[str, Any]], *, submit: str | None = "Create",
+          metadata: dict[str, Any] | None = None, close: str = "Cancel") -> dict[str, Any]:
+    view: dict[str, Any] = {"type": "modal", "callback_id": callback_id, "title": plain(title[:24]),
+                            "close": plain(close), "blocks": blocks[:100],
+                            "private_metadata": json.dumps(metadata or {}, separators=(",", ":"))}
+    if submit:
+        view["submit"] = plain(submit)
+    return view
+
+
+# --- view state → request body -----------------------------------------------------------------
+
+
+def element_value(element: dict[str, Any]) -> Any:
+    kind = element.get("type")
+    if kind in ("static_select", "external_select", "radio_buttons"):
+        option = element.get("selected_option")
+        return option["value"] if option else None
+    if kind in ("multi_static_select", "multi_external_select", "checkboxes"):
+        return [o["value"] for o in element.get("selected_options") or []]
+    if kind == "datepicker":
+        return element.get("selected_date")
+    if kind == "timepicker":
+        return element.get("selected_time")
+    return element.get("value")
+
+
+def state_by_path(view: dict[str, Any]) -> dict[str, Any]:
+    """``{block_id: value}`` of every input in a submitted view."""
+    values = (view.get("state") or {}).get("values") or {}
+    return {block_id: element_value(actions.get("value") or next(iter(actions.values()), {}))
+            for block_id, actions in values.items()}
+
+
+@dataclass
+class Layout:
+    """What the parser needs to know of a form: which paths are one-per-line lists,
+    checkboxes (booleans), numbers and dates."""
+
+    kinds: dict[str, Kind] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, inputs: Iterable[Input]) -> Layout:
+        return cls({inp.path: inp.kind for inp in inputs})
+
+
+@dataclass
+class Body:
+    """A request body built from a view, and how to find a field's block again."""
+
+    data: dict[str, Any]
+    remap: dict[str, list[str]]  # list path → original row index for each kept row
+
+    def block_id(self, path: str, known: Iterable[str]) -> str:
+        """The block that shows the field at API ``path``: row indexes mapped back to the
+        rows the user filled, then the longest known prefix (``account_data`` errors land
+        on the first ``account_data.*`` block)."""
+        parts = path.split(".")
+        for i, part in enumerate(parts):
+            prefix = ".".join(parts[:i])
+            if part.isdigit() and prefix in self.remap and int(part) < len(self.remap[prefix]):
+                parts[i] = self.remap[prefix][int(part)]
+        mapped = ".".join(parts)
+        blocks = list(known)
+        while mapped:
+            if mapped in blocks:
+                return mapped
+            children = [b for b in blocks if b.startswith(mapped + ".")]
+            if children:
+                return children[0]
+            mapped = mapped.rpartition(".")[0]
+        return blocks[0] if blocks else path
+
+
+def request_body(state: dict[str, Any], layout: Layout,
+                 convert: Callable[[str, Any], Any] | None = None) -> Body:
+    """Nested API body from dotted paths; blank values are left out and a row left blank is
+    dropped (an unused "add another" row is no error)."""
+    tree: dict[str, Any] = {}
+    for path, raw in state.items():
+        value = _typed(raw, layout.kinds.get(path))
+        if convert is not None:
+            value = convert(path, value)
+        if value is None or value == [] or value == "":
+            continue
+        _put(tree, path.split("."), value)
+    remap: dict[str, list[str]] = {}
+    return Body(_compact(tree, "", remap), remap)
+
+
+def _typed(raw: Any, kind: Kind | None) -> Any:
+    if isinstance(raw, str):
+        raw = raw.strip()
+    if kind == "checkbox":
+        return bool(raw)
+    if kind == "lines" and isinstance(raw, str):
+        return [line.strip() for line in raw.replace(",", "\n").splitlines() if line.strip()]
+    if kind == "number" and isinstance(raw, str) and raw:
+        try:
+            return int(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def _put(node: dict[str, Any], parts: list[str], value: Any) -> None:
+    head, rest = parts[0], parts[1:]
+    if not rest:
+        node[head] = value
+    else:
+        _put(node.setdefault(head, {}), rest, value)
+
+
+def _compact(node: Any, path: str, remap: dict[str, list[str]]) -> Any:
+    """Dicts keyed by row index become lists in index order; ``remap`` remembers which
+    row each list item came from."""
+    if not isinstance(node, dict):
+        return node
+    if node and all(k.isdigit() for k in node):
+        order = sorted(node, key=int)
+        remap[path] = order
+        return [_compact(node[k], f"{path}.{k}", remap) for k in order]
+    return {k: _compact(v, f"{path}.{k}" if path else k, remap) for k, v in node.items()}
+
+
+def parse_metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,43 @@
+"""The App Home tab shows providers, commands and the last actions."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.sandbox.stack import SandboxStack
+from handlers.commands import COMMANDS
+
+
+async def wait_for(predicate, timeout: float = 5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        result = predicate()
+        if result:
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def home_text(stack: SandboxStack, user: str) -> str:
+    view = stack.slack.home_views.get(user)
+    if not view:
+        return ""
+    parts = []
+    for block in view["blocks"]:
+        if "text" in block:
+            parts.append(block["text"]["text"])
+        parts += [e.get("text", "") for e in block.get("elements", [])]
+    return "\n".join(parts)
+
+
+async def test_home_lists_providers_commands_and_last_actions(stack: SandboxStack) -> None:
+    await stack.services.store.audit(user_id="U0ADMIN", action="contact.create", outcome="ok",
+                                     resource_id="ext-42")
+    reply = await stack.user("U0ADMIN").open_home()
+    assert reply.status == 200
+    text = await wait_for(lambda: home_text(stack, "U0ADMIN"))
+    for name in COMMANDS:
+        assert name in text
+    assert "contact.create" in text and "ext-42" in text
+    for title in ("CINNOX", "Bandwidth", "Yeastar"):
+        assert title in text
