@@ -10,6 +10,7 @@ name, e.g. ``ValueError("must be in E.164 format, e.g. +85294667788")``.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import phonenumbers
@@ -99,7 +100,15 @@ def field_title(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
     if info is not None and info.title:
         return info.title
     last = next((p for p in reversed(loc) if isinstance(p, str)), "value")
-    return last.replace("_", " ").capitalize()
+    return humanize(last)
+
+
+def humanize(name: str) -> str:
+    """``domainId`` / ``phone_number_id`` → "Domain ID" / "Phone number ID"."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").lower().split()
+    words = ["ID" if w == "id" else "URL" if w == "url" else w for w in words]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
 
 
 def _field_by_alias(model: type[BaseModel], name: str) -> FieldInfo | None:
