@@ -36,10 +36,11 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def load(url: str, requests: list[dict[str, Any]], *, mode: str, duration: float,
-               concurrency: int = 50, rate: float = 200.0) -> LoadResult:
+               concurrency: int = 50, rate: float = 200.0, limit: int | None = None,
+               warmup: int = 20) -> LoadResult:
     """Run bench/load.py in a separate process against ``url``."""
     job = {"url": url, "requests": requests, "mode": mode, "duration": duration,
-           "concurrency": concurrency, "rate": rate}
+           "concurrency": concurrency, "rate": rate, "limit": limit, "warmup": warmup}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.load", stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE)

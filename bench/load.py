@@ -40,13 +40,16 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     statuses: dict[int, int] = {}
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
-        for req in requests[:20]:  # warm up connections and the server
+        for req in requests[: job.get("warmup", 20)]:  # warm up connections and the server
             await _one(session, url, req, [], {})
         started = time.perf_counter()
         deadline = started + job["duration"]
+        budget = job.get("limit") or 10**12  # total requests, across clients
         if job["mode"] == "closed":
             async def client() -> None:
-                while time.perf_counter() < deadline:
+                nonlocal budget
+                while time.perf_counter() < deadline and budget > 0:
+                    budget -= 1
                     await _one(session, url, next(cycle), latencies, statuses)
 
             await asyncio.gather(*(client() for _ in range(job["concurrency"])))

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     port: int = Field(3000, ge=0, le=65535)
     public_base_url: str | None = None
     database_url: str = "sqlite:///./var/bot.db"
+    provider_timeout: float = Field(15.0, gt=0, le=120)
 
     # CINNOX
     cinnox_base_url: str | None = None
@@ -146,6 +147,8 @@ PROVIDERS = ("cinnox", "bandwidth", "yeastar")
 _REASONS = {
     "int_parsing": "must be a whole number",
     "less_than_equal": "must be at most {le}",
+    "greater_than": "must be greater than {gt}",
+    "float_parsing": "must be a number of seconds",
     "greater_than_equal": "must be at least {ge}",
     "literal_error": "must be one of {expected}",
 }

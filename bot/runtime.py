@@ -33,7 +33,7 @@ def provider_clients(settings: Settings) -> dict[str, Any]:
         assert settings.cinnox_base_url and settings.cinnox_app_id and settings.cinnox_app_token
         clients["cinnox"] = CinnoxClient(
             settings.cinnox_base_url, settings.cinnox_app_id,
-            settings.cinnox_app_token.get_secret_value(),
+            settings.cinnox_app_token.get_secret_value(), timeout=settings.provider_timeout,
         )
     if settings.configured("bandwidth"):
         from bot.providers.bandwidth import BandwidthClient
@@ -43,7 +43,7 @@ def provider_clients(settings: Settings) -> dict[str, Any]:
         clients["bandwidth"] = BandwidthClient(
             settings.bandwidth_base_url, settings.bandwidth_user_id,
             settings.bandwidth_api_token.get_secret_value(),
-            settings.bandwidth_api_secret.get_secret_value(),
+            settings.bandwidth_api_secret.get_secret_value(), timeout=settings.provider_timeout,
         )
     if settings.configured("yeastar"):
         from bot.providers.yeastar import YeastarClient
@@ -52,7 +52,7 @@ def provider_clients(settings: Settings) -> dict[str, Any]:
         assert settings.yeastar_client_secret
         clients["yeastar"] = YeastarClient(
             settings.yeastar_base_url, settings.yeastar_client_id,
-            settings.yeastar_client_secret.get_secret_value(),
+            settings.yeastar_client_secret.get_secret_value(), timeout=settings.provider_timeout,
         )
     return clients
 

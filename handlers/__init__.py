@@ -8,7 +8,14 @@ from bot.services import Services
 
 
 def register_all(app: AsyncApp, services: Services) -> None:
-    from handlers import app_home, help_only
+    from handlers import app_home, contact, help_only, service_group, sip_endpoint
+    from handlers.provisioning import register_view_actions
 
+    forms = [
+        service_group.register(app, services),
+        contact.register(app, services),
+        sip_endpoint.register(app, services),
+    ]
+    register_view_actions(app, services, forms)
     app_home.register(app, services)
-    help_only.register(app, services)
+    help_only.register(app, services, skip={form.command for form in forms})

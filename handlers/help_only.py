@@ -11,9 +11,10 @@ from handlers.commands import COMMANDS
 from handlers.usage import usage_answer
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, services: Services, skip: set[str] | frozenset[str] = frozenset()) -> None:
     for name in COMMANDS:
-        app.command(name)(_answer_usage)
+        if name not in skip:
+            app.command(name)(_answer_usage)
 
 
 async def _answer_usage(ack: Any, command: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ validates, so a field is written once: in the model.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import types
 import typing
@@ -47,6 +48,7 @@ class Input:
     placeholder: str | None = None
     dispatch: bool = False  # tell the bot at once when it changes (conditional fields)
     min_query_length: int = 0
+    source: str | None = None  # external selects: which list feeds them (see SOURCES)
 
 
 # --- options ------------------------------------------------------------------------------
@@ -54,15 +56,48 @@ class Input:
 ALL = ("*", "* — all")
 
 
+@functools.cache
 def language_options() -> tuple[Option, ...]:
     langs = [(lang.alpha_2, f"{lang.name} ({lang.alpha_2})")
              for lang in pycountry.languages if hasattr(lang, "alpha_2")]
     return tuple(sorted(langs, key=lambda o: o[1]))
 
 
+@functools.cache
 def country_options() -> tuple[Option, ...]:
     return tuple(sorted(((c.alpha_2, f"{c.name} ({c.alpha_2})") for c in pycountry.countries),
                         key=lambda o: o[1]))
+
+
+@functools.cache
+def subdivision_options() -> tuple[Option, ...]:
+    return tuple(sorted(((s.code, f"{s.name}, {s.country_code} ({s.code})") for s in pycountry.subdivisions),
+                        key=lambda o: o[1]))
+
+
+def search(options: Iterable[Option], query: str, limit: int = 100) -> list[Option]:
+    """Options whose code equals or whose label contains ``query`` (exact codes first)."""
+    q = query.strip().lower()
+    if not q:
+        return list(options)[:limit]
+    exact = [o for o in options if o[0].lower() == q]
+    rest = [o for o in options if q in o[1].lower() and o not in exact]
+    return (exact + rest)[:limit]
+
+
+def _with_all(found: list[Option], query: str) -> list[Option]:
+    return [ALL, *found][:100] if query.strip() in ("", "*") or query.strip().lower() in "all" else found
+
+
+# External selects keep views small (Slack sends the whole view back on every action) and
+# let people type to search 180 languages, 250 countries and 5,000 states.
+SOURCES: dict[str, Callable[[str], list[Option]]] = {
+    "languages": lambda q: search(language_options(), q),
+    "languages_or_all": lambda q: _with_all(search(language_options(), q), q),
+    "countries": lambda q: search(country_options(), q),
+    "locations_or_all": lambda q: _with_all(
+        search(country_options(), q) + (search(subdivision_options(), q) if q.strip() else []), q),
+}
 
 
 # --- model → inputs -------------------------------------------------------------------------
@@ -105,7 +140,11 @@ def _literal_options(annotation: Any) -> tuple[Option, ...] | None:
 def model_inputs(model: type[BaseModel], prefix: str = "", *, skip: Iterable[str] = ()) -> list[Input]:
     """The input blocks for ``model``'s scalar fields and nested objects (not list-of-object
     rows: those come from ``row_inputs``)."""
-    skipped = set(skip)
+    return list(_model_inputs(model, prefix, frozenset(skip)))
+
+
+@functools.cache
+def _model_inputs(model: type[BaseModel], prefix: str, skipped: frozenset[str]) -> tuple[Input, ...]:
     out: list[Input] = []
     for name, info in model.model_fields.items():
         api_name = info.alias or name
@@ -117,7 +156,7 @@ def model_inputs(model: type[BaseModel], prefix: str = "", *, skip: Iterable[str
         label = info.title or api_name
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            out += model_inputs(annotation, path + ".")
+            out += _model_inputs(annotation, path + ".", frozenset())
             continue
         if typing.get_origin(annotation) is list:
             (item,) = typing.get_args(annotation)
@@ -128,9 +167,13 @@ def model_inputs(model: type[BaseModel], prefix: str = "", *, skip: Iterable[str
             if options:
                 kind: Kind = "multiselect"
             elif provider_fields.language_code in validators:
-                kind, options = "multiselect", language_options()
+                out.append(Input(path, label, "multi_external", optional, info.description,
+                                 source="languages"))
+                continue
             elif provider_fields.country_code in validators:
-                kind, options = "multiselect", country_options()
+                out.append(Input(path, label, "multi_external", optional, info.description,
+                                 source="countries"))
+                continue
             else:
                 kind, options = "lines", ()
             out.append(Input(path, label, kind, optional, info.description, options or ()))
@@ -152,15 +195,15 @@ def model_inputs(model: type[BaseModel], prefix: str = "", *, skip: Iterable[str
         else:
             validators = _validators(annotation)
             if provider_fields.language_code in validators:
-                out.append(Input(path, label, "select", optional, info.description, language_options()))
+                out.append(Input(path, label, "external", optional, info.description, source="languages"))
             elif provider_fields.country_code in validators:
-                out.append(Input(path, label, "select", optional, info.description, country_options()))
+                out.append(Input(path, label, "external", optional, info.description, source="countries"))
             else:
                 kind = "multiline" if extra.get("multiline") else "text"
                 out.append(Input(path, label, kind, optional, info.description,
                                  max_length=_max_length(info, annotation),
                                  placeholder=str(extra["placeholder"]) if "placeholder" in extra else None))
-    return out
+    return tuple(out)
 
 
 def row_model(model: type[BaseModel], list_field: str) -> type[BaseModel]:

@@ -110,13 +110,24 @@ class Form:
         raise NotImplementedError
 
     async def options(self, services: Services, block_id: str, query: str) -> list[modal.Option]:
-        """Options for an external select (a picker fed by the provider)."""
-        return []
+        """Options for an external select: a list of ours (languages, countries), or a
+        picker fed by the provider (subclasses)."""
+        source = self.sources().get(_generic(block_id))
+        return modal.SOURCES[source](query) if source else []
+
+    def sources(self) -> dict[str, str]:
+        """``{block_id with row indexes as N: source}`` for this form's external selects."""
+        meta: dict[str, Any] = {"rows": dict.fromkeys(self.rows, 1)}
+        return {_generic(inp.path): inp.source for inp in self.inputs(meta, {}) if inp.source}
 
     def describe(self, request: Any) -> str:
         """A short, secret-free description for the audit log."""
         name = getattr(request, "name", None) or getattr(request, "display_name", None)
         return str(name) if name else ""
+
+
+def _generic(block_id: str) -> str:
+    return ".".join("N" if part.isdigit() else part for part in block_id.split("."))
 
 
 def progress_view(form: Form, meta: dict[str, Any]) -> dict[str, Any]:

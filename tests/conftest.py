@@ -16,7 +16,7 @@ from bot.sandbox.stack import SandboxStack
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[SandboxStack]:
-    async with SandboxStack(tmp_path, providers=False) as running:
+    async with SandboxStack(tmp_path) as running:
         yield running
 
 

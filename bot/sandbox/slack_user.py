@@ -4,6 +4,7 @@ sent over HTTP to the bot's real ``/slack/events`` route."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from dataclasses import dataclass
@@ -59,6 +60,20 @@ class SlackUser:
 
     async def command(self, command: str, text: str = "") -> Reply:
         return await self.post(self.command_body(command, text))
+
+    async def open_modal(self, command: str, text: str = "", timeout: float = 10.0) -> dict[str, Any]:
+        """Run a command and return the modal the bot opened (bounded wait)."""
+        before = len(self.slack.views)
+        reply = await self.command(command, text)
+        if reply.status != 200:
+            raise AssertionError(f"{command} answered HTTP {reply.status}: {reply.text}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.slack.views) <= before:
+            if loop.time() > deadline:
+                raise AssertionError(f"{command} opened no modal; it answered {reply.text!r}")
+            await asyncio.sleep(0.01)
+        return self.last_view()
 
     async def submit(self, view: dict[str, Any], values: dict[str, Any]) -> Reply:
         """Submit ``view`` with input blocks filled from ``values`` keyed by block_id.
@@ -126,8 +141,21 @@ def state_values(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]
             continue
         block_id = block["block_id"]
         element = block["element"]
-        out[block_id] = {element.get("action_id", "value"): _element_state(element, values.get(block_id))}
+        value = values[block_id] if block_id in values else _initial(element)
+        out[block_id] = {element.get("action_id", "value"): _element_state(element, value)}
     return out
+
+
+def _initial(element: dict[str, Any]) -> Any:
+    """What Slack submits for an element the person did not touch."""
+    if "initial_option" in element:
+        return element["initial_option"]["value"]
+    if "initial_options" in element:
+        return [o["value"] for o in element["initial_options"]]
+    for key in ("initial_value", "initial_date", "initial_time"):
+        if key in element:
+            return element[key]
+    return None
 
 
 def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:

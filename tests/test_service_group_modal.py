@@ -1,0 +1,96 @@
+"""/service-group: targets follow the chosen types; the staff and location pickers; the
+request CINNOX receives."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.sandbox.stack import SandboxStack
+from tests.flow import block, block_ids, changed, open_modal, submit_and_wait
+
+
+def destination_posts(stack: SandboxStack) -> list:
+    return [r for r in stack.cinnox.calls("/destination") if r.method == "POST"]
+
+
+async def test_targets_appear_and_disappear_with_the_chosen_types(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    assert view["callback_id"] == "service_group"
+    assert {"displayName", "supportLanguages", "supportLocations", "types"} <= set(block_ids(view))
+    assert not {"phoneTargets", "staffTargets", "trunkTargets"} & set(block_ids(view))
+    assert block(view, "types")["dispatch_action"] is True
+
+    view = await changed(user, view, "types", {"types": ["PHONE", "STAFF"]})
+    assert {"phoneTargets", "staffTargets"} <= set(block_ids(view))
+    assert "trunkTargets" not in block_ids(view)
+    assert block(view, "staffTargets")["element"]["type"] == "multi_external_select"
+
+    view = await changed(user, view, "types", {"types": ["TRUNK"]})
+    assert "trunkTargets" in block_ids(view)
+    assert not {"phoneTargets", "staffTargets"} & set(block_ids(view))
+
+
+async def test_staff_picker_is_fed_by_cinnox_staff_list(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["STAFF"]})
+    reply = await user.suggest(view, "staffTargets", "")
+    options = reply.json["options"]
+    assert options and all(o["value"] and o["text"]["text"] for o in options)
+    assert stack.cinnox.calls("/contacts/staffcontact-list")
+
+
+async def test_location_picker_offers_all_countries_and_states(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    everything = (await user.suggest(view, "supportLocations", "")).json["options"]
+    assert everything[0]["value"] == "*"
+    states = [o["value"] for o in (await user.suggest(view, "supportLocations", "california")).json["options"]]
+    assert "US-CA" in states
+
+
+async def test_a_valid_service_group_makes_exactly_the_documented_request(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["PHONE", "TRUNK"]})
+    outcome = await submit_and_wait(user, view, {
+        "displayName": "Sales HK", "supportLanguages": ["en", "zh"],
+        "supportLocations": ["HK", "US-CA"], "types": ["PHONE", "TRUNK"],
+        "phoneTargets": "+85294667788\n+14155550100", "trunkTargets": "+85230001234",
+    })
+    [sent] = destination_posts(stack)
+    assert sent.body == {
+        "displayName": "Sales HK", "supportLanguages": ["en", "zh"],
+        "supportLocations": ["HK", "US-CA"], "types": ["PHONE", "TRUNK"],
+        "phoneTargets": ["+85294667788", "+14155550100"], "trunkTargets": ["+85230001234"],
+    }
+    assert "Sales HK" in outcome and "created" in outcome
+
+
+@pytest.mark.parametrize(
+    ("values", "block_id", "words"),
+    [
+        ({"displayName": "x" * 41}, "displayName", "40"),
+        ({"displayName": ""}, "displayName", "required"),
+        ({"types": []}, "types", ""),
+        ({"types": ["PHONE"], "phoneTargets": ""}, "phoneTargets", "PHONE"),
+        ({"types": ["PHONE"], "phoneTargets": "+85294667788\n12345"}, "phoneTargets", "+"),
+        ({"types": ["STAFF"]}, "staffTargets", "STAFF"),
+        ({"supportLanguages": []}, "supportLanguages", ""),
+        ({"supportLanguages": ["*", "en"]}, "supportLanguages", "*"),
+    ],
+)
+async def test_each_rule_errors_inline_and_sends_nothing(stack, values, block_id, words) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    chosen = values.get("types", ["PHONE"])
+    if chosen:
+        view = await changed(user, view, "types", {"types": chosen})
+    base = {"displayName": "Sales", "supportLanguages": ["en"], "supportLocations": ["HK"],
+            "types": ["PHONE"], "phoneTargets": "+85294667788"}
+    reply = await user.submit(view, {**base, **values})
+    errors = reply.json["errors"]
+    assert block_id in errors, errors
+    assert words in errors[block_id]
+    assert destination_posts(stack) == []
