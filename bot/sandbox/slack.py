@@ -7,6 +7,7 @@ the benchmarks can read what a person would see. Faults come from ``FakeService`
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import math
@@ -49,11 +50,15 @@ class SlackEmulator(FakeService):
         self,
         *,
         bot_token: str = "xoxb-sandbox-token",
+        app_token: str = "xapp-sandbox-token",
         channel_rate: float | None = None,
         strict_channels: bool = False,
         seed: int | None = None,
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
+        self.sockets: list[web.WebSocketResponse] = []
+        self._socket_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         #: messages per second allowed per channel for chat.postMessage / chat.update
         self.channel_rate = channel_rate
         #: when True, only channels added with ``add_channel`` exist
@@ -121,6 +126,7 @@ class SlackEmulator(FakeService):
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/api/{method}", self._api)
         router.add_post("/response/{key}", self._response_url)
+        router.add_get("/socket-mode", self._socket_mode)
 
     def fault_response(self, fault: Fault) -> web.StreamResponse:
         error = {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}.get(
@@ -133,7 +139,8 @@ class SlackEmulator(FakeService):
         args = await _arguments(request)
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ").strip() if auth else str(args.get("token", ""))
-        if token != self.bot_token:
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if token != expected:
             return _error("not_authed" if not token else "invalid_auth")
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
@@ -144,6 +151,42 @@ class SlackEmulator(FakeService):
     async def _m_auth_test(self, args: dict[str, Any]) -> web.Response:
         return _ok(url="https://sandbox.slack.com/", team="Sandbox", user="bot", team_id=TEAM,
                    user_id=BOT_USER, bot_id="B0BOT", is_enterprise_install=False)
+
+    # Socket Mode: the app opens a WebSocket and acks each envelope on it
+    async def _m_apps_connections_open(self, args: dict[str, Any]) -> web.Response:
+        return _ok(url=self.url.replace("http://", "ws://") + "/socket-mode")
+
+    async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=30)
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": len(self.sockets),
+                            "connection_info": {"app_id": "A0SANDBOX"}})
+        try:
+            async for msg in ws:
+                try:
+                    data = json.loads(msg.data)
+                except (TypeError, ValueError):
+                    continue
+                future = self._socket_acks.pop(str(data.get("envelope_id")), None)
+                if future is not None and not future.done():
+                    future.set_result(data)
+        finally:
+            self.sockets.remove(ws)
+        return ws
+
+    async def socket_mode_send(self, kind: str, payload: dict[str, Any],
+                               timeout: float = 5.0) -> dict[str, Any]:
+        """Deliver one envelope (``slash_commands``, ``interactive``, ``events_api``) to the
+        connected app and return its ack."""
+        if not self.sockets:
+            raise RuntimeError("no Socket Mode connection")
+        envelope_id = f"env-{next(self._ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._socket_acks[envelope_id] = future
+        await self.sockets[-1].send_json({"envelope_id": envelope_id, "type": kind,
+                                          "payload": payload, "accepts_response_payload": True})
+        return await asyncio.wait_for(future, timeout)
 
     # views
     async def _m_views_open(self, args: dict[str, Any]) -> web.Response:
