@@ -73,3 +73,27 @@ async def test_generated_webhook_token_survives_a_restart(tmp_path: Path) -> Non
 async def test_configured_webhook_token_wins(tmp_path: Path) -> None:
     async with SandboxStack(tmp_path, providers=False, cinnox_webhook_token="from-env-token") as stack:
         assert stack.services.webhook_token == "from-env-token"
+
+
+async def test_an_upgrade_adds_to_the_schema_without_losing_data(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.store import migrations
+
+    store = await Store.open(database_url)
+    await store.audit(user_id="U1", action="contact.create", outcome="ok", resource_id="c-1")
+    await store.close()
+
+    def v2_add_column(conn) -> None:  # what a future release's migration looks like
+        conn.execute(text("ALTER TABLE audit_log ADD COLUMN channel_id VARCHAR(32)"))
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, v2_add_column])
+    store = await Store.open(database_url)
+    try:
+        assert await store.schema_version() == LATEST + 1
+        [entry] = await store.recent_audit()
+        assert entry.resource_id == "c-1"
+        async with store.engine.connect() as conn:
+            assert (await conn.execute(text("SELECT channel_id FROM audit_log"))).scalar() is None
+    finally:
+        await store.close()
