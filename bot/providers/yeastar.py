@@ -278,12 +278,26 @@ class _ChannelBase(BaseModel):
             out.append({"k": spec.key, "v": _b64(value) if spec.base64 else value})
         return out
 
-    def _common_tail(self, body: dict[str, Any]) -> dict[str, Any]:
+    def to_api(self) -> dict[str, Any]:
+        """The exact JSON body: secrets revealed and Base64 applied only here."""
+        body: dict[str, Any] = {
+            "name": self.name,
+            "webhook_url_type": self.webhook_url_type,
+            "channel": getattr(self, "channel"),  # noqa: B009 - each variant declares it
+            "account_data": self._account_data_api(),
+            **self._variant_fields(),
+        }
+        dids = getattr(self, "dids", None)
+        if dids:
+            body["dids"] = [d.to_api() for d in dids]
         if self.auto_close_session is not None:
             body["auto_close_session"] = self.auto_close_session
         if self.session_expired_time is not None:
             body["session_expired_time"] = self.session_expired_time
         return body
+
+    def _variant_fields(self) -> dict[str, Any]:
+        return {}
 
 
 class SmsChannelRequest(_ChannelBase):
@@ -309,21 +323,13 @@ class SmsChannelRequest(_ChannelBase):
             })
         return self
 
-    def to_api(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "name": self.name,
-            "webhook_url_type": self.webhook_url_type,
-            "channel": self.channel,
-            "account_data": self._account_data_api(),
-        }
+    def _variant_fields(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
         if self.send_rate is not None:
-            body["send_rate"] = self.send_rate
-        self._common_tail(body)
+            extra["send_rate"] = self.send_rate
         if self.accompanying_msg:
-            body["accompanying_msg"] = self.accompanying_msg
-        if self.dids:
-            body["dids"] = [d.to_api() for d in self.dids]
-        return body
+            extra["accompanying_msg"] = self.accompanying_msg
+        return extra
 
 
 class WhatsAppChannelRequest(_ChannelBase):
@@ -347,35 +353,15 @@ class WhatsAppChannelRequest(_ChannelBase):
             )
         return value
 
-    def to_api(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "name": self.name,
-            "webhook_url_type": self.webhook_url_type,
-            "channel": self.channel,
-            "account_data": self._account_data_api(),
-            "phone_number_id": self.phone_number_id,
-            "business_account_id": _b64(self.business_account_id),
-        }
-        if self.dids:
-            body["dids"] = [d.to_api() for d in self.dids]
-        return self._common_tail(body)
+    def _variant_fields(self) -> dict[str, Any]:
+        return {"phone_number_id": self.phone_number_id,
+                "business_account_id": _b64(self.business_account_id)}
 
 
 class FacebookChannelRequest(_ChannelBase):
     channel: Literal["facebook"] = Field(default="facebook", title="Channel")
     dids: list[FacebookDid] | None = Field(default=None, title="Facebook pages",
                                            description="Message routing by Facebook page ID.")
-
-    def to_api(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "name": self.name,
-            "webhook_url_type": self.webhook_url_type,
-            "channel": self.channel,
-            "account_data": self._account_data_api(),
-        }
-        if self.dids:
-            body["dids"] = [d.to_api() for d in self.dids]
-        return self._common_tail(body)
 
 
 ChannelRequest = SmsChannelRequest | WhatsAppChannelRequest | FacebookChannelRequest
