@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -68,29 +71,7 @@ def build_bolt_app(services: Services) -> AsyncApp:
         raise_error_for_unhandled_request=False,
     )
 
-    @app.middleware
-    async def bind_context(body: dict[str, Any], next: Any) -> None:
-        kind, user = describe(body)
-        structlog.contextvars.bind_contextvars(slack_user=user, slack_kind=kind)
-        await next()
-
-    @app.middleware
-    async def authorize(body: dict[str, Any], next: Any) -> BoltResponse | None:
-        """BOT_ALLOWED_USERS guards every command (but its help) and every modal submission."""
-        kind, user = describe(body)
-        guarded = ("command" in body and not is_help(body.get("text", ""))) or body.get(
-            "type"
-        ) == "view_submission"
-        if not guarded or services.access.may_provision(user):
-            await next()
-            return None
-        await services.access.record(user, kind, "denied", detail="not in BOT_ALLOWED_USERS")
-        if "command" in body:
-            answer: dict[str, Any] = {"response_type": "ephemeral", "text": REFUSAL}
-        else:
-            answer = {"response_action": "update", "view": refusal_view()}
-        return BoltResponse(status=200, body=json.dumps(answer),
-                            headers={"content-type": "application/json"})
+    app.use(ContextAndAccess(services))
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
@@ -102,6 +83,37 @@ def build_bolt_app(services: Services) -> AsyncApp:
 
     register_all(app, services)
     return app
+
+
+class ContextAndAccess(AsyncMiddleware):
+    """Binds the Slack user and request kind to every log line of the request, then lets
+    BOT_ALLOWED_USERS guard every command (but its help) and every modal submission.
+    A class, not a decorated function: Bolt injects no keyword arguments on this hot path."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse | None:
+        body = req.body
+        kind, user = describe(body)
+        structlog.contextvars.bind_contextvars(slack_user=user, slack_kind=kind)
+        guarded = ("command" in body and not is_help(body.get("text", ""))) or body.get(
+            "type") == "view_submission"
+        if not guarded or self.services.access.may_provision(user):
+            return await next()
+        await self.services.access.record(user, kind, "denied", detail="not in BOT_ALLOWED_USERS")
+        if "command" in body:
+            answer: dict[str, Any] = {"response_type": "ephemeral", "text": REFUSAL}
+        else:
+            answer = {"response_action": "update", "view": refusal_view()}
+        return BoltResponse(status=200, body=json.dumps(answer),
+                            headers={"content-type": "application/json"})
 
 
 def refusal_view() -> dict[str, Any]:
