@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     cinnox_app_token: SecretStr | None = None
     cinnox_webhook_token: SecretStr | None = None
     call_events_channel: str | None = None
+    # Slack allows about one message per second per channel.
+    relay_channel_rate: float = Field(1.0, gt=0, le=100)
+    call_end_grace_seconds: float = Field(30.0, ge=0, le=3600)
 
     # Bandwidth v1
     bandwidth_base_url: str | None = None

@@ -15,9 +15,11 @@ from bot.app import build_bolt_app, slack_client
 from bot.config import Settings
 from bot.logs import register_secret
 from bot.metrics import Metrics
+from bot.relay.relay import Relay
 from bot.server import build_web_app
 from bot.services import Services
 from bot.store import Store
+from bot.store.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +73,6 @@ class Runtime:
         self.bolt: AsyncApp | None = None
         self._runner: web.AppRunner | None = None
         self._socket_mode: Any = None
-        self._relay: Any = None
         self.url = ""
 
     async def start(self, *, serve_http: bool = True) -> None:
@@ -97,6 +98,10 @@ class Runtime:
             else await store.setting_or_create(WEBHOOK_TOKEN_SETTING, lambda: secrets.token_urlsafe(24))
         )
         register_secret(services.webhook_token)
+        services.outbox = Outbox(store)
+        services.relay = Relay(services, services.outbox, channel_rate=settings.relay_channel_rate,
+                               grace=settings.call_end_grace_seconds)
+        await services.relay.start()
         self.services = services
         self.bolt = build_bolt_app(services)
         if serve_http:
@@ -129,7 +134,8 @@ class Runtime:
             await self._runner.cleanup()  # stops listening, lets in-flight requests finish
         if services is not None:
             await services.background.drain()
-        if services is not None:
+            if services.relay is not None:
+                await services.relay.stop()
             for client in (services.cinnox, services.bandwidth, services.yeastar):
                 if client is not None:
                     await client.close()

@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.app import describe
 from bot.services import Services
+from bot.webhook import cinnox_webhook
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +29,7 @@ def build_web_app(services: Services, bolt: AsyncApp) -> web.Application:
     app[BOLT] = bolt
     app.add_routes([
         web.post("/slack/events", slack_events),
+        web.post("/webhooks/cinnox/{token}", cinnox_events),
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
         web.get("/metrics", metrics),
@@ -73,6 +75,10 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     if bolt_response.status == 401:
         log.warning("slack.signature_rejected")
     return await to_aiohttp_response(bolt_response)
+
+
+async def cinnox_events(request: web.Request) -> web.Response:
+    return await cinnox_webhook(request, request.app[SERVICES])
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from bot.providers.bandwidth import BandwidthClient
     from bot.providers.cinnox import CinnoxClient
     from bot.providers.yeastar import YeastarClient
+    from bot.relay.relay import Relay
+    from bot.store.outbox import Outbox
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Services:
     bandwidth: BandwidthClient | None = None
     yeastar: YeastarClient | None = None
     webhook_token: str = ""
+    outbox: Outbox | None = None
+    relay: Relay | None = None
 
     def provider(self, name: str) -> object | None:
         return {"cinnox": self.cinnox, "bandwidth": self.bandwidth, "yeastar": self.yeastar}[name]

@@ -8,7 +8,7 @@ from bot.services import Services
 
 
 def register_all(app: AsyncApp, services: Services) -> None:
-    from handlers import app_home, contact, help_only, service_group, sip_endpoint
+    from handlers import app_home, call_events, contact, help_only, service_group, sip_endpoint
     from handlers.provisioning import register_view_actions
 
     forms = [
@@ -17,5 +17,6 @@ def register_all(app: AsyncApp, services: Services) -> None:
         sip_endpoint.register(app, services),
     ]
     register_view_actions(app, services, forms)
+    call_events.register(app, services)
     app_home.register(app, services)
-    help_only.register(app, services, skip={form.command for form in forms})
+    help_only.register(app, services, skip={form.command for form in forms} | {call_events.COMMAND})

@@ -2,7 +2,8 @@
 
 It keeps channels, threads, views and response_url posts in memory, so tests, the demo and
 the benchmarks can read what a person would see. Faults come from ``FakeService``;
-``channel_rate`` adds Slack's per-channel posting limit (429 + Retry-After).
+``channel_rate`` adds Slack's per-channel posting limit to chat.postMessage (429 +
+Retry-After), as Slack does ("about one message per second per channel").
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class SlackEmulator(FakeService):
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/api/{method}", self._api)
+        router.add_get("/api/{method}", self._api)  # slack-sdk reads conversations.* with GET
         router.add_post("/response/{key}", self._response_url)
         router.add_get("/socket-mode", self._socket_mode)
 
@@ -250,9 +252,6 @@ class SlackEmulator(FakeService):
         channel, problem = self._writable(str(args.get("channel", "")))
         if problem:
             return problem
-        limited = self._rate_limited(channel)
-        if limited:
-            return limited
         msg = next((m for m in self.messages.get(channel, []) if m.ts == args.get("ts")), None)
         if msg is None:
             return _error("message_not_found")
@@ -344,7 +343,7 @@ class SlackEmulator(FakeService):
         allowed_at = self._next_post.get(channel, 0.0)
         if now < allowed_at:
             wait = allowed_at - now
-            retry = str(math.ceil(wait)) if self.channel_rate <= 1 else f"{wait:.3f}"
+            retry = str(max(1, math.ceil(wait)))  # Slack sends whole seconds
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": retry})
         self._next_post[channel] = max(allowed_at, now) + 1.0 / self.channel_rate
@@ -357,7 +356,9 @@ class SlackEmulator(FakeService):
 
 
 async def _arguments(request: web.Request) -> dict[str, Any]:
-    if request.content_type == "application/json":
+    if request.method == "GET":
+        args: dict[str, Any] = {}
+    elif request.content_type == "application/json":
         body = await request.json()
         args = dict(body) if isinstance(body, dict) else {}
     else:

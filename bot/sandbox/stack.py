@@ -3,6 +3,7 @@ real running bot wired to them. The demo, the tests and the benchmarks all start
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,19 @@ class SandboxStack:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    @property
+    def webhook_url(self) -> str:
+        """The bot's CINNOX webhook, reachable on loopback (PUBLIC_BASE_URL is not)."""
+        return f"{self.url}/webhooks/cinnox/{self.services.webhook_token}"
+
+    async def webhook(self, body: Any, *, token: str | None = None) -> tuple[int, Any]:
+        """POST a CINNOX notification (a dict, or raw bytes/str) as CINNOX would."""
+        assert self.http is not None
+        url = self.webhook_url if token is None else f"{self.url}/webhooks/cinnox/{token}"
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        async with self.http.post(url, data=data, headers={"Content-Type": "application/json"}) as resp:
+            return resp.status, await resp.json(content_type=None)
 
     def user(self, user_id: str = "U0ADMIN", channel_id: str = "C0OPS") -> SlackUser:
         assert self.http is not None

@@ -1,0 +1,65 @@
+"""Stores webhook events before the webhook answers 200, many per transaction.
+
+Each request waits for the commit that holds its event (so a 200 always means stored), but
+requests arriving while a commit is running share the next one: under load one SQLite
+fsync serves a whole batch instead of one event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from bot.relay.events import CallEvent
+from bot.store.outbox import Outbox
+
+log = structlog.get_logger(__name__)
+
+MAX_BATCH = 256
+Pending = tuple[CallEvent, float, "asyncio.Future[None]"]
+
+
+class Ingest:
+    def __init__(self, outbox: Outbox, on_stored: Callable[[], None]) -> None:
+        self.outbox = outbox
+        self.on_stored = on_stored
+        self._queue: asyncio.Queue[Pending] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def store(self, event: CallEvent, received_at: float) -> None:
+        """Return once ``event`` is durably stored (a duplicate is stored once)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((event, received_at, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write(), name="ingest")
+        return await done
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._queue.join()
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def _write(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                new = await self.outbox.add_many([(event, at) for event, at, _ in batch])
+            except Exception as exc:  # the store is down: each request answers 503
+                log.error("ingest.store_failed", events=len(batch), error=type(exc).__name__)
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+                if new:
+                    self.on_stored()
+            finally:
+                for _ in batch:
+                    self._queue.task_done()

@@ -1,0 +1,381 @@
+"""Delivers the outbox to Slack: one lane per channel, paced to Slack's per-channel limit,
+channels in parallel, the two events of a call in order.
+
+Why the relay retries itself instead of using slack-sdk's retry handlers for its writes:
+a 5xx or a dropped connection after ``chat.postMessage`` may mean the message *was*
+posted, so a blind re-send could duplicate it. The row is kept as ``sending`` and the next
+attempt first looks for the event's metadata in the channel. A 429 is unambiguous (nothing
+was posted): the lane waits Retry-After and sends again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import deque
+from typing import Any
+
+import aiohttp
+import structlog
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.providers.errors import ProviderError
+from bot.relay import messages
+from bot.relay.events import CALL_END, CALL_START, CallEvent
+from bot.relay.ingest import Ingest
+from bot.services import Services
+from bot.store.outbox import OPEN, Call, Delivery, Outbox
+
+log = structlog.get_logger(__name__)
+
+#: Slack errors that retrying cannot fix: recorded, shown in status, not retried.
+PERMANENT = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "msg_too_long", "no_text",
+    "invalid_blocks", "invalid_metadata_format", "invalid_metadata_schema", "restricted_action",
+    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope",
+    "ekm_access_denied", "team_access_not_granted",
+})
+#: Unknown error codes are retried this many times before the row is given up.
+UNKNOWN_ERROR_ATTEMPTS = 5
+LANE_PREFETCH = 50
+
+
+def relay_client(token: str, base_url: str) -> AsyncWebClient:
+    # No retry handlers: see the module docstring. (The default would re-send on a dropped
+    # connection.)
+    return AsyncWebClient(token=token, base_url=base_url, timeout=10, retry_handlers=[])
+
+
+class Lane:
+    """One channel's queue, paced to ``rate`` messages per second."""
+
+    def __init__(self, channel: str, rate: float) -> None:
+        self.channel = channel
+        self.interval = 1.0 / rate
+        self.queue: deque[Delivery] = deque()
+        self.task: asyncio.Task[None] | None = None
+        self._next_at = 0.0
+        self._paused_until = 0.0
+
+    async def pace(self, paced: bool = True) -> None:
+        """Wait for this channel's next slot (``paced``) or only for a Retry-After pause."""
+        wait = (self._next_at if paced else self._paused_until) - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def sent(self, paced: bool = True) -> None:
+        # Counted from the answer, not the request: Slack counts from when it accepted the
+        # previous message, which is after we sent it.
+        if paced:
+            self._next_at = time.monotonic() + self.interval
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = time.monotonic() + seconds
+        self._next_at = max(self._next_at, self._paused_until)
+
+
+class Relay:
+    def __init__(
+        self,
+        services: Services,
+        outbox: Outbox,
+        *,
+        channel_rate: float = 1.0,
+        grace: float = 30.0,
+        retry_base: float = 1.0,
+        retry_cap: float = 300.0,
+        lease: float = 60.0,
+        poll: float = 5.0,
+    ) -> None:
+        settings = services.settings
+        assert settings.slack_bot_token is not None
+        self.services = services
+        self.outbox = outbox
+        self.ingest = Ingest(outbox, on_stored=self.wake)
+        self.client = relay_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        self.channel_rate = channel_rate
+        self.grace = grace
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        self.lease = lease
+        self.poll = poll
+        self._lanes: dict[str, Lane] = {}
+        self._queued: set[int] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # --- life cycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.services.store.is_sqlite:
+            await self.outbox.expire_leases()
+        self._task = asyncio.get_running_loop().create_task(self._dispatch(), name="relay")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self, wait: float = 5.0) -> None:
+        """Finish the message being sent in each channel (bounded); the rest stays stored."""
+        await self.ingest.close()
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        for lane in self._lanes.values():
+            self._queued.difference_update(d.id for d in lane.queue)
+            lane.queue.clear()
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=wait)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # --- dispatch ----------------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                wait = await self._dispatch_once()
+            except Exception:  # the store being briefly unreachable must not end the relay
+                log.exception("relay.dispatch_failed")
+                wait = self.poll
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _dispatch_once(self) -> float:
+        """Hand due rows to their channel's lane; returns how long to sleep at most."""
+        now = time.time()
+        outbox = self.outbox
+        self.services.metrics.outbox_depth.set(await outbox.depth())
+        rows = await outbox.due(now, skip=sorted(self._queued))
+        ends = [d.call_id for d in rows if d.kind == CALL_END]
+        start_states = await outbox.states_of(ends) if ends else {}
+        calls = await outbox.calls(ends) if ends else {}
+        routes = await outbox.routes()
+        wake_at = now + self.poll
+        starting: set[str] = set()
+        for d in rows:
+            channel: str | None
+            if d.kind == CALL_START:
+                starting.add(d.call_id)
+                channel = d.channel_id or self._route(d, routes)
+            else:
+                call = calls.get(d.call_id)
+                if d.call_id in starting or start_states.get(d.call_id) in OPEN:
+                    continue  # its CallStart goes first; the lane wakes us when it is done
+                if call is not None and call.parent_ts:
+                    channel = call.channel_id
+                elif d.call_id not in start_states and now < d.received_at + self.grace:
+                    wake_at = min(wake_at, d.received_at + self.grace)
+                    continue  # the CallStart may still come
+                else:
+                    channel = d.channel_id or self._route(d, routes)
+            if not channel:
+                await outbox.fail(d, None, "no channel: set CALL_EVENTS_CHANNEL or use /call-events route")
+                self.services.metrics.delivery_failures.labels("no_channel").inc()
+                continue
+            lane = self._lane(channel)
+            if len(lane.queue) < LANE_PREFETCH:
+                lane.queue.append(d)
+                self._queued.add(d.id)
+                self._run(lane)
+        next_due = await outbox.next_due_at()
+        if next_due is not None and next_due > now:
+            wake_at = min(wake_at, next_due)
+        return max(0.0, wake_at - time.time())
+
+    def _route(self, d: Delivery, routes: dict[str, str]) -> str | None:
+        service = d.payload.get("serviceId")
+        return routes.get(service) if service in routes else self.services.settings.call_events_channel
+
+    def _lane(self, channel: str) -> Lane:
+        if channel not in self._lanes:
+            self._lanes[channel] = Lane(channel, self.channel_rate)
+        return self._lanes[channel]
+
+    def _run(self, lane: Lane) -> None:
+        if lane.task is None or lane.task.done():
+            lane.task = asyncio.get_running_loop().create_task(self._drain(lane), name=f"lane:{lane.channel}")
+
+    async def _drain(self, lane: Lane) -> None:
+        while lane.queue:
+            d = lane.queue.popleft()
+            try:
+                with structlog.contextvars.bound_contextvars(call_id=d.call_id, event=d.kind,
+                                                             channel=lane.channel):
+                    await self._deliver(lane, d)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("relay.delivery_crashed")
+                await self._retry(d, "internal error", uncertain=True)
+            finally:
+                self._queued.discard(d.id)
+                self._wake.set()
+
+    # --- delivery ------------------------------------------------------------------------------
+
+    async def _deliver(self, lane: Lane, d: Delivery) -> None:
+        uncertain = d.state == "sending"  # an earlier attempt may have posted it
+        if not await self.outbox.claim(d, lane.channel, time.time() + self.lease):
+            return  # another replica took it
+        event = d.event
+        try:
+            if d.kind == CALL_START:
+                await self._start(lane, d, event, uncertain)
+            else:
+                await self._end(lane, d, event, uncertain)
+        except SlackApiError as exc:
+            await self._slack_failed(lane, d, exc)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self.services.metrics.delivery_failures.labels("connection").inc()
+            await self._retry(d, f"Slack unreachable ({type(exc).__name__})", uncertain=True)
+
+    async def _start(self, lane: Lane, d: Delivery, event: CallEvent, uncertain: bool) -> None:
+        ts = await self._find(lane.channel, event.key, d.received_at) if uncertain else None
+        if ts is None:
+            call = await self.outbox.call(d.call_id)
+            ended = "duration unknown" if call is not None and call.state == "ended" else None
+            message = messages.call_parent(event, d.received_at, ended=ended)
+            answer = await self._write(lane, "chat_postMessage", text=message.text, blocks=message.blocks,
+                                       metadata=messages.metadata(event))
+            ts = str(answer["ts"])
+        await self.outbox.started(d, lane.channel, ts, time.time())
+        self._delivered(d)
+
+    async def _end(self, lane: Lane, d: Delivery, event: CallEvent, uncertain: bool) -> None:
+        call = await self.outbox.call(d.call_id)
+        if call is None or not call.parent_ts or call.start_event is None:
+            await self._orphan_end(lane, d, event, uncertain)
+            return
+        seconds, hangup = await self._duration(d, call)
+        reply_ts = d.posted_ts
+        if reply_ts is None and uncertain:
+            reply_ts = await self._find_reply(lane.channel, call.parent_ts, event.key)
+        if reply_ts is None:
+            reply = messages.call_end_reply(event, d.received_at, seconds, hangup)
+            answer = await self._write(lane, "chat_postMessage", thread_ts=call.parent_ts, text=reply.text,
+                                       blocks=reply.blocks, metadata=messages.metadata(event))
+            reply_ts = str(answer["ts"])
+            await self.outbox.record_reply(d, reply_ts)
+        start = CallEvent.model_validate(call.start_event)
+        length = messages.duration(seconds) if seconds is not None else "duration unknown"
+        parent = messages.call_parent(start, call.started_at or d.received_at, ended=length)
+        try:
+            await self._write(lane, "chat_update", ts=call.parent_ts, text=parent.text, blocks=parent.blocks)
+        except SlackApiError as exc:
+            if _error_code(exc) != "message_not_found":  # the parent was deleted: fine
+                raise
+        await self.outbox.ended(d, lane.channel, reply_ts, time.time())
+        self._delivered(d)
+
+    async def _orphan_end(self, lane: Lane, d: Delivery, event: CallEvent, uncertain: bool) -> None:
+        ts = await self._find(lane.channel, event.key, d.received_at) if uncertain else None
+        if ts is None:
+            message = messages.orphan_end(event, d.received_at)
+            answer = await self._write(lane, "chat_postMessage", text=message.text, blocks=message.blocks,
+                                       metadata=messages.metadata(event))
+            ts = str(answer["ts"])
+        await self.outbox.ended(d, lane.channel, ts, time.time())
+        self._delivered(d)
+
+    async def _duration(self, d: Delivery, call: Call) -> tuple[float | None, str | None]:
+        """CINNOX's call log when it has the call, else the time between the two events."""
+        measured = d.received_at - call.started_at if call.started_at is not None else None
+        cinnox = self.services.cinnox
+        if cinnox is None:
+            return measured, None
+        try:
+            entry = await cinnox.get_call_log(d.call_id)
+        except ProviderError as exc:
+            log.info("relay.call_log_unavailable", error=exc.user_sentence())
+            return measured, None
+        if entry is None or entry.call_duration is None:
+            return measured, None
+        return float(entry.call_duration), entry.bye_reason
+
+    def _delivered(self, d: Delivery) -> None:
+        latency = time.time() - d.received_at
+        self.services.metrics.delivery_latency.observe(latency)
+        log.info("relay.delivered", latency_ms=round(latency * 1000, 1))
+
+    # --- Slack ---------------------------------------------------------------------------------
+
+    async def _write(self, lane: Lane, method: str, **kwargs: Any) -> Any:
+        """One Slack write; waits out 429s (nothing was posted) and sends again. Posts are
+        paced per channel; chat.update is limited per workspace, not per channel, so only
+        a 429 holds it back."""
+        paced = method == "chat_postMessage"
+        while True:
+            await lane.pace(paced)
+            try:
+                answer = await getattr(self.client, method)(channel=lane.channel, **kwargs)
+            except SlackApiError as exc:
+                lane.sent(paced)
+                if exc.response.status_code != 429 or self._stopping:
+                    raise
+                retry_after = _retry_after(exc.response.headers)
+                self.services.metrics.delivery_failures.labels("ratelimited").inc()
+                log.info("relay.rate_limited", method=method, retry_after=retry_after)
+                lane.pause(retry_after)
+                continue
+            lane.sent(paced)
+            return answer
+
+    async def _find(self, channel: str, event_id: str, received_at: float) -> str | None:
+        """The ts of a top-level message carrying ``event_id`` in its metadata, if any."""
+        cursor = None
+        for _ in range(10):
+            page = await self.services.slack.conversations_history(
+                channel=channel, oldest=f"{received_at - 300:.6f}", include_all_metadata=True,
+                limit=200, cursor=cursor)
+            found = _with_event(page.get("messages") or [], event_id)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if found or not cursor:
+                return found
+        return None
+
+    async def _find_reply(self, channel: str, parent_ts: str, event_id: str) -> str | None:
+        page = await self.services.slack.conversations_replies(
+            channel=channel, ts=parent_ts, include_all_metadata=True, limit=200)
+        return _with_event((page.get("messages") or [])[1:], event_id)
+
+    async def _slack_failed(self, lane: Lane, d: Delivery, exc: SlackApiError) -> None:
+        error = _error_code(exc)
+        self.services.metrics.delivery_failures.labels(error).inc()
+        if error in PERMANENT or (exc.response.status_code < 500 and d.attempts + 1 >= UNKNOWN_ERROR_ATTEMPTS):
+            log.warning("relay.gave_up", error=error)
+            await self.outbox.fail(d, lane.channel, error)
+            return
+        log.info("relay.will_retry", error=error)
+        await self._retry(d, error, uncertain=exc.response.status_code >= 500)
+
+    async def _retry(self, d: Delivery, error: str, *, uncertain: bool) -> None:
+        backoff = min(self.retry_cap, self.retry_base * 2 ** d.attempts) * random.uniform(0.5, 1.0)
+        await self.outbox.retry_later(d, time.time() + backoff, error, uncertain=uncertain)
+
+
+def _error_code(exc: SlackApiError) -> str:
+    """Slack's error code, or the HTTP status when the answer was not Slack's JSON."""
+    data = exc.response.data
+    code = data.get("error") if isinstance(data, dict) else None
+    return str(code or f"HTTP {exc.response.status_code}")
+
+
+def _with_event(found: list[dict[str, Any]], event_id: str) -> str | None:
+    return next((str(m["ts"]) for m in found if messages.event_id_of(m) == event_id), None)
+
+
+def _retry_after(headers: Any) -> float:
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            with contextlib.suppress(TypeError, ValueError):
+                return max(0.0, float(raw))
+    return 1.0

@@ -1,0 +1,224 @@
+"""The call-event outbox, the calls it threads and the serviceId → channel routing.
+
+Row states: ``pending`` (never tried, or known not to have reached Slack), ``sending``
+(claimed; a post may have reached Slack, so a retry first looks for it), ``done`` and
+``failed`` (a permanent Slack error, kept for ``/call-events status``). A claimed row's
+``next_attempt_at`` is its lease: when a replica dies mid-delivery the row comes due again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.relay.events import CallEvent
+from bot.store import tables
+from bot.store.db import Store
+
+OPEN = ("pending", "sending")
+o = tables.outbox
+c = tables.calls
+r = tables.call_routes
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An outbox row, as the relay works on it."""
+
+    id: int
+    key: str
+    call_id: str
+    kind: str
+    payload: dict[str, Any]
+    received_at: float
+    state: str
+    attempts: int
+    channel_id: str | None
+    posted_ts: str | None
+
+    @property
+    def event(self) -> CallEvent:
+        return CallEvent.model_validate(self.payload)
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> Delivery:
+        return cls(row.id, row.event_key, row.call_id, row.kind, row.payload, row.received_at,
+                   row.state, row.attempts, row.channel_id, row.posted_ts)
+
+
+@dataclass(frozen=True)
+class Call:
+    call_id: str
+    service_id: str | None
+    channel_id: str | None
+    parent_ts: str | None
+    started_at: float | None
+    ended_at: float | None
+    state: str
+    start_event: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> Call:
+        return cls(row.call_id, row.service_id, row.channel_id, row.parent_ts, row.started_at,
+                   row.ended_at, row.state, row.start_event)
+
+
+class Outbox:
+    def __init__(self, store: Store) -> None:
+        self.engine = store.engine
+        self._insert = sqlite.insert if store.is_sqlite else postgresql.insert
+
+    # --- ingest ----------------------------------------------------------------------------
+
+    async def add_many(self, events: Sequence[tuple[CallEvent, float]]) -> int:
+        """Store events in one transaction; a duplicate (same call ID and status) is ignored.
+        Returns how many were new."""
+        rows = [
+            {"event_key": e.key, "call_id": e.id, "kind": e.status, "payload": e.payload(),
+             "received_at": at, "state": "pending", "attempts": 0, "next_attempt_at": 0.0}
+            for e, at in events
+        ]
+        statement = self._insert(o).on_conflict_do_nothing(index_elements=["event_key"])
+        added = 0
+        async with self.engine.begin() as conn:
+            for row in rows:  # one statement each: rowcount says whether it was new
+                added += (await conn.execute(statement.values(**row))).rowcount
+        return added
+
+    # --- the relay's reads ---------------------------------------------------------------------
+
+    async def due(self, now: float, skip: Sequence[int] = (), limit: int = 500) -> list[Delivery]:
+        """Rows to deliver now, oldest first, leaving out ``skip`` (already queued here)."""
+        query = select(o).where(o.c.state.in_(OPEN), o.c.next_attempt_at <= now)
+        if skip:
+            query = query.where(o.c.id.not_in(skip))
+        query = query.order_by(o.c.id).limit(limit)
+        async with self.engine.connect() as conn:
+            return [Delivery.of(row) for row in await conn.execute(query)]
+
+    async def next_due_at(self) -> float | None:
+        query = select(func.min(o.c.next_attempt_at)).where(o.c.state.in_(OPEN))
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).scalar()
+
+    async def depth(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(
+                select(func.count()).select_from(o).where(o.c.state.in_(OPEN)))).scalar() or 0)
+
+    async def states_of(self, call_ids: Sequence[str]) -> dict[str, str]:
+        """``{call_id: state}`` of each call's CallStart row."""
+        query = select(o.c.call_id, o.c.state).where(o.c.call_id.in_(call_ids), o.c.kind == "CallStart")
+        async with self.engine.connect() as conn:
+            return {row.call_id: row.state for row in await conn.execute(query)}
+
+    async def call(self, call_id: str) -> Call | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(c).where(c.c.call_id == call_id))).first()
+        return None if row is None else Call.of(row)
+
+    async def calls(self, call_ids: Sequence[str]) -> dict[str, Call]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(c).where(c.c.call_id.in_(call_ids)))
+            return {row.call_id: Call.of(row) for row in rows}
+
+    async def last_error(self) -> tuple[str, str, float] | None:
+        """(error, channel, received_at) of the newest delivery that failed or is retrying."""
+        query = (select(o.c.last_error, o.c.channel_id, o.c.received_at)
+                 .where(o.c.last_error.is_not(None), o.c.state != "done").order_by(o.c.id.desc()).limit(1))
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return (row.last_error, row.channel_id or "", row.received_at) if row else None
+
+    async def failed_count(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(
+                select(func.count()).select_from(o).where(o.c.state == "failed"))).scalar() or 0)
+
+    # --- the relay's writes --------------------------------------------------------------------
+
+    async def claim(self, delivery: Delivery, channel_id: str, lease_until: float) -> bool:
+        """Take the row for delivery to ``channel_id``; False when someone else has it."""
+        async with self.engine.begin() as conn:
+            taken = await conn.execute(
+                o.update().where(o.c.id == delivery.id, o.c.state == delivery.state,
+                                 o.c.attempts == delivery.attempts)
+                .values(state="sending", attempts=delivery.attempts + 1, channel_id=channel_id,
+                        next_attempt_at=lease_until))
+        return taken.rowcount == 1
+
+    async def expire_leases(self) -> None:
+        """Make interrupted deliveries due now. Only for a single replica (SQLite): with
+        several, another replica may still be working on them until their lease ends."""
+        async with self.engine.begin() as conn:
+            await conn.execute(o.update().where(o.c.state == "sending").values(next_attempt_at=0.0))
+
+    async def record_reply(self, delivery: Delivery, ts: str) -> None:
+        """The CallEnd reply is in the thread; only the parent's update is left."""
+        async with self.engine.begin() as conn:
+            await conn.execute(o.update().where(o.c.id == delivery.id).values(posted_ts=ts))
+
+    async def started(self, delivery: Delivery, channel_id: str, ts: str, delivered_at: float) -> None:
+        """A CallStart is posted: remember its thread, close the row, in one transaction."""
+        event = delivery.event
+        async with self.engine.begin() as conn:
+            await _upsert_call(conn, delivery.call_id, service_id=event.service_id, channel_id=channel_id,
+                               parent_ts=ts, started_at=delivery.received_at, start_event=delivery.payload)
+            await _done(conn, delivery, ts, delivered_at)
+
+    async def ended(self, delivery: Delivery, channel_id: str, ts: str, delivered_at: float) -> None:
+        """A CallEnd is delivered (in its thread, or on its own): the call is over."""
+        async with self.engine.begin() as conn:
+            await _upsert_call(conn, delivery.call_id, service_id=delivery.event.service_id,
+                               channel_id=channel_id, ended_at=delivery.received_at, state="ended")
+            await _done(conn, delivery, ts, delivered_at)
+
+    async def retry_later(self, delivery: Delivery, at: float, error: str, *, uncertain: bool) -> None:
+        """Try again at ``at``; ``uncertain`` = the post may have reached Slack."""
+        async with self.engine.begin() as conn:
+            await conn.execute(o.update().where(o.c.id == delivery.id).values(
+                state="sending" if uncertain else "pending", next_attempt_at=at, last_error=error))
+
+    async def fail(self, delivery: Delivery, channel_id: str | None, error: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(o.update().where(o.c.id == delivery.id).values(
+                state="failed", channel_id=channel_id, last_error=error))
+
+    async def release(self, delivery: Delivery, state: str) -> None:
+        """Give a claimed row back untouched (shutdown before it was sent)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(o.update().where(o.c.id == delivery.id, o.c.state == "sending")
+                               .values(state=state, next_attempt_at=0.0))
+
+    # --- routing -----------------------------------------------------------------------------
+
+    async def set_route(self, service_id: str, channel_id: str, user_id: str) -> None:
+        now = datetime.now(UTC)
+        async with self.engine.begin() as conn:
+            updated = await conn.execute(r.update().where(r.c.service_id == service_id).values(
+                channel_id=channel_id, updated_by=user_id, updated_at=now))
+            if updated.rowcount == 0:
+                await conn.execute(r.insert().values(service_id=service_id, channel_id=channel_id,
+                                                     updated_by=user_id, updated_at=now))
+
+    async def routes(self) -> dict[str, str]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(r.c.service_id, r.c.channel_id).order_by(r.c.service_id))
+            return {row.service_id: row.channel_id for row in rows}
+
+
+async def _upsert_call(conn: AsyncConnection, call_id: str, **values: Any) -> None:
+    updated = await conn.execute(c.update().where(c.c.call_id == call_id).values(**values))
+    if updated.rowcount == 0:
+        await conn.execute(c.insert().values(call_id=call_id, **{"state": "started", **values}))
+
+
+async def _done(conn: AsyncConnection, delivery: Delivery, ts: str, delivered_at: float) -> None:
+    await conn.execute(o.update().where(o.c.id == delivery.id).values(
+        state="done", posted_ts=ts, delivered_at=delivered_at, last_error=None))

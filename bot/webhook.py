@@ -1,0 +1,73 @@
+"""``POST /webhooks/cinnox/{token}``: the challenge handshake and call events.
+
+Answers (design.md): challenge → 200 ``{"code":0,"result":{"challenge":…}}``; an event →
+200 only once it is stored; bad JSON or schema → 400 with the reason; over 64 KiB → 413;
+a wrong token → 404. Bad input never gets a 5xx; only an unreachable store does (503),
+so that CINNOX sends the event again.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+
+import structlog
+from aiohttp import web
+
+from bot.relay.events import BadEvent, challenge_of, parse_event
+from bot.services import Services
+
+log = structlog.get_logger(__name__)
+
+MAX_BODY = 64 * 1024
+
+
+def answer(services: Services, status: int, body: dict[str, object], label: str) -> web.Response:
+    services.metrics.webhooks.labels(label).inc()
+    return web.json_response(body, status=status)
+
+
+async def cinnox_webhook(request: web.Request, services: Services) -> web.Response:
+    received_at = time.time()
+    token = request.match_info.get("token", "")
+    if not services.webhook_token or not hmac.compare_digest(token.encode(), services.webhook_token.encode()):
+        return answer(services, 404, {"code": 404, "message": "not found"}, "wrong_token")
+    raw = await _read_limited(request)
+    if raw is None:
+        return answer(services, 413, {"code": 413, "message": f"body over {MAX_BODY // 1024} KiB"}, "too_large")
+    try:
+        body = json.loads(raw)
+    except ValueError:  # UnicodeDecodeError is a ValueError too
+        return answer(services, 400, {"code": 400, "message": "malformed JSON"}, "bad_json")
+    challenge = challenge_of(body)
+    if challenge is not None:
+        log.info("webhook.challenge")
+        return answer(services, 200, {"code": 0, "result": {"challenge": challenge}}, "challenge")
+    try:
+        event = parse_event(body)
+    except BadEvent as exc:
+        log.info("webhook.rejected", reason=exc.reason)
+        return answer(services, 400, {"code": 400, "message": exc.reason}, "bad_schema")
+    assert services.relay is not None
+    try:
+        await services.relay.ingest.store(event, received_at)
+    except Exception:
+        log.exception("webhook.store_failed", call_id=event.id)
+        return answer(services, 503, {"code": 503, "message": "temporarily unavailable"}, "store_failed")
+    log.info("webhook.stored", call_id=event.id, status=event.status)
+    return answer(services, 200, {"code": 0}, "stored")
+
+
+async def _read_limited(request: web.Request) -> bytes | None:
+    """The body, or None when it is over MAX_BODY (read no further than that)."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(MAX_BODY + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+    return b"".join(chunks)

@@ -1,0 +1,200 @@
+"""Call events relayed into Slack as threads: what a team watching the channel sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.sandbox.calls import call_end, call_start
+from bot.sandbox.slack import Message
+from bot.sandbox.stack import SandboxStack
+from tests.flow import eventually
+
+CALLS = "C0CALLS"  # the stack's CALL_EVENTS_CHANNEL
+
+
+def parents(stack: SandboxStack, channel: str = CALLS) -> list[Message]:
+    return stack.slack.channel_messages(channel)
+
+
+def event_ids(messages: list[Message]) -> list[str]:
+    return [m.metadata["event_payload"]["event_id"] for m in messages if m.metadata]
+
+
+def ended(stack: SandboxStack, channel: str, call_id: str) -> Message | None:
+    """The call's parent once it is updated and has its reply."""
+    for parent in parents(stack, channel):
+        if event_ids([parent]) == [f"{call_id}:CallStart"] and parent.edits and stack.slack.thread(channel, parent.ts):
+            return parent
+    return None
+
+
+async def test_call_start_posts_who_called_whom_then_call_end_threads_and_updates(stack: SandboxStack) -> None:
+    await stack.webhook(call_start("call-1", "svc-support", caller="85291234567", callees=("85261234567",)))
+    parent = (await eventually(lambda: parents(stack)))[0]
+    assert "Call started" in parent.text
+    assert "+852 9123 4567" in parent.text and "+852 6123 4567" in parent.text
+    assert "svc-support" in parent.text
+    assert parent.metadata == {"event_type": "cinnox_call", "event_payload": {
+        "event_id": "call-1:CallStart", "call_id": "call-1", "status": "CallStart"}}
+    assert parent.blocks, "Block Kit, with the text as fallback"
+
+    await stack.webhook(call_end("call-1", "svc-support"))
+    parent = await eventually(lambda: ended(stack, CALLS, "call-1"))
+    [reply] = stack.slack.thread(CALLS, parent.ts)
+    assert reply.text.startswith("Call ended after")
+    assert "Call ended after" in parent.text
+    assert len(parents(stack)) == 1, "the end is in the thread, not a new message"
+
+
+async def test_duration_comes_from_the_cinnox_call_log_when_it_has_the_call(stack: SandboxStack) -> None:
+    stack.cinnox.record_call("call-2", 125, bye_reason="NORMAL_CLEARING")
+    await stack.webhook(call_start("call-2"))
+    await stack.webhook(call_end("call-2"))
+    parent = await eventually(lambda: ended(stack, CALLS, "call-2"))
+    [reply] = stack.slack.thread(CALLS, parent.ts)
+    assert "2 min 05 s" in reply.text
+    assert "2 min 05 s" in parent.text
+    assert "NORMAL_CLEARING" in str(reply.blocks)
+
+
+async def test_duplicate_deliveries_post_once(stack: SandboxStack) -> None:
+    for _ in range(3):
+        await stack.webhook(call_start("call-3"))
+    for _ in range(3):
+        await stack.webhook(call_end("call-3"))
+    parent = await eventually(lambda: ended(stack, CALLS, "call-3"))
+    await stack.webhook(call_start("call-3"))  # a late duplicate, after delivery
+    await stack.webhook(call_end("call-3"))
+    await eventually(lambda: stack.services.metrics.outbox_depth._value.get() == 0)
+    assert len(parents(stack)) == 1
+    assert len(stack.slack.thread(CALLS, parent.ts)) == 1
+
+
+async def test_call_end_before_call_start_still_threads(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, call_end_grace_seconds=30) as stack:
+        await stack.webhook(call_end("call-4"))
+        await stack.webhook(call_start("call-4"))
+        parent = await eventually(lambda: ended(stack, CALLS, "call-4"))
+        assert len(parents(stack)) == 1
+        assert stack.slack.thread(CALLS, parent.ts)[0].text.startswith("Call ended")
+
+
+async def test_call_end_without_its_start_is_posted_alone_after_the_grace_period(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, call_end_grace_seconds=0.3) as stack:
+        await stack.webhook(call_end("call-5", "svc-support"))
+        [alone] = await eventually(lambda: parents(stack))
+        assert "call-5" in alone.text and "start was not received" in alone.text
+        assert event_ids([alone]) == ["call-5:CallEnd"]
+        # The start arriving late still gets a parent, shown as already ended.
+        await stack.webhook(call_start("call-5", "svc-support"))
+        late = await eventually(lambda: [m for m in parents(stack) if "CallStart" in str(m.metadata)])
+        assert "ended" in late[0].text
+
+
+async def test_calls_go_to_the_channel_routed_for_their_service(stack: SandboxStack) -> None:
+    reply = await stack.user().command("/call-events", "route svc-sales <#C0SALES|sales>")
+    assert "C0SALES" in reply.json["text"]
+    await stack.webhook(call_start("call-6", "svc-sales"))
+    await stack.webhook(call_start("call-7", "svc-other"))
+    await stack.webhook(call_end("call-6", "svc-sales"))
+    await eventually(lambda: ended(stack, "C0SALES", "call-6"))
+    await eventually(lambda: parents(stack, CALLS))
+    assert event_ids(parents(stack, "C0SALES")) == ["call-6:CallStart"]
+    assert event_ids(parents(stack, CALLS)) == ["call-7:CallStart"]
+
+    user = stack.user()
+    await user.command("/call-events", "routes")
+    [listing] = await eventually(user.responses)
+    assert "`svc-sales` → <#C0SALES>" in listing["text"]
+
+
+async def test_every_event_arrives_once_in_thread_order_when_slack_fails_30_percent(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, relay_channel_rate=50) as stack:
+        await stack.user().command("/call-events", "route svc-b C0CALLSB")
+        stack.slack.fail_ratio = 0.3  # 429 (Retry-After) or 500, on every Slack method
+        stack.slack.fail_statuses = (429, 500)
+        calls = [(f"call-{n}", "svc-b" if n % 2 else "svc-a") for n in range(12)]
+        for call_id, service in calls:
+            await stack.webhook(call_start(call_id, service))
+        for call_id, service in calls:
+            await stack.webhook(call_end(call_id, service))
+        for call_id, service in calls:
+            channel = "C0CALLSB" if service == "svc-b" else CALLS
+            await eventually(lambda c=call_id, ch=channel: ended(stack, ch, c), timeout=90)
+        stack.slack.fail_ratio = 0.0
+        for channel in (CALLS, "C0CALLSB"):
+            tops = parents(stack, channel)
+            assert sorted(event_ids(tops)) == sorted(f"{c}:CallStart" for c, s in calls
+                                                     if (s == "svc-b") == (channel == "C0CALLSB"))
+            for parent in tops:
+                [reply] = stack.slack.thread(channel, parent.ts)  # exactly one, in the thread
+                call_id = parent.metadata["event_payload"]["call_id"]
+                assert event_ids([reply]) == [f"{call_id}:CallEnd"]
+                assert float(reply.ts) > float(parent.ts)
+
+
+async def test_a_channel_the_bot_cannot_post_in_is_recorded_and_shown_in_status(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path) as stack:
+        stack.slack.add_channel(CALLS, "calls", member=False)
+        await stack.webhook(call_start("call-8"))
+        await eventually(lambda: stack.services.metrics.outbox_depth._value.get() == 0
+                         and stack.slack.requests and any("postMessage" in r.path for r in stack.slack.requests))
+        user = stack.user()
+        await user.command("/call-events", "status")
+        [status] = await eventually(user.responses)
+        assert "not_in_channel" in status["text"] and "invite the bot" in status["text"]
+        posts = [r for r in stack.slack.requests if r.path == "/api/chat.postMessage"]
+        assert len(posts) == 1, "a permanent error is not retried"
+
+
+async def test_subscribe_points_cinnox_at_this_bot_and_status_shows_it(stack: SandboxStack) -> None:
+    user = stack.user()
+    reply = await user.command("/call-events", "subscribe")
+    assert "Asking CINNOX" in reply.json["text"]
+    [answer] = await eventually(user.responses)
+    assert "now sends call events" in answer["text"]
+    token = stack.services.webhook_token
+    assert stack.cinnox.subscription["url"] == f"https://bot.example.com/webhooks/cinnox/{token}"
+    assert stack.cinnox.subscription["enabled"] is True
+
+    await user.command("/call-events", "status")
+    [status] = await eventually(user.responses)
+    assert "Subscribed" in status["text"]
+    assert "nothing waiting" in status["text"]
+    assert token not in status["text"], "the webhook token is a secret"
+
+    await user.command("/call-events", "unsubscribe")
+    [answer] = await eventually(user.responses)
+    assert "no longer" in answer["text"]
+    assert stack.cinnox.subscription["enabled"] is False
+    entries = [(e.action, e.outcome) for e in await stack.services.store.recent_audit()]
+    assert ("call_events.subscribe", "ok") in entries and ("call_events.unsubscribe", "ok") in entries
+
+
+async def test_subscribe_reports_cinnox_refusing(stack: SandboxStack) -> None:
+    stack.cinnox.inject(400, body={"code": 6451000, "message": "url: bad parameter"})
+    user = stack.user()
+    await user.command("/call-events", "subscribe")
+    [answer] = await eventually(user.responses)
+    assert answer["text"].startswith(":x: CINNOX did not change the subscription")
+    assert "bad parameter" in answer["text"]
+
+
+async def test_route_needs_a_service_and_a_channel(stack: SandboxStack) -> None:
+    reply = await stack.user().command("/call-events", "route svc-1")
+    assert "Usage: `/call-events route" in reply.json["text"]
+    assert await stack.services.outbox.routes() == {}
+
+
+async def test_relay_metrics_show_depth_latency_and_failures(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path) as stack:
+        stack.slack.inject(500, path_prefix="/api/chat.postMessage")
+        await stack.webhook(call_start("call-9"))
+        await eventually(lambda: parents(stack), timeout=30)
+        await eventually(lambda: stack.services.metrics.delivery_latency._sum.get() > 0)
+        assert stack.http is not None
+        async with stack.http.get(stack.url + "/metrics") as resp:
+            text = await resp.text()
+        assert "bot_relay_delivery_seconds_count 1.0" in text
+        assert 'bot_relay_delivery_failures_total{reason="internal_error"} 1.0' in text
+        assert "bot_outbox_depth" in text

@@ -1,0 +1,104 @@
+"""POST /webhooks/cinnox/{token}: what CINNOX gets back, and what is stored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.sandbox.calls import call_end, call_start
+from bot.sandbox.stack import SandboxStack
+from bot.store import tables
+
+
+async def stored_events(stack: SandboxStack) -> int:
+    async with stack.services.store.engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(tables.outbox))).scalar() or 0)
+
+
+async def test_challenge_is_echoed_in_the_documented_envelope(stack: SandboxStack) -> None:
+    status, body = await stack.webhook({"challenge": "abc-123"})
+    assert (status, body) == (200, {"code": 0, "result": {"challenge": "abc-123"}})
+
+
+async def test_cinnox_subscription_handshake_reaches_the_bot(stack: SandboxStack) -> None:
+    # The simulator challenges the URL it is given, as CINNOX does before subscribing.
+    stack.cinnox.verify_webhook = True
+    state = await stack.services.cinnox.set_call_event_subscription(True, stack.webhook_url)
+    assert state.enabled is True
+
+
+async def test_wrong_token_is_404_and_stores_nothing(stack: SandboxStack) -> None:
+    status, _ = await stack.webhook(call_start("c1"), token="not-the-token")
+    assert status == 404
+    assert await stored_events(stack) == 0
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"\xff\xfe", b""], ids=["broken", "not-utf8", "empty"])
+async def test_malformed_json_is_400_with_a_reason(stack: SandboxStack, raw: bytes) -> None:
+    status, body = await stack.webhook(raw)
+    assert status == 400
+    assert body["message"] == "malformed JSON"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"message": {"status": "CallStart", "serviceId": "s"}}, "message.id"),
+        ({"message": {"id": "c1", "status": "CallRinging", "serviceId": "s"}}, "message.status"),
+        ({"message": {"id": "c1", "status": "CallStart", "caller": "me"}}, "message.caller"),
+        ({"message": {"id": "", "status": "CallEnd"}}, "message.id"),
+        ({"message": {"id": "x" * 129, "status": "CallEnd"}}, "message.id"),
+        ({"event": "something else"}, "message"),
+        ([1, 2, 3], "JSON object"),
+    ],
+    ids=["no-id", "unknown-status", "caller-not-object", "empty-id", "id-too-long", "no-message", "array"],
+)
+async def test_body_failing_the_schema_is_400_naming_the_field(
+    stack: SandboxStack, body: object, reason: str
+) -> None:
+    status, answer = await stack.webhook(body)
+    assert status == 400
+    assert reason in answer["message"]
+    assert await stored_events(stack) == 0
+
+
+async def test_body_over_64_kib_is_413(stack: SandboxStack) -> None:
+    body = call_start("c1")
+    body["padding"] = "x" * (64 * 1024)
+    status, _ = await stack.webhook(body)
+    assert status == 413
+    assert await stored_events(stack) == 0
+
+
+async def test_an_event_is_stored_before_the_200_and_a_duplicate_once(stack: SandboxStack) -> None:
+    for _ in range(3):
+        status, body = await stack.webhook(call_start("c1"))
+        assert (status, body) == (200, {"code": 0})
+    status, _ = await stack.webhook(call_end("c1"))
+    assert status == 200
+    async with stack.services.store.engine.connect() as conn:
+        keys = sorted(r.event_key for r in await conn.execute(select(tables.outbox.c.event_key)))
+    assert keys == ["c1:CallEnd", "c1:CallStart"]
+
+
+async def test_numbers_sent_as_json_numbers_are_kept_whole(stack: SandboxStack) -> None:
+    status, _ = await stack.webhook(call_start("c1", caller="85291234567"))
+    assert status == 200
+    async with stack.services.store.engine.connect() as conn:
+        payload = (await conn.execute(select(tables.outbox.c.payload))).scalar()
+    payload = payload if isinstance(payload, dict) else json.loads(payload)
+    assert payload["caller"]["number"] == "85291234567"
+
+
+async def test_webhook_answers_are_counted_in_metrics(stack: SandboxStack) -> None:
+    await stack.webhook(call_start("c1"))
+    await stack.webhook(b"nope")
+    assert stack.http is not None
+    async with stack.http.get(stack.url + "/metrics") as resp:
+        text = await resp.text()
+    assert 'bot_webhook_requests_total{answer="stored"} 1.0' in text
+    assert 'bot_webhook_requests_total{answer="bad_json"} 1.0' in text
+    # the route is labelled by its pattern, never with the secret token
+    assert stack.services.webhook_token not in text
