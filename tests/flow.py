@@ -4,7 +4,7 @@ after-ack work to show up in the Slack emulator."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from bot.sandbox.slack_user import SlackUser
@@ -23,6 +23,17 @@ async def eventually(predicate: Callable[[], T], timeout: float = 10.0) -> T:
         if loop.time() > deadline:
             raise AssertionError("the expected Slack state never appeared")
         await asyncio.sleep(0.01)
+
+
+async def eventually_async(check: Callable[[], Awaitable[T]], timeout: float = 10.0) -> T:
+    """``eventually`` for a check that has to await (e.g. a store query)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (result := await check()):
+        if loop.time() > deadline:
+            raise AssertionError("the expected state never appeared")
+        await asyncio.sleep(0.02)
+    return result
 
 
 async def open_modal(user: SlackUser, command: str, text: str = "") -> dict[str, Any]:

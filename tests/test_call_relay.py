@@ -7,7 +7,7 @@ from pathlib import Path
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.slack import Message
 from bot.sandbox.stack import SandboxStack
-from tests.flow import eventually
+from tests.flow import eventually, eventually_async
 
 CALLS = "C0CALLS"  # the stack's CALL_EVENTS_CHANNEL
 
@@ -23,7 +23,8 @@ def event_ids(messages: list[Message]) -> list[str]:
 def ended(stack: SandboxStack, channel: str, call_id: str) -> Message | None:
     """The call's parent once it is updated and has its reply."""
     for parent in parents(stack, channel):
-        if event_ids([parent]) == [f"{call_id}:CallStart"] and parent.edits and stack.slack.thread(channel, parent.ts):
+        has_reply = bool(stack.slack.thread(channel, parent.ts))
+        if event_ids([parent]) == [f"{call_id}:CallStart"] and parent.edits and has_reply:
             return parent
     return None
 
@@ -137,8 +138,7 @@ async def test_a_channel_the_bot_cannot_post_in_is_recorded_and_shown_in_status(
     async with SandboxStack(tmp_path) as stack:
         stack.slack.add_channel(CALLS, "calls", member=False)
         await stack.webhook(call_start("call-8"))
-        await eventually(lambda: stack.services.metrics.outbox_depth._value.get() == 0
-                         and stack.slack.requests and any("postMessage" in r.path for r in stack.slack.requests))
+        await eventually_async(stack.services.outbox.failed_count)
         user = stack.user()
         await user.command("/call-events", "status")
         [status] = await eventually(user.responses)
@@ -198,3 +198,13 @@ async def test_relay_metrics_show_depth_latency_and_failures(tmp_path: Path) -> 
         assert "bot_relay_delivery_seconds_count 1.0" in text
         assert 'bot_relay_delivery_failures_total{reason="internal_error"} 1.0' in text
         assert "bot_outbox_depth" in text
+
+
+async def test_postgresql_store_threads_calls_and_posts_duplicates_once(tmp_path: Path, pg_url: str) -> None:
+    async with SandboxStack(tmp_path, database_url=pg_url) as stack:
+        for _ in range(2):
+            await stack.webhook(call_start("call-pg"))
+            await stack.webhook(call_end("call-pg"))
+        parent = await eventually(lambda: ended(stack, CALLS, "call-pg"))
+        assert len(parents(stack)) == 1
+        assert len(stack.slack.thread(CALLS, parent.ts)) == 1

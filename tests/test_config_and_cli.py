@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from bot.config import ConfigError, load_settings
 from bot.sandbox.slack import SlackEmulator
 from handlers.commands import COMMANDS
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def bot_env(**values: str) -> dict[str, str]:
-    """A clean environment: no stray SLACK_/CINNOX_/... variables from the machine."""
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH")}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(values)
-    return env
+from tests.processes import ROOT, bot_env, free_port, start_serve
 
 
 def run_bot(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -85,10 +73,7 @@ def test_load_settings_error_is_a_config_error() -> None:
 
 async def test_check_reports_reachable_missing_and_unreachable(tmp_path: Path) -> None:
     async with SlackEmulator(bot_token="xoxb-check") as slack:
-        closed = socket.socket()
-        closed.bind(("127.0.0.1", 0))
-        dead_port = closed.getsockname()[1]
-        closed.close()
+        dead_port = free_port()  # nothing listens there
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "check", cwd=tmp_path,
             env=bot_env(SLACK_BOT_TOKEN="xoxb-check", SLACK_SIGNING_SECRET="s",
@@ -131,27 +116,9 @@ def test_committed_manifest_matches_the_commands(tmp_path: Path) -> None:
 
 async def test_serve_answers_then_drains_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     async with SlackEmulator(bot_token="xoxb-serve") as slack:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve", cwd=tmp_path,
-            env=bot_env(SLACK_BOT_TOKEN="xoxb-serve", SLACK_SIGNING_SECRET="s",
-                        SLACK_API_URL=slack.url + "/api/", HOST="127.0.0.1", PORT=str(port),
-                        LOG_FORMAT="json"),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        proc = await start_serve(tmp_path, free_port(), SLACK_BOT_TOKEN="xoxb-serve",
+                                 SLACK_SIGNING_SECRET="s", SLACK_API_URL=slack.url + "/api/")
         try:
-            async with aiohttp.ClientSession() as http:
-                for _ in range(100):
-                    try:
-                        async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                            if resp.status == 200:
-                                break
-                    except aiohttp.ClientConnectionError:
-                        await asyncio.sleep(0.1)
-                else:
-                    pytest.fail("serve never became ready")
             proc.send_signal(signal.SIGTERM)
             _, err = await asyncio.wait_for(proc.communicate(), 30)
         finally:
