@@ -129,3 +129,14 @@ async def test_serve_answers_then_drains_and_exits_cleanly_on_sigterm(tmp_path: 
     events = [line["event"] for line in lines]
     assert "server.started" in events and "server.stopped" in events
     assert (tmp_path / "var" / "bot.db").exists()
+
+
+def test_demo_plays_the_whole_session_and_shows_the_call_thread(tmp_path: Path) -> None:
+    done = run_bot(tmp_path, "demo")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = done.stdout
+    assert "Contact created" in out or "created" in out
+    assert "SIP URI: sip:jsmith_mobile@" in out
+    assert "↳ Call ended after 1 min 35 s" in out
+    assert out.rstrip().endswith("Demo finished.")
+    assert "s3cret-Pass" not in out + done.stderr

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.logs import configure_logging
 from bot.sandbox.base import FakeService
+from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.slack_user import SlackUser
 from bot.sandbox.stack import SandboxStack
 from handlers.commands import COMMANDS
@@ -86,6 +87,50 @@ async def fill_modal(user: SlackUser, command: str, values: dict[str, str]) -> s
     return text
 
 
+def show_channel(stack: SandboxStack, channel: str, when: str) -> None:
+    say()
+    say(f"What the team sees in Slack {when}:")
+    for line in stack.slack.render_channel(channel).splitlines():
+        say(f"    {line}")
+    say()
+
+
+async def wait_for(check: Any, seconds: float = 15.0) -> Any:
+    for _ in range(int(seconds / 0.02)):
+        if result := check():
+            return result
+        await asyncio.sleep(0.02)
+    return None
+
+
+async def play_call(stack: SandboxStack, user: SlackUser) -> bool:
+    """Route a service to a channel, then CINNOX reports a call starting and ending."""
+    channel = "C0SUPPORT"
+    stack.slack.add_channel(channel, "support-calls")
+    reply = await user.command("/call-events", f"route svc-support <#{channel}|support-calls>")
+    show_reply("ops", "/call-events route svc-support #support-calls", (reply.json or {}).get("text", ""))
+
+    start = call_start("7f3a9c", "svc-support", caller="85291234567", callees=("85261234567",))
+    for attempt in ("", " (CINNOX retries the same event: it is posted once)"):
+        status, answer = await stack.webhook(start)
+        say(f"CINNOX → POST /webhooks/cinnox/•••••• CallStart{attempt}: {status} {json.dumps(answer)}")
+    if not await wait_for(lambda: stack.slack.channel_messages(channel)):
+        return False
+    show_channel(stack, channel, "while the call is on")
+    stack.cinnox.record_call("7f3a9c", 95)  # CINNOX's call log knows the duration
+    status, answer = await stack.webhook(call_end("7f3a9c", "svc-support"))
+    say(f"CINNOX → POST /webhooks/cinnox/•••••• CallEnd: {status} {json.dumps(answer)}")
+    parent = await wait_for(lambda: [m for m in stack.slack.channel_messages(channel)
+                                     if m.edits and stack.slack.thread(channel, m.ts)])
+    if not parent:
+        return False
+    show_channel(stack, channel, "once it has ended")
+    await user.command("/call-events", "status")
+    status_text = await wait_for(lambda: user.responses())
+    show_reply("ops", "/call-events status", status_text[-1]["text"] if status_text else "(no answer)")
+    return True
+
+
 async def run_demo() -> int:
     configure_logging("WARNING", "console")
     say("Telephony chat-ops bot — sandbox demo")
@@ -124,13 +169,10 @@ async def run_demo() -> int:
             say("Demo failed: a create did not succeed.")
             return 1
 
-        try:
-            from bot.sandbox.demo_calls import play_call
-        except ImportError:
-            play_call = None
-        if play_call is not None:
-            say("— A call starting and ending, relayed into Slack as a thread —")
-            await play_call(stack, say)
+        say("— A call starting and ending, relayed into Slack as a thread —")
+        if not await play_call(stack, user):
+            say("Demo failed: the call did not show up as a thread.")
+            return 1
         say("Demo finished.")
     return 0
 
