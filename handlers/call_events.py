@@ -107,8 +107,8 @@ async def _route(services: Services, user: str, args: list[str], ack: Any, respo
     if len(service_id) > 128:
         await ack(response_type="ephemeral", text="That service ID is too long (at most 128 characters).")
         return
-    assert services.outbox is not None
-    await services.outbox.set_route(service_id, channel, user)
+    assert services.relay is not None
+    await services.relay.set_route(service_id, channel, user)
     await services.access.record(user, "call_events.route", "ok", resource_id=service_id,
                                  detail=f"→ {channel}")
     await ack(response_type="ephemeral",

@@ -8,7 +8,7 @@ fsync serves a whole batch instead of one event.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import structlog
 
@@ -22,8 +22,10 @@ Pending = tuple[CallEvent, float, "asyncio.Future[None]"]
 
 
 class Ingest:
-    def __init__(self, outbox: Outbox, on_stored: Callable[[], None]) -> None:
+    def __init__(self, outbox: Outbox, route: Callable[[CallEvent], str | None],
+                 on_stored: Callable[[Iterable[str]], None]) -> None:
         self.outbox = outbox
+        self.route = route
         self.on_stored = on_stored
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -47,8 +49,9 @@ class Ingest:
             batch = [await self._queue.get()]
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            rows = [(event, at, self.route(event)) for event, at, _ in batch]
             try:
-                new = await self.outbox.add_many([(event, at) for event, at, _ in batch])
+                await self.outbox.add_many(rows)
             except Exception as exc:  # the store is down: each request answers 503
                 log.error("ingest.store_failed", events=len(batch), error=type(exc).__name__)
                 for _, _, done in batch:
@@ -58,8 +61,7 @@ class Ingest:
                 for _, _, done in batch:
                     if not done.done():
                         done.set_result(None)
-                if new:
-                    self.on_stored()
+                self.on_stored({channel for _, _, channel in rows if channel})
             finally:
                 for _ in batch:
                     self._queue.task_done()

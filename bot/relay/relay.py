@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import time
-from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
@@ -40,22 +41,21 @@ PERMANENT = frozenset({
 })
 #: Unknown error codes are retried this many times before the row is given up.
 UNKNOWN_ERROR_ATTEMPTS = 5
-LANE_PREFETCH = 50
 
 
-def relay_client(token: str, base_url: str) -> AsyncWebClient:
+def relay_client(token: str, base_url: str, session: aiohttp.ClientSession) -> AsyncWebClient:
     # No retry handlers: see the module docstring. (The default would re-send on a dropped
-    # connection.)
-    return AsyncWebClient(token=token, base_url=base_url, timeout=10, retry_handlers=[])
+    # connection.) One session, so connections to Slack are kept alive between messages.
+    return AsyncWebClient(token=token, base_url=base_url, timeout=10, retry_handlers=[], session=session)
 
 
 class Lane:
-    """One channel's queue, paced to ``rate`` messages per second."""
+    """One channel's deliveries, one at a time, paced to ``rate`` messages per second."""
 
     def __init__(self, channel: str, rate: float) -> None:
         self.channel = channel
         self.interval = 1.0 / rate
-        self.queue: deque[Delivery] = deque()
+        self.dirty = False  # kicked while looking for work: look again
         self.task: asyncio.Task[None] | None = None
         self._next_at = 0.0
         self._paused_until = 0.0
@@ -67,8 +67,10 @@ class Lane:
             await asyncio.sleep(wait)
 
     def sent(self, paced: bool = True) -> None:
-        # Counted from the answer, not the request: Slack counts from when it accepted the
-        # previous message, which is after we sent it.
+        # Counted from the answer: Slack counts from when it accepted the previous message,
+        # which may be as late as just before it answered. Counting from the request would
+        # save a round trip per message but risk a 429, and a whole second of Retry-After,
+        # on every bit of jitter.
         if paced:
             self._next_at = time.monotonic() + self.interval
 
@@ -94,16 +96,18 @@ class Relay:
         assert settings.slack_bot_token is not None
         self.services = services
         self.outbox = outbox
-        self.ingest = Ingest(outbox, on_stored=self.wake)
-        self.client = relay_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        self.ingest = Ingest(outbox, route=self.channel_for, on_stored=self.kick)
+        self._token = settings.slack_bot_token.get_secret_value()
+        self._session: aiohttp.ClientSession | None = None
+        self._client: AsyncWebClient | None = None
         self.channel_rate = channel_rate
         self.grace = grace
         self.retry_base = retry_base
         self.retry_cap = retry_cap
         self.lease = lease
         self.poll = poll
+        self.routes: dict[str, str] = {}
         self._lanes: dict[str, Lane] = {}
-        self._queued: set[int] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -113,10 +117,10 @@ class Relay:
     async def start(self) -> None:
         if self.services.store.is_sqlite:
             await self.outbox.expire_leases()
-        self._task = asyncio.get_running_loop().create_task(self._dispatch(), name="relay")
-
-    def wake(self) -> None:
-        self._wake.set()
+        self.routes = await self.outbox.routes()
+        self._session = aiohttp.ClientSession()
+        self._client = relay_client(self._token, self.services.settings.slack_api_url, self._session)
+        self._task = asyncio.get_running_loop().create_task(self._watch(), name="relay")
 
     async def stop(self, wait: float = 5.0) -> None:
         """Finish the message being sent in each channel (bounded); the rest stays stored."""
@@ -125,105 +129,93 @@ class Relay:
         self._wake.set()
         if self._task is not None:
             await self._task
-        for lane in self._lanes.values():
-            self._queued.difference_update(d.id for d in lane.queue)
-            lane.queue.clear()
         tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=wait)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
 
-    # --- dispatch ----------------------------------------------------------------------------
+    # --- routing -----------------------------------------------------------------------------
 
-    async def _dispatch(self) -> None:
+    def channel_for(self, event: CallEvent) -> str | None:
+        """Decided when the event is stored: the service's route, else CALL_EVENTS_CHANNEL."""
+        routed = self.routes.get(event.service_id) if event.service_id is not None else None
+        return routed or self.services.settings.call_events_channel
+
+    async def set_route(self, service_id: str, channel: str, user_id: str) -> None:
+        await self.outbox.set_route(service_id, channel, user_id)
+        self.routes[service_id] = channel
+
+    # --- scheduling --------------------------------------------------------------------------
+
+    def kick(self, channels: Iterable[str]) -> None:
+        """New work for these channels: start their lanes (a running lane looks again)."""
+        for channel in channels:
+            lane = self._lanes.get(channel)
+            if lane is None:
+                lane = self._lanes[channel] = Lane(channel, self.channel_rate)
+            lane.dirty = True
+            if (lane.task is None or lane.task.done()) and not self._stopping:
+                lane.task = asyncio.get_running_loop().create_task(self._drain(lane), name=f"lane:{channel}")
+
+    async def _watch(self) -> None:
+        """Finds work nobody kicked: rows left by a restart, retries and grace periods that
+        come due, routes changed by another replica."""
         while not self._stopping:
             self._wake.clear()
             try:
-                wait = await self._dispatch_once()
+                wait = await self._sweep()
             except Exception:  # the store being briefly unreachable must not end the relay
-                log.exception("relay.dispatch_failed")
+                log.exception("relay.sweep_failed")
                 wait = self.poll
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
-    async def _dispatch_once(self) -> float:
-        """Hand due rows to their channel's lane; returns how long to sleep at most."""
+    async def _sweep(self) -> float:
         now = time.time()
         outbox = self.outbox
+        self.routes = await outbox.routes()
         self.services.metrics.outbox_depth.set(await outbox.depth())
-        rows = await outbox.due(now, skip=sorted(self._queued))
-        ends = [d.call_id for d in rows if d.kind == CALL_END]
-        start_states = await outbox.states_of(ends) if ends else {}
-        calls = await outbox.calls(ends) if ends else {}
-        routes = await outbox.routes()
-        wake_at = now + self.poll
-        starting: set[str] = set()
-        for d in rows:
-            channel: str | None
-            if d.kind == CALL_START:
-                starting.add(d.call_id)
-                channel = d.channel_id or self._route(d, routes)
-            else:
-                call = calls.get(d.call_id)
-                if d.call_id in starting or start_states.get(d.call_id) in OPEN:
-                    continue  # its CallStart goes first; the lane wakes us when it is done
-                if call is not None and call.parent_ts:
-                    channel = call.channel_id
-                elif d.call_id not in start_states and now < d.received_at + self.grace:
-                    wake_at = min(wake_at, d.received_at + self.grace)
-                    continue  # the CallStart may still come
-                else:
-                    channel = d.channel_id or self._route(d, routes)
-            if not channel:
-                await outbox.fail(d, None, "no channel: set CALL_EVENTS_CHANNEL or use /call-events route")
-                self.services.metrics.delivery_failures.labels("no_channel").inc()
-                continue
-            lane = self._lane(channel)
-            if len(lane.queue) < LANE_PREFETCH:
-                lane.queue.append(d)
-                self._queued.add(d.id)
-                self._run(lane)
-        next_due = await outbox.next_due_at()
-        if next_due is not None and next_due > now:
-            wake_at = min(wake_at, next_due)
+        unrouted = await outbox.fail_unrouted("no channel: set CALL_EVENTS_CHANNEL or use /call-events route")
+        if unrouted:
+            self.services.metrics.delivery_failures.labels("no_channel").inc(unrouted)
+            log.warning("relay.no_channel", events=unrouted)
+        self.kick(await outbox.due_channels(now))
+        next_due = await outbox.next_due_after(now)
+        wake_at = min(now + self.poll, next_due if next_due is not None else math.inf)
         return max(0.0, wake_at - time.time())
 
-    def _route(self, d: Delivery, routes: dict[str, str]) -> str | None:
-        service = d.payload.get("serviceId")
-        return routes.get(service) if service in routes else self.services.settings.call_events_channel
-
-    def _lane(self, channel: str) -> Lane:
-        if channel not in self._lanes:
-            self._lanes[channel] = Lane(channel, self.channel_rate)
-        return self._lanes[channel]
-
-    def _run(self, lane: Lane) -> None:
-        if lane.task is None or lane.task.done():
-            lane.task = asyncio.get_running_loop().create_task(self._drain(lane), name=f"lane:{lane.channel}")
-
     async def _drain(self, lane: Lane) -> None:
-        while lane.queue:
-            d = lane.queue.popleft()
-            try:
+        while not self._stopping:
+            lane.dirty = False
+            rows = await self.outbox.due_for(lane.channel, time.time())
+            if not rows:
+                if lane.dirty:
+                    continue
+                return
+            for d in rows:
+                if self._stopping:
+                    return
                 with structlog.contextvars.bound_contextvars(call_id=d.call_id, event=d.kind,
                                                              channel=lane.channel):
-                    await self._deliver(lane, d)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("relay.delivery_crashed")
-                await self._retry(d, "internal error", uncertain=True)
-            finally:
-                self._queued.discard(d.id)
-                self._wake.set()
+                    try:
+                        await self._deliver(lane, d)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("relay.delivery_crashed")
+                        await self._retry(d, "internal error", uncertain=True)
 
     # --- delivery ------------------------------------------------------------------------------
 
     async def _deliver(self, lane: Lane, d: Delivery) -> None:
+        if d.kind == CALL_END and not await self._end_may_go(lane, d):
+            return
         uncertain = d.state == "sending"  # an earlier attempt may have posted it
-        if not await self.outbox.claim(d, lane.channel, time.time() + self.lease):
+        if not await self.outbox.claim(d, time.time() + self.lease):
             return  # another replica took it
         event = d.event
         try:
@@ -236,6 +228,24 @@ class Relay:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self.services.metrics.delivery_failures.labels("connection").inc()
             await self._retry(d, f"Slack unreachable ({type(exc).__name__})", uncertain=True)
+
+    async def _end_may_go(self, lane: Lane, d: Delivery) -> bool:
+        """A call's CallEnd goes after its CallStart, in the parent's channel; without a
+        CallStart it waits the grace period, then goes on its own."""
+        start = await self.outbox.start_state(d.call_id)
+        if start in OPEN:  # delivering the CallStart makes this row due again
+            await self.outbox.postpone(d, time.time() + self.lease)
+            return False
+        call = await self.outbox.call(d.call_id) if start is not None else None
+        if call is not None and call.parent_ts and call.channel_id and call.channel_id != lane.channel:
+            await self.outbox.postpone(d, 0.0, channel_id=call.channel_id)  # re-routed mid-call
+            self.kick([call.channel_id])
+            return False
+        if start is None and time.time() < d.received_at + self.grace:
+            await self.outbox.postpone(d, d.received_at + self.grace)
+            self._wake.set()  # the sweep wakes up when the grace period ends
+            return False
+        return True
 
     async def _start(self, lane: Lane, d: Delivery, event: CallEvent, uncertain: bool) -> None:
         ts = await self._find(lane.channel, event.key, d.received_at) if uncertain else None
@@ -315,7 +325,7 @@ class Relay:
         while True:
             await lane.pace(paced)
             try:
-                answer = await getattr(self.client, method)(channel=lane.channel, **kwargs)
+                answer = await getattr(self._client, method)(channel=lane.channel, **kwargs)
             except SlackApiError as exc:
                 lane.sent(paced)
                 if exc.response.status_code != 429 or self._stopping:
@@ -351,7 +361,7 @@ class Relay:
         self.services.metrics.delivery_failures.labels(error).inc()
         if error in PERMANENT or (exc.response.status_code < 500 and d.attempts + 1 >= UNKNOWN_ERROR_ATTEMPTS):
             log.warning("relay.gave_up", error=error)
-            await self.outbox.fail(d, lane.channel, error)
+            await self.outbox.fail(d, error)
             return
         log.info("relay.will_retry", error=error)
         await self._retry(d, error, uncertain=exc.response.status_code >= 500)

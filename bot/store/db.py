@@ -4,6 +4,9 @@ The relay's outbox operations live in ``bot/store/outbox.py``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +15,7 @@ from typing import Any
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from bot.store import migrations, tables
@@ -42,6 +45,19 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction. SQLite takes one writer at a time: two of ours colliding
+        would wait in SQLite's busy handler, which sleeps up to 100 ms at a go; queueing
+        here instead costs nothing."""
+        if self._sqlite_writer is None:
+            async with self.engine.begin() as conn:
+                yield conn
+        else:
+            async with self._sqlite_writer, self.engine.begin() as conn:
+                yield conn
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -89,7 +105,7 @@ class Store:
 
     async def set_setting(self, key: str, value: str) -> None:
         now = datetime.now(UTC)
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             updated = await conn.execute(
                 tables.settings.update()
                 .where(tables.settings.c.key == key)
@@ -104,7 +120,7 @@ class Store:
         if existing is not None:
             return existing
         try:
-            async with self.engine.begin() as conn:
+            async with self.transaction() as conn:
                 await conn.execute(
                     tables.settings.insert().values(key=key, value=make(), updated_at=datetime.now(UTC))
                 )
@@ -119,7 +135,7 @@ class Store:
     async def claim_submission(self, key: str, user_id: str) -> bool:
         """True for the first claim of ``key``; False when it was already claimed."""
         try:
-            async with self.engine.begin() as conn:
+            async with self.transaction() as conn:
                 await conn.execute(tables.submissions.insert().values(
                     key=key, at=datetime.now(UTC), user_id=user_id, state="started"))
         except IntegrityError:
@@ -127,7 +143,7 @@ class Store:
         return True
 
     async def finish_submission(self, key: str, state: str, result: str | None = None) -> None:
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             await conn.execute(tables.submissions.update().where(tables.submissions.c.key == key)
                                .values(state=state, result=result))
 
@@ -142,7 +158,7 @@ class Store:
         resource_id: str | None = None,
         detail: str | None = None,
     ) -> None:
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             await conn.execute(
                 tables.audit_log.insert().values(
                     at=datetime.now(UTC),

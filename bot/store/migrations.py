@@ -18,7 +18,13 @@ def _v1_initial(conn: Connection) -> None:
     tables.metadata.create_all(conn, tables=versioned, checkfirst=True)
 
 
-MIGRATIONS: list[Migration] = [_v1_initial]
+def _v2_outbox_by_channel(conn: Connection) -> None:
+    # Each channel's relay lane reads its own due rows.
+    index = next(i for i in tables.outbox.indexes if i.name == "ix_outbox_channel_due")
+    index.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_outbox_by_channel]
 LATEST = len(MIGRATIONS)
 
 

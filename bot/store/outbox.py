@@ -71,39 +71,43 @@ class Call:
 
 class Outbox:
     def __init__(self, store: Store) -> None:
+        self.store = store
         self.engine = store.engine
         self._insert = sqlite.insert if store.is_sqlite else postgresql.insert
 
     # --- ingest ----------------------------------------------------------------------------
 
-    async def add_many(self, events: Sequence[tuple[CallEvent, float]]) -> int:
-        """Store events in one transaction; a duplicate (same call ID and status) is ignored.
-        Returns how many were new."""
+    async def add_many(self, events: Sequence[tuple[CallEvent, float, str | None]]) -> None:
+        """Store (event, received_at, channel) rows in one transaction; a duplicate (same
+        call ID and status) is ignored."""
         rows = [
             {"event_key": e.key, "call_id": e.id, "kind": e.status, "payload": e.payload(),
-             "received_at": at, "state": "pending", "attempts": 0, "next_attempt_at": 0.0}
-            for e, at in events
+             "received_at": at, "channel_id": channel, "state": "pending", "attempts": 0,
+             "next_attempt_at": 0.0}
+            for e, at, channel in events
         ]
         statement = self._insert(o).on_conflict_do_nothing(index_elements=["event_key"])
-        added = 0
-        async with self.engine.begin() as conn:
-            for row in rows:  # one statement each: rowcount says whether it was new
-                added += (await conn.execute(statement.values(**row))).rowcount
-        return added
+        async with self.store.transaction() as conn:
+            await conn.execute(statement, rows)
 
     # --- the relay's reads ---------------------------------------------------------------------
 
-    async def due(self, now: float, skip: Sequence[int] = (), limit: int = 500) -> list[Delivery]:
-        """Rows to deliver now, oldest first, leaving out ``skip`` (already queued here)."""
-        query = select(o).where(o.c.state.in_(OPEN), o.c.next_attempt_at <= now)
-        if skip:
-            query = query.where(o.c.id.not_in(skip))
-        query = query.order_by(o.c.id).limit(limit)
+    async def due_for(self, channel: str, now: float, limit: int = 50) -> list[Delivery]:
+        """One channel's rows to deliver now, oldest first."""
+        query = (select(o).where(o.c.channel_id == channel, o.c.state.in_(OPEN), o.c.next_attempt_at <= now)
+                 .order_by(o.c.id).limit(limit))
         async with self.engine.connect() as conn:
             return [Delivery.of(row) for row in await conn.execute(query)]
 
-    async def next_due_at(self) -> float | None:
-        query = select(func.min(o.c.next_attempt_at)).where(o.c.state.in_(OPEN))
+    async def due_channels(self, now: float) -> list[str]:
+        query = (select(o.c.channel_id).distinct()
+                 .where(o.c.state.in_(OPEN), o.c.next_attempt_at <= now, o.c.channel_id.is_not(None)))
+        async with self.engine.connect() as conn:
+            return [row.channel_id for row in await conn.execute(query)]
+
+    async def next_due_after(self, now: float) -> float | None:
+        """When the next row waiting for a retry or a grace period comes due."""
+        query = select(func.min(o.c.next_attempt_at)).where(o.c.state.in_(OPEN), o.c.next_attempt_at > now)
         async with self.engine.connect() as conn:
             return (await conn.execute(query)).scalar()
 
@@ -112,21 +116,16 @@ class Outbox:
             return int((await conn.execute(
                 select(func.count()).select_from(o).where(o.c.state.in_(OPEN)))).scalar() or 0)
 
-    async def states_of(self, call_ids: Sequence[str]) -> dict[str, str]:
-        """``{call_id: state}`` of each call's CallStart row."""
-        query = select(o.c.call_id, o.c.state).where(o.c.call_id.in_(call_ids), o.c.kind == "CallStart")
+    async def start_state(self, call_id: str) -> str | None:
+        """The state of the call's CallStart row, None when it has not arrived."""
+        query = select(o.c.state).where(o.c.call_id == call_id, o.c.kind == "CallStart")
         async with self.engine.connect() as conn:
-            return {row.call_id: row.state for row in await conn.execute(query)}
+            return (await conn.execute(query)).scalar()
 
     async def call(self, call_id: str) -> Call | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(c).where(c.c.call_id == call_id))).first()
         return None if row is None else Call.of(row)
-
-    async def calls(self, call_ids: Sequence[str]) -> dict[str, Call]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(select(c).where(c.c.call_id.in_(call_ids)))
-            return {row.call_id: Call.of(row) for row in rows}
 
     async def last_error(self) -> tuple[str, str, float] | None:
         """(error, channel, received_at) of the newest delivery that failed or is retrying."""
@@ -143,56 +142,71 @@ class Outbox:
 
     # --- the relay's writes --------------------------------------------------------------------
 
-    async def claim(self, delivery: Delivery, channel_id: str, lease_until: float) -> bool:
-        """Take the row for delivery to ``channel_id``; False when someone else has it."""
-        async with self.engine.begin() as conn:
+    async def claim(self, delivery: Delivery, lease_until: float) -> bool:
+        """Take the row for delivery; False when someone else has it."""
+        async with self.store.transaction() as conn:
             taken = await conn.execute(
                 o.update().where(o.c.id == delivery.id, o.c.state == delivery.state,
                                  o.c.attempts == delivery.attempts)
-                .values(state="sending", attempts=delivery.attempts + 1, channel_id=channel_id,
-                        next_attempt_at=lease_until))
+                .values(state="sending", attempts=delivery.attempts + 1, next_attempt_at=lease_until))
         return taken.rowcount == 1
 
     async def expire_leases(self) -> None:
         """Make interrupted deliveries due now. Only for a single replica (SQLite): with
         several, another replica may still be working on them until their lease ends."""
-        async with self.engine.begin() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(o.update().where(o.c.state == "sending").values(next_attempt_at=0.0))
 
     async def record_reply(self, delivery: Delivery, ts: str) -> None:
         """The CallEnd reply is in the thread; only the parent's update is left."""
-        async with self.engine.begin() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(o.update().where(o.c.id == delivery.id).values(posted_ts=ts))
 
     async def started(self, delivery: Delivery, channel_id: str, ts: str, delivered_at: float) -> None:
         """A CallStart is posted: remember its thread, close the row, in one transaction."""
         event = delivery.event
-        async with self.engine.begin() as conn:
+        async with self.store.transaction() as conn:
             await _upsert_call(conn, delivery.call_id, service_id=event.service_id, channel_id=channel_id,
                                parent_ts=ts, started_at=delivery.received_at, start_event=delivery.payload)
             await _done(conn, delivery, ts, delivered_at)
+            await _release_end(conn, delivery)
 
     async def ended(self, delivery: Delivery, channel_id: str, ts: str, delivered_at: float) -> None:
         """A CallEnd is delivered (in its thread, or on its own): the call is over."""
-        async with self.engine.begin() as conn:
+        async with self.store.transaction() as conn:
             await _upsert_call(conn, delivery.call_id, service_id=delivery.event.service_id,
                                channel_id=channel_id, ended_at=delivery.received_at, state="ended")
             await _done(conn, delivery, ts, delivered_at)
 
     async def retry_later(self, delivery: Delivery, at: float, error: str, *, uncertain: bool) -> None:
         """Try again at ``at``; ``uncertain`` = the post may have reached Slack."""
-        async with self.engine.begin() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(o.update().where(o.c.id == delivery.id).values(
                 state="sending" if uncertain else "pending", next_attempt_at=at, last_error=error))
 
-    async def fail(self, delivery: Delivery, channel_id: str | None, error: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(o.update().where(o.c.id == delivery.id).values(
-                state="failed", channel_id=channel_id, last_error=error))
+    async def fail(self, delivery: Delivery, error: str) -> None:
+        async with self.store.transaction() as conn:
+            await conn.execute(o.update().where(o.c.id == delivery.id).values(state="failed", last_error=error))
+            await _release_end(conn, delivery)
+
+    async def fail_unrouted(self, error: str) -> int:
+        """Give up the events that have no channel to go to; returns how many."""
+        async with self.store.transaction() as conn:
+            failed = await conn.execute(o.update().where(o.c.channel_id.is_(None), o.c.state.in_(OPEN))
+                                        .values(state="failed", last_error=error))
+        return int(failed.rowcount or 0)
+
+    async def postpone(self, delivery: Delivery, until: float, channel_id: str | None = None) -> None:
+        """Not deliverable yet (its CallStart comes first); optionally to another channel."""
+        values: dict[str, Any] = {"next_attempt_at": until}
+        if channel_id is not None:
+            values["channel_id"] = channel_id
+        async with self.store.transaction() as conn:
+            await conn.execute(o.update().where(o.c.id == delivery.id).values(**values))
 
     async def release(self, delivery: Delivery, state: str) -> None:
         """Give a claimed row back untouched (shutdown before it was sent)."""
-        async with self.engine.begin() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(o.update().where(o.c.id == delivery.id, o.c.state == "sending")
                                .values(state=state, next_attempt_at=0.0))
 
@@ -200,7 +214,7 @@ class Outbox:
 
     async def set_route(self, service_id: str, channel_id: str, user_id: str) -> None:
         now = datetime.now(UTC)
-        async with self.engine.begin() as conn:
+        async with self.store.transaction() as conn:
             updated = await conn.execute(r.update().where(r.c.service_id == service_id).values(
                 channel_id=channel_id, updated_by=user_id, updated_at=now))
             if updated.rowcount == 0:
@@ -217,6 +231,13 @@ async def _upsert_call(conn: AsyncConnection, call_id: str, **values: Any) -> No
     updated = await conn.execute(c.update().where(c.c.call_id == call_id).values(**values))
     if updated.rowcount == 0:
         await conn.execute(c.insert().values(call_id=call_id, **{"state": "started", **values}))
+
+
+async def _release_end(conn: AsyncConnection, delivery: Delivery) -> None:
+    """A CallStart is settled: its CallEnd, if waiting, may go now."""
+    if delivery.kind == "CallStart":
+        await conn.execute(o.update().where(o.c.call_id == delivery.call_id, o.c.kind == "CallEnd",
+                                            o.c.state.in_(OPEN)).values(next_attempt_at=0.0))
 
 
 async def _done(conn: AsyncConnection, delivery: Delivery, ts: str, delivered_at: float) -> None:

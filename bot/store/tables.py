@@ -92,6 +92,7 @@ outbox = Table(
     Column("delivered_at", Float),
     Index("ix_outbox_state_next", "state", "next_attempt_at"),
     Index("ix_outbox_call", "call_id"),
+    Index("ix_outbox_channel_due", "channel_id", "state", "next_attempt_at"),
 )
 
 # Modal submissions already accepted, so a double-clicked submit creates once.

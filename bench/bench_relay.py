@@ -1,0 +1,163 @@
+"""Issue 6: call events. Durable webhook ingest against a bare aiohttp handler (same load,
+same run); CallStart received → Slack message posted on loopback; a 1,000-event backlog
+over 10 channels against the per-channel rate the Slack emulator allows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bench.bench_runtime import serve
+from bench.common import figure, heading, load, ms, percentile
+from bot.sandbox.calls import call_end, call_start
+from bot.sandbox.stack import BOT_TOKEN, SandboxStack
+
+DURATION = 3.0
+ROUNDS = 3
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def webhook_requests(n: int) -> list[dict[str, Any]]:
+    """``n`` distinct events (half starts, half ends), so none is a duplicate."""
+    run = uuid.uuid4().hex[:8]
+    out = []
+    for i in range(n // 2):
+        for body in (call_start(f"{run}-{i}", f"svc-{i % 10}"), call_end(f"{run}-{i}", f"svc-{i % 10}")):
+            out.append({"body": json.dumps(body), "headers": JSON_HEADERS})
+    return out
+
+
+@asynccontextmanager
+async def bare_receiver() -> AsyncIterator[str]:
+    """The yardstick: parses the JSON and answers 200, storing nothing."""
+    async def handler(request: web.Request) -> web.Response:
+        json.loads(await request.read())
+        return web.json_response({"code": 0})
+
+    app = web.Application()
+    app.router.add_post("/webhooks/cinnox/{token}", handler)
+    runner, url = await serve(app)
+    try:
+        yield url + "/webhooks/cinnox/token"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def bot(**settings: Any) -> AsyncIterator[SandboxStack]:
+    with TemporaryDirectory() as tmp:
+        async with SandboxStack(Path(tmp), providers=False, log_level="ERROR", **settings) as stack:
+            yield stack
+
+
+async def ingest(url: str, count: int) -> float:
+    result = await load(url, webhook_requests(count), mode="closed", duration=DURATION,
+                        concurrency=50, limit=count - 50, warmup=0)
+    bad = {k: v for k, v in result.statuses.items() if k != "200"}
+    if bad:
+        raise SystemExit(f"non-200 webhook answers during the bench: {bad}")
+    return result.throughput
+
+
+async def bench_ingest() -> None:
+    rates: dict[str, list[float]] = {"bare": [], "ours": []}
+    async with bare_receiver() as bare_url, bot() as stack:
+        for _ in range(ROUNDS):  # interleaved, so a noisy moment hurts both alike
+            rates["bare"].append(await ingest(bare_url, 30000))
+            rates["ours"].append(await ingest(stack.webhook_url, 30000))
+    bare, ours = statistics.median(rates["bare"]), statistics.median(rates["ours"])
+    figure("bare aiohttp handler (parse, answer): throughput", f"{bare:,.0f} req/s")
+    figure("this bot's webhook (stored durably before the 200): throughput", f"{ours:,.0f} req/s")
+    figure("durable ingest / bare aiohttp", f"{ours / bare:.2f}x", "target >= 0.3x", ours / bare >= 0.3)
+
+
+async def bench_latency() -> None:
+    """Events spread over 20 routed channels, so no channel is rate limited."""
+    async with bot() as stack:
+        for n in range(20):
+            await stack.services.relay.set_route(f"svc-{n}", f"C0LAT{n:02d}", "U0BENCH")
+        sent: dict[str, float] = {}
+        for i in range(100):
+            call_id = f"lat-{i}"
+            sent[call_id] = time.time()
+            status, _ = await stack.webhook(call_start(call_id, f"svc-{i % 20}"))
+            assert status == 200
+            await asyncio.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while len(stack.slack.all_posts()) < len(sent) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        latencies = [float(m.ts) - sent[m.metadata["event_payload"]["call_id"]]
+                     for m in stack.slack.all_posts() if m.metadata]
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    figure("CallStart received -> message posted: p50 / p99", f"{ms(p50)} / {ms(p99)}",
+           "target p50 <= 50 ms", p50 <= 0.050)
+
+
+@asynccontextmanager
+async def remote_slack(channel_rate: float) -> AsyncIterator[AsyncWebClient]:
+    """The emulator in its own process; yields a client to read what it holds."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.slack_process", str(channel_rate),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None
+    url = (await proc.stdout.readline()).decode().strip()
+    try:
+        yield AsyncWebClient(token=BOT_TOKEN, base_url=url + "/api/")
+    finally:
+        proc.stdin.close()
+        await proc.wait()
+
+
+async def posted(slack: AsyncWebClient, channels: list[str]) -> list[float]:
+    """The ts of every top-level message in ``channels``."""
+    out: list[float] = []
+    for channel in channels:
+        page = await slack.conversations_history(channel=channel, limit=10000)
+        out += [float(m["ts"]) for m in page["messages"]]
+    return out
+
+
+async def bench_backlog(per_channel_rate: float = 10.0, channels: int = 10, events: int = 1000) -> None:
+    names = [f"C0Q{n:02d}" for n in range(channels)]
+    async with remote_slack(per_channel_rate) as slack:
+        api = str(slack.base_url)
+        async with bot(slack_api_url=api, relay_channel_rate=per_channel_rate) as stack:
+            for n, channel in enumerate(names):
+                await stack.services.relay.set_route(f"svc-{n}", channel, "U0BENCH")
+            run = uuid.uuid4().hex[:8]
+            await asyncio.gather(*(stack.webhook(call_start(f"{run}-{i}", f"svc-{i % channels}"))
+                                   for i in range(events)))
+            deadline = time.monotonic() + events / (channels * per_channel_rate) * 3 + 30
+            while len(stamps := await posted(slack, names)) < events and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+            refused = stack.services.metrics.delivery_failures.labels("ratelimited")._value.get()
+    if len(stamps) < events:
+        figure("backlog drained", f"{len(stamps)} of {events}", "all", False)
+        return
+    # Each channel may post once per 1/rate s: n posts need (n - 1) intervals.
+    achieved = (events - channels) / (max(stamps) - min(stamps))
+    allowed = channels * per_channel_rate
+    figure(f"{events}-event backlog over {channels} channels: drain rate",
+           f"{achieved:,.1f} msg/s", f"emulator allows {allowed:,.0f} msg/s")
+    figure("drain rate / allowed rate", f"{achieved / allowed:.1%}", "target >= 90%", achieved / allowed >= 0.9)
+    figure("posts refused with 429 along the way", f"{refused:.0f}")
+
+
+async def run() -> None:
+    heading(f"Call events (issue 6): webhook ingest, 50 concurrent senders (median of {ROUNDS} "
+            "interleaved rounds); delivery latency; backlog drain")
+    await bench_ingest()
+    await bench_latency()
+    await bench_backlog()
