@@ -97,3 +97,33 @@ async def test_an_upgrade_adds_to_the_schema_without_losing_data(
             assert (await conn.execute(text("SELECT channel_id FROM audit_log"))).scalar() is None
     finally:
         await store.close()
+
+
+async def test_a_v1_database_gets_the_relay_index_and_keeps_its_events(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import inspect
+
+    from bot.relay.events import CallEvent
+    from bot.store import migrations
+    from bot.store.outbox import Outbox
+
+    with monkeypatch.context() as patch:  # the database as release 1 left it
+        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+        store = await Store.open(database_url)
+        async with store.engine.begin() as conn:
+            await conn.execute(text("DROP INDEX ix_outbox_channel_due"))
+        event = CallEvent.model_validate({"id": "call-1", "status": "CallStart", "serviceId": "s"})
+        await Outbox(store).add_many([(event, 1.0, "C1")])
+        await store.close()
+
+    store = await Store.open(database_url)
+    try:
+        assert await store.schema_version() == LATEST == 2
+        async with store.engine.connect() as conn:
+            indexes = await conn.run_sync(lambda c: [i["name"] for i in inspect(c).get_indexes("outbox")])
+        assert "ix_outbox_channel_due" in indexes
+        [due] = await Outbox(store).due_for("C1", now=2.0)
+        assert due.key == "call-1:CallStart"
+    finally:
+        await store.close()
