@@ -13,6 +13,7 @@ from bot.config import PROVIDERS
 from bot.providers.errors import ProviderError
 from bot.services import Services
 from handlers import modal
+from handlers.call_events import delivery_summary
 from handlers.commands import COMMANDS
 from handlers.provisioning import not_configured
 
@@ -61,6 +62,9 @@ async def publish(services: Services, reachability: Reachability, client: Any, u
     statuses = await asyncio.gather(*(reachability.status(services, p) for p in PROVIDERS))
     blocks: list[dict[str, Any]] = [modal.header("Telephony ops"), modal.section("*Providers*")]
     blocks += [modal.section(f"*{TITLES[p]}*  {s}") for p, s in zip(PROVIDERS, statuses, strict=True)]
+    if services.outbox is not None:
+        summary = await delivery_summary(services)
+        blocks += [modal.section("*Call events*"), modal.context(" · ".join(summary))]
     blocks += [modal.divider(), modal.section("*Commands*")]
     blocks += [modal.section(f"`{c.name} {c.usage_hint}`\n{c.description}") for c in COMMANDS.values()]
     blocks += [modal.divider(), modal.section("*Last actions*")]

@@ -149,8 +149,6 @@ async def _routes(services: Services) -> str:
 
 
 async def _status(services: Services) -> str:
-    assert services.outbox is not None
-    outbox = services.outbox
     stored = await services.store.get_setting(SUBSCRIPTION_SETTING)
     if services.cinnox is None:
         subscription = not_configured("cinnox")
@@ -161,23 +159,31 @@ async def _status(services: Services) -> str:
         state = "subscribed" if sub.get("enabled") else "unsubscribed"
         updated = sub.get("updated_at") or "at an unknown time"
         subscription = f"{state.capitalize()} (CINNOX says updated {updated})."
-    depth, failed, last = await outbox.depth(), await outbox.failed_count(), await outbox.last_error()
-    backlog = "nothing waiting" if depth == 0 else f"{depth} event{'s' if depth != 1 else ''} waiting"
     lines = [
         "*Call events*",
         f"• *Subscription:* {subscription}",
         f"• *Webhook:* `{_masked(webhook_url(services))}`",
-        f"• *Backlog:* {backlog}; {failed} given up",
+        *[f"• {line}" for line in await delivery_summary(services)],
+        (await _routes(services)).replace("*Call routing*", "*Routing*"),
     ]
+    return "\n".join(lines)
+
+
+async def delivery_summary(services: Services) -> list[str]:
+    """The relay's backlog and its last delivery error (also shown on the App Home)."""
+    assert services.outbox is not None
+    outbox = services.outbox
+    depth, failed, last = await outbox.depth(), await outbox.failed_count(), await outbox.last_error()
+    backlog = "nothing waiting" if depth == 0 else f"{depth} event{'s' if depth != 1 else ''} waiting"
+    lines = [f"*Backlog:* {backlog}; {failed} given up"]
     if last is not None:
         error, channel, at = last
         when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
         where = f" in <#{channel}>" if channel else ""
-        lines.append(f"• *Last delivery error:* `{error}`{where} (event received {when}){_hint(error)}")
+        lines.append(f"*Last delivery error:* `{error}`{where} (event received {when}){_hint(error)}")
     else:
-        lines.append("• *Last delivery error:* none")
-    lines.append((await _routes(services)).replace("*Call routing*", "*Routing*"))
-    return "\n".join(lines)
+        lines.append("*Last delivery error:* none")
+    return lines
 
 
 def _hint(error: str) -> str:

@@ -41,3 +41,17 @@ async def test_home_lists_providers_commands_and_last_actions(stack: SandboxStac
     assert "contact.create" in text and "ext-42" in text
     for title in ("CINNOX", "Bandwidth", "Yeastar"):
         assert title in text
+
+
+async def test_home_shows_the_call_event_backlog_and_last_delivery_error(stack: SandboxStack) -> None:
+    from bot.sandbox.calls import call_start
+    from tests.flow import eventually_async
+
+    stack.slack.add_channel("C0CALLS", "calls", archived=True)
+    await stack.webhook(call_start("call-1"))
+    await eventually_async(stack.services.outbox.failed_count)
+    await stack.user("U0ADMIN").open_home()
+    text = await wait_for(lambda: home_text(stack, "U0ADMIN"))
+    assert "Call events" in text
+    assert "nothing waiting; 1 given up" in text
+    assert "is_archived" in text and "unarchive the channel" in text
