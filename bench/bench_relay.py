@@ -19,8 +19,7 @@ from typing import Any
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bench.bench_runtime import serve
-from bench.common import figure, heading, load, ms, percentile
+from bench.common import figure, heading, load, ms, percentile, serving
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.stack import BOT_TOKEN, SandboxStack
 
@@ -46,13 +45,8 @@ async def bare_receiver() -> AsyncIterator[str]:
         json.loads(await request.read())
         return web.json_response({"code": 0})
 
-    app = web.Application()
-    app.router.add_post("/webhooks/cinnox/{token}", handler)
-    runner, url = await serve(app)
-    try:
-        yield url + "/webhooks/cinnox/token"
-    finally:
-        await runner.cleanup()
+    async with serving("/webhooks/cinnox/{token}", handler) as url:
+        yield url.replace("{token}", "token")
 
 
 @asynccontextmanager

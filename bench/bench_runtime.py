@@ -17,7 +17,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bench.common import LoadResult, figure, heading, load, ms
+from bench.common import LoadResult, figure, heading, load, ms, serving
 from bot.sandbox.signing import signed_headers
 from bot.sandbox.slack import SlackEmulator
 from bot.sandbox.stack import BOT_TOKEN, SIGNING_SECRET, SandboxStack
@@ -35,28 +35,14 @@ def command_requests(command: str, text: str, n: int = 200) -> list[dict[str, An
     return out
 
 
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
-
-
 @asynccontextmanager
 async def bare_aiohttp() -> AsyncIterator[str]:
     async def handler(request: web.Request) -> web.Response:
         await request.post()
         return web.json_response({"response_type": "ephemeral", "text": "ok"})
 
-    app = web.Application()
-    app.router.add_post("/slack/events", handler)
-    runner, url = await serve(app)
-    try:
-        yield url + "/slack/events"
-    finally:
-        await runner.cleanup()
+    async with serving("/slack/events", handler) as url:
+        yield url
 
 
 @asynccontextmanager
@@ -71,13 +57,8 @@ async def stock_bolt(slack: SlackEmulator) -> AsyncIterator[str]:
     async def handler(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
-    app = web.Application()
-    app.router.add_post("/slack/events", handler)
-    runner, url = await serve(app)
-    try:
-        yield url + "/slack/events"
-    finally:
-        await runner.cleanup()
+    async with serving("/slack/events", handler) as url:
+        yield url
 
 
 @asynccontextmanager

@@ -8,8 +8,14 @@ import json
 import socket
 import statistics
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -47,6 +53,22 @@ async def load(url: str, requests: list[dict[str, Any]], *, mode: str, duration:
     out, _ = await proc.communicate(json.dumps(job).encode())
     data = json.loads(out)
     return LoadResult(data["count"], data["elapsed"], data["latencies"], data["statuses"])
+
+
+@asynccontextmanager
+async def serving(path: str, handler: Handler) -> AsyncIterator[str]:
+    """A one-route aiohttp server on loopback (a baseline); yields the route's URL."""
+    app = web.Application()
+    app.router.add_post(path, handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}{path}"
+    finally:
+        await runner.cleanup()
 
 
 def free_port() -> int:
