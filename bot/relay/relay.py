@@ -357,14 +357,17 @@ class Relay:
         return _with_event((page.get("messages") or [])[1:], event_id)
 
     async def _slack_failed(self, lane: Lane, d: Delivery, exc: SlackApiError) -> None:
-        error = _error_code(exc)
+        error, status = _error_code(exc), exc.response.status_code
         self.services.metrics.delivery_failures.labels(error).inc()
-        if error in PERMANENT or (exc.response.status_code < 500 and d.attempts + 1 >= UNKNOWN_ERROR_ATTEMPTS):
+        # 5xx and 429 (only seen here when stopping) are Slack's trouble: retried as long
+        # as it takes. An error code we do not know is retried a few times, then given up.
+        transient = status >= 500 or status == 429
+        if error in PERMANENT or (not transient and d.attempts + 1 >= UNKNOWN_ERROR_ATTEMPTS):
             log.warning("relay.gave_up", error=error)
             await self.outbox.fail(d, error)
             return
         log.info("relay.will_retry", error=error)
-        await self._retry(d, error, uncertain=exc.response.status_code >= 500)
+        await self._retry(d, error, uncertain=status >= 500)
 
     async def _retry(self, d: Delivery, error: str, *, uncertain: bool) -> None:
         backoff = min(self.retry_cap, self.retry_base * 2 ** d.attempts) * random.uniform(0.5, 1.0)
