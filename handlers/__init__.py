@@ -8,13 +8,22 @@ from bot.services import Services
 
 
 def register_all(app: AsyncApp, services: Services) -> None:
-    from handlers import app_home, call_events, contact, help_only, service_group, sip_endpoint
+    from handlers import (
+        app_home,
+        call_events,
+        contact,
+        help_only,
+        message_channel,
+        service_group,
+        sip_endpoint,
+    )
     from handlers.provisioning import register_view_actions
 
     forms = [
         service_group.register(app, services),
         contact.register(app, services),
         sip_endpoint.register(app, services),
+        message_channel.register(app, services),
     ]
     register_view_actions(app, services, forms)
     call_events.register(app, services)

@@ -1,0 +1,177 @@
+"""/message-channel [sms|whatsapp|facebook]: the modal that creates a Yeastar P-Series
+message channel.
+
+The ``channel`` select (the API field itself) drives the form: choosing an SMS provider
+shows exactly that provider's ``account_data`` keys (and ``accompanying_msg`` for Apidaze);
+WhatsApp adds its phone number and business account IDs. Credentials are typed plain; the
+model Base64-encodes what Yeastar expects encoded. DIDs are rows; a DID's members are one
+block, a "type ID" pair per line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from pydantic import BaseModel
+from slack_bolt.async_app import AsyncApp
+
+from bot.providers.yeastar import (
+    CHANNEL_MODELS,
+    PROVIDER_TITLES,
+    SMS_PROVIDERS,
+    account_data_fields,
+    channel_model,
+)
+from bot.services import Services
+from handlers import modal
+from handlers.modal import Input
+from handlers.provisioning import Form, Outcome, register_form
+
+KINDS = {"sms": "SMS", "whatsapp": "WhatsApp", "facebook": "Facebook"}
+#: The order fields appear in; account_data, DIDs and members are placed by ``inputs``.
+ORDER = ("name", "channel", "account_data", "phone_number_id", "business_account_id",
+         "webhook_url_type", "send_rate", "accompanying_msg", "auto_close_session",
+         "session_expired_time")
+DID_ORDER = ("did_number", "destination_type", "destination_id")
+YES_NO = (("1", "Yes: close sessions idle for the period below"), ("0", "No: keep sessions open"))
+
+
+def kind_of(channel: str | None) -> str | None:
+    if channel in ("whatsapp", "facebook"):
+        return channel
+    return "sms" if channel in SMS_PROVIDERS else None
+
+
+class MessageChannelForm(Form):
+    callback_id = "message_channel"
+    command = "/message-channel"
+    title = "New message channel"
+    provider = "yeastar"
+    action = "message_channel.create"
+    model = CHANNEL_MODELS["sms"]
+    rows = {"dids": "Add another DID"}
+    subcommands = ("", *KINDS)
+
+    # --- which form ------------------------------------------------------------------------
+
+    def kind(self, meta: dict[str, Any], state: dict[str, Any]) -> str | None:
+        """sms, whatsapp or facebook: fixed by the sub-command, else by the chosen channel."""
+        return meta.get("sub") or kind_of(state.get("channel") or meta.get("channel"))
+
+    def request_model(self, meta: dict[str, Any]) -> type[BaseModel]:
+        return CHANNEL_MODELS[self.kind(meta, {}) or "sms"]
+
+    def view(self, meta: dict[str, Any], state: dict[str, Any] | None = None) -> dict[str, Any]:
+        if state and state.get("channel"):  # remembered for the submission's error mapping
+            meta = {**meta, "channel": state["channel"]}
+        return super().view(meta, state)
+
+    # --- the view ----------------------------------------------------------------------------
+
+    def intro(self, meta: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = meta.get("sub")
+        what = f"a {KINDS[kind]} channel" if kind else "an SMS, WhatsApp or Facebook channel"
+        return [modal.context(f"Creates {what} on the Yeastar P-Series PBX. Credentials are typed "
+                              "as the provider gave them: the bot encodes what Yeastar expects "
+                              "Base64-encoded, and never shows them again.")]
+
+    def inputs(self, meta: dict[str, Any], state: dict[str, Any]) -> list[Input]:
+        kind = self.kind(meta, state)
+        model = CHANNEL_MODELS[kind or "sms"]
+        fixed = kind if kind in ("whatsapp", "facebook") else None
+        channel = state.get("channel") or meta.get("channel") or fixed
+        by_path = {inp.path: inp for inp in modal.model_inputs(model, skip=("account_data", *self.rows))}
+        by_path["channel"] = self._channel_input(meta.get("sub"), channel)
+        if "auto_close_session" in by_path:
+            by_path["auto_close_session"] = replace(by_path["auto_close_session"], kind="select",
+                                                    options=YES_NO)
+        if channel != "apidaze":
+            by_path.pop("accompanying_msg", None)
+        elif "accompanying_msg" in by_path:
+            by_path["accompanying_msg"] = replace(by_path["accompanying_msg"], optional=False)
+        out: list[Input] = []
+        for path in ORDER:
+            if path == "account_data":
+                out += [_account_input(spec) for spec in account_data_fields(channel or "")]
+            elif path in by_path and not (path == "channel" and meta.get("sub") in ("whatsapp", "facebook")):
+                out.append(by_path[path])
+        return out + self._did_rows(model, meta)
+
+    def _channel_input(self, sub: str | None, channel: str | None) -> Input:
+        if sub == "sms":
+            options = tuple((p, PROVIDER_TITLES[p]) for p in SMS_PROVIDERS)
+            label, hint = "SMS provider", "Choose it first: its credential fields appear below."
+        else:
+            options = (*((p, f"SMS · {PROVIDER_TITLES[p]}") for p in SMS_PROVIDERS),
+                       ("whatsapp", "WhatsApp"), ("facebook", "Facebook"))
+            label = "Channel"
+            hint = "SMS (by provider), WhatsApp or Facebook: the fields that apply appear below."
+        return Input("channel", label, "select", hint=hint, options=options, initial=channel, dispatch=True)
+
+    def _did_rows(self, model: type[BaseModel], meta: dict[str, Any]) -> list[Input]:
+        count = self.row_count(meta, "dids")
+        rows = modal.row_inputs(model, "dids", count)
+        has_members = "members" in modal.row_model(model, "dids").model_fields  # not Facebook's
+        out: list[Input] = []
+        for index in range(count):
+            row = [inp for inp in rows if inp.path.startswith(f"dids.{index}.")]
+            out += sorted(row, key=lambda inp: DID_ORDER.index(inp.path.rsplit(".", 1)[1]))
+            if not has_members:
+                continue
+            suffix = f" (DID {index + 1})" if count > 1 else ""
+            out.append(Input(f"dids.{index}.members", f"Members{suffix}", "multiline", optional=True,
+                             hint="Who may start message sessions on this number: one per line, the type "
+                                  "(extension, ext_group or organization) then the ID, e.g. extension 137",
+                             placeholder="extension 137"))
+        return out
+
+    # --- submission ---------------------------------------------------------------------------
+
+    def convert(self, path: str, value: Any) -> Any:
+        if path.endswith(".members") and isinstance(value, str):
+            return [_member(line) for line in value.splitlines() if line.strip()]
+        if path == "auto_close_session" and isinstance(value, str) and value.isdigit():
+            return int(value)
+        return value
+
+    def validate(self, data: dict[str, Any], meta: dict[str, Any]) -> Any:
+        kind = meta.get("sub")
+        if kind in ("whatsapp", "facebook"):
+            data = {**data, "channel": kind}
+        return channel_model(str(data.get("channel", ""))).model_validate(data)
+
+    async def create(self, services: Services, request: Any, meta: dict[str, Any]) -> Outcome:
+        assert services.yeastar is not None
+        new_id = await services.yeastar.create_message_channel(request)
+        kind = kind_of(request.channel) or "sms"
+        details = [("Channel ID", str(new_id)), ("Type", KINDS[kind])]
+        if kind == "sms":
+            details.append(("SMS provider", PROVIDER_TITLES[request.channel]))
+        if request.dids:
+            details.append(("Routing", ", ".join(f"{d.did_number} → {d.destination_type}"
+                                                 f"{' ' + d.destination_id if d.destination_id else ''}"
+                                                 for d in request.dids)))
+        return Outcome(str(new_id), f"{KINDS[kind]} channel *{request.name}* created on Yeastar.", details)
+
+    def describe(self, request: Any) -> str:
+        return f"{request.name} ({PROVIDER_TITLES.get(request.channel, request.channel)})"
+
+
+def _account_input(spec: Any) -> Input:
+    hint = spec.hint or ("Typed as the provider gave it; sent Base64-encoded." if spec.base64 else None)
+    return Input(f"account_data.{spec.key}", spec.title, "secret" if spec.secret else "text",
+                 optional=not spec.required, hint=hint,
+                 placeholder="https://…" if spec.url else None)
+
+
+def _member(line: str) -> dict[str, str]:
+    """``extension 137`` / ``extension: 137`` / ``ext_group,2`` → ``{"type", "value"}``."""
+    parts = line.replace(":", " ").replace(",", " ").split(None, 1)
+    return {"type": parts[0].lower(), "value": parts[1].strip() if len(parts) > 1 else ""}
+
+
+def register(app: AsyncApp, services: Services) -> Form:
+    form = MessageChannelForm()
+    register_form(app, services, form)
+    return form
