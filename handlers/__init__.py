@@ -12,7 +12,6 @@ def register_all(app: AsyncApp, services: Services) -> None:
         app_home,
         call_events,
         contact,
-        help_only,
         message_channel,
         service_group,
         sip_endpoint,
@@ -28,4 +27,3 @@ def register_all(app: AsyncApp, services: Services) -> None:
     register_view_actions(app, services, forms)
     call_events.register(app, services)
     app_home.register(app, services)
-    help_only.register(app, services, skip={form.command for form in forms} | {call_events.COMMAND})
