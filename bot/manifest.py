@@ -39,7 +39,9 @@ def build_manifest(*, url: str | None = None, socket_mode: bool = False,
             "bot_user": {"display_name": name, "always_online": True},
             "slash_commands": [
                 with_url({"command": c.name, "description": c.description,
-                          "usage_hint": c.usage_hint, "should_escape": False}, key="url")
+                          "usage_hint": c.usage_hint,
+                          # so that a typed #channel arrives as <#C123|name> (/call-events route)
+                          "should_escape": True}, key="url")
                 for c in COMMANDS.values()
             ],
         },
