@@ -208,3 +208,19 @@ async def test_postgresql_store_threads_calls_and_posts_duplicates_once(tmp_path
         parent = await eventually(lambda: ended(stack, CALLS, "call-pg"))
         assert len(parents(stack)) == 1
         assert len(stack.slack.thread(CALLS, parent.ts)) == 1
+
+
+async def test_a_rate_limited_channel_waits_its_retry_after_while_others_keep_posting(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, relay_channel_rate=100) as stack:
+        await stack.services.relay.set_route("svc-b", "C0CALLSB", "U0ADMIN")
+        stack.slack.hold(CALLS, 2.0)  # channel A answers 429 + Retry-After: 2
+        for n in range(4):
+            await stack.webhook(call_start(f"a-{n}", "svc-a"))
+            await stack.webhook(call_start(f"b-{n}", "svc-b"))
+        await eventually(lambda: len(parents(stack)) == 4 and len(parents(stack, "C0CALLSB")) == 4, timeout=30)
+        assert stack.services.metrics.delivery_failures.labels("ratelimited")._value.get() > 0
+        first_a = min(float(m.ts) for m in parents(stack))
+        assert all(float(m.ts) < first_a for m in parents(stack, "C0CALLSB")), \
+            "channel B waited for channel A's Retry-After"
+        assert sorted(event_ids(parents(stack))) == [f"a-{n}:CallStart" for n in range(4)]
+        assert sorted(event_ids(parents(stack, "C0CALLSB"))) == [f"b-{n}:CallStart" for n in range(4)]

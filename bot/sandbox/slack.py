@@ -84,6 +84,12 @@ class SlackEmulator(FakeService):
         self.channels[channel_id] = channel
         return channel
 
+    def hold(self, channel_id: str, seconds: float) -> None:
+        """The channel is at its posting limit for ``seconds`` (as if others had just posted
+        there): chat.postMessage answers 429 with Retry-After until then."""
+        self.channel_rate = self.channel_rate or 1000.0
+        self._next_post[channel_id] = time.monotonic() + seconds
+
     def add_user(self, user_id: str, name: str, real_name: str | None = None) -> None:
         self.users[user_id] = {"id": user_id, "name": name, "real_name": real_name or name,
                                "tz": "UTC", "profile": {"display_name": name}}
