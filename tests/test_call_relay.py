@@ -224,3 +224,26 @@ async def test_a_rate_limited_channel_waits_its_retry_after_while_others_keep_po
             "channel B waited for channel A's Retry-After"
         assert sorted(event_ids(parents(stack))) == [f"a-{n}:CallStart" for n in range(4)]
         assert sorted(event_ids(parents(stack, "C0CALLSB"))) == [f"b-{n}:CallStart" for n in range(4)]
+
+
+async def test_delivered_events_older_than_a_week_are_pruned_and_others_kept(stack: SandboxStack) -> None:
+    from sqlalchemy import select
+
+    from bot.relay.events import CallEvent
+    from bot.store import tables
+
+    outbox, table = stack.services.outbox, tables.outbox
+    long_ago = 1_000_000.0
+    async with stack.services.store.engine.begin() as conn:  # stored long ago, settled since
+        for call_id, state in (("old-done", "done"), ("old-failed", "failed")):
+            event = CallEvent.model_validate({"id": call_id, "status": "CallStart"})
+            await conn.execute(table.insert().values(
+                event_key=event.key, call_id=call_id, kind=event.status, payload=event.payload(),
+                received_at=long_ago, state=state, attempts=1, next_attempt_at=0.0))
+    await stack.webhook(call_start("new"))
+    await eventually(lambda: parents(stack))
+
+    assert await outbox.prune(before=long_ago + 1) == 1
+    async with stack.services.store.engine.connect() as conn:
+        kept = sorted((await conn.execute(select(table.c.call_id))).scalars())
+    assert kept == ["new", "old-failed"]  # a failure stays for /call-events status

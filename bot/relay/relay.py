@@ -39,6 +39,9 @@ PERMANENT = frozenset({
     "invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope",
     "ekm_access_denied", "team_access_not_granted",
 })
+#: Delivered events are kept this long (for duplicates CINNOX might still send), then pruned.
+KEEP_DELIVERED = 7 * 86400.0
+PRUNE_EVERY = 3600.0
 #: Unknown error codes are retried this many times before the row is given up.
 UNKNOWN_ERROR_ATTEMPTS = 5
 
@@ -111,6 +114,7 @@ class Relay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._next_prune = 0.0
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -177,6 +181,11 @@ class Relay:
     async def _sweep(self) -> float:
         now = time.time()
         outbox = self.outbox
+        if now >= self._next_prune:
+            self._next_prune = now + PRUNE_EVERY
+            pruned = await outbox.prune(now - KEEP_DELIVERED)
+            if pruned:
+                log.info("relay.pruned", events=pruned)
         self.routes = await outbox.routes()
         self.services.metrics.outbox_depth.set(await outbox.depth())
         unrouted = await outbox.fail_unrouted("no channel: set CALL_EVENTS_CHANNEL or use /call-events route")

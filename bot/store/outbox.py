@@ -189,6 +189,14 @@ class Outbox:
             await conn.execute(o.update().where(o.c.id == delivery.id).values(state="failed", last_error=error))
             await _release_end(conn, delivery)
 
+    async def prune(self, before: float) -> int:
+        """Forget delivered events received before ``before`` (and their calls): the table
+        stays small, and CINNOX does not resend a days-old event."""
+        async with self.store.transaction() as conn:
+            gone = await conn.execute(o.delete().where(o.c.state == "done", o.c.received_at < before))
+            await conn.execute(c.delete().where(c.c.ended_at < before))
+        return int(gone.rowcount or 0)
+
     async def fail_unrouted(self, error: str) -> int:
         """Give up the events that have no channel to go to; returns how many."""
         async with self.store.transaction() as conn:
