@@ -200,7 +200,11 @@ class Relay:
     async def _drain(self, lane: Lane) -> None:
         while not self._stopping:
             lane.dirty = False
-            rows = await self.outbox.due_for(lane.channel, time.time())
+            try:
+                rows = await self.outbox.due_for(lane.channel, time.time())
+            except Exception:  # the store is unreachable: the sweep kicks this lane again
+                log.exception("relay.lane_read_failed", channel=lane.channel)
+                return
             if not rows:
                 if lane.dirty:
                     continue
