@@ -247,3 +247,14 @@ async def test_delivered_events_older_than_a_week_are_pruned_and_others_kept(sta
     async with stack.services.store.engine.connect() as conn:
         kept = sorted((await conn.execute(select(table.c.call_id))).scalars())
     assert kept == ["new", "old-failed"]  # a failure stays for /call-events status
+
+
+async def test_a_call_with_fifty_callees_still_posts_within_slacks_block_limits(stack: SandboxStack) -> None:
+    body = call_start("call-big")
+    body["message"]["callees"] = [{"number": f"8526123{n:04d}", "eid": f"staff-{n:02d}-" + "x" * 60}
+                                  for n in range(50)]
+    await stack.webhook(body)
+    [parent] = await eventually(lambda: parents(stack))
+    fields = [f["text"] for b in parent.blocks for f in b.get("fields", [])]
+    assert max(len(text) for text in fields) == 2000  # cut to Slack's limit, not refused
+    assert "+852 6123 0049" in parent.text  # the text fallback keeps everyone

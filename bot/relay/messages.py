@@ -73,7 +73,13 @@ def _clock(epoch: float) -> tuple[str, str]:
 
 
 def _fields(*pairs: tuple[str, str]) -> dict[str, Any]:
-    return {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in pairs]}
+    # Slack refuses a field over 2,000 characters (a call with many callees could reach it).
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": _cap(f"*{k}*\n{v}", 2000)}
+                                          for k, v in pairs]}
+
+
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _context(text: str) -> dict[str, Any]:

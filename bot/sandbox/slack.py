@@ -246,6 +246,8 @@ class SlackEmulator(FakeService):
             return limited
         if not args.get("text") and not args.get("blocks"):
             return _error("no_text")
+        if _too_big(_json(args.get("blocks")) or []):
+            return _error("invalid_blocks")
         thread_ts = args.get("thread_ts") or None
         if thread_ts and not any(m.ts == thread_ts for m in self.messages.get(channel, [])):
             return _error("thread_not_found")
@@ -371,6 +373,20 @@ async def _arguments(request: web.Request) -> dict[str, Any]:
         args = dict((await request.post()).items())
     args.update(request.query)
     return args
+
+
+def _too_big(blocks: list[dict[str, Any]]) -> bool:
+    """Slack's Block Kit limits that a message can hit: 50 blocks, 3,000 characters of
+    section text, ten fields of 2,000."""
+    if len(blocks) > 50:
+        return True
+    for block in blocks:
+        if len((block.get("text") or {}).get("text", "")) > 3000:
+            return True
+        fields = block.get("fields") or []
+        if len(fields) > 10 or any(len(f.get("text", "")) > 2000 for f in fields):
+            return True
+    return False
 
 
 def _json(value: Any) -> Any:
