@@ -212,12 +212,6 @@ class Outbox:
         async with self.store.transaction() as conn:
             await conn.execute(o.update().where(o.c.id == delivery.id).values(**values))
 
-    async def release(self, delivery: Delivery, state: str) -> None:
-        """Give a claimed row back untouched (shutdown before it was sent)."""
-        async with self.store.transaction() as conn:
-            await conn.execute(o.update().where(o.c.id == delivery.id, o.c.state == "sending")
-                               .values(state=state, next_attempt_at=0.0))
-
     # --- routing -----------------------------------------------------------------------------
 
     async def set_route(self, service_id: str, channel_id: str, user_id: str) -> None:
