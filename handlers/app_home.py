@@ -10,6 +10,7 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 
 from bot.config import PROVIDERS
+from bot.mrkdwn import escape
 from bot.providers.errors import ProviderError
 from bot.services import Services
 from handlers import modal
@@ -40,7 +41,7 @@ class Reachability:
             await asyncio.wait_for(client.ping(), 5)
             text = ":large_green_circle: configured and reachable"
         except ProviderError as exc:
-            text = f":red_circle: configured but failing — {exc.message}"
+            text = f":red_circle: configured but failing — {escape(exc.message)}"
         except TimeoutError:
             text = ":red_circle: configured but not answering"
         self._cache[provider] = (time.monotonic(), text)
@@ -73,7 +74,7 @@ async def publish(services: Services, reachability: Reachability, client: Any, u
         blocks.append(modal.context("Nothing yet."))
     for entry in entries:
         icon = _OUTCOME_ICON.get(entry.outcome, "•")
-        resource = f" → `{entry.resource_id}`" if entry.resource_id else ""
+        resource = f" → `{escape(entry.resource_id)}`" if entry.resource_id else ""
         fallback = f"{entry.at:%Y-%m-%d %H:%M} UTC"
         when = f"<!date^{int(entry.at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
         blocks.append(modal.context(f"{icon} {when} <@{entry.user_id}> {entry.action} "

@@ -13,6 +13,7 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
+from bot.mrkdwn import escape
 from bot.providers.errors import ProviderError
 from bot.services import Services
 from handlers.commands import split
@@ -82,7 +83,7 @@ async def _subscribe(services: Services, user: str, enabled: bool, respond: Resp
     except ProviderError as exc:
         await services.access.record(user, action, "failed", detail=f"{type(exc).__name__}: {exc.message}")
         await respond(response_type="ephemeral", replace_original=False,
-                      text=f":x: CINNOX did not change the subscription. {exc.user_sentence()}")
+                      text=f":x: CINNOX did not change the subscription. {escape(exc.user_sentence())}")
         return
     await services.store.set_setting(SUBSCRIPTION_SETTING, json.dumps(
         {"enabled": state.enabled, "updated_at": state.updated_at, "by": user}))
@@ -112,7 +113,7 @@ async def _route(services: Services, user: str, args: list[str], ack: Any, respo
     await services.access.record(user, "call_events.route", "ok", resource_id=service_id,
                                  detail=f"→ {channel}")
     await ack(response_type="ephemeral",
-              text=f":white_check_mark: Calls of service `{service_id}` now go to <#{channel}>.")
+              text=f":white_check_mark: Calls of service `{escape(service_id)}` now go to <#{channel}>.")
     services.background.spawn(_check_channel(services, channel, respond), name="call_events.check")
 
 
@@ -144,7 +145,7 @@ async def _routes(services: Services) -> str:
     default = f"Everything else: {_channel_name(services.settings.call_events_channel)}."
     if not routes:
         return f"*Call routing*\nNo service is routed to its own channel. {default}"
-    lines = [f"• `{service}` → <#{channel}>" for service, channel in routes.items()]
+    lines = [f"• `{escape(service)}` → <#{channel}>" for service, channel in routes.items()]
     return "\n".join(["*Call routing*", *lines, default])
 
 
@@ -180,7 +181,7 @@ async def delivery_summary(services: Services) -> list[str]:
         error, channel, at = last
         when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
         where = f" in <#{channel}>" if channel else ""
-        lines.append(f"*Last delivery error:* `{error}`{where} (event received {when}){_hint(error)}")
+        lines.append(f"*Last delivery error:* `{escape(error)}`{where} (event received {when}){_hint(error)}")
     else:
         lines.append("*Last delivery error:* none")
     return lines

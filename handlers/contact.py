@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.mrkdwn import escape
 from bot.providers.cinnox import ExternalContactRequest
 from bot.services import Services
 from handlers.modal import Input
@@ -46,7 +47,7 @@ class ContactForm(Form):
         details = [("ID", new_id)]
         if request.phones:
             details.append(("Phone", request.phones[0].phone))
-        return Outcome(new_id, f"External contact *{name}* created in CINNOX.", details)
+        return Outcome(new_id, f"External contact *{escape(name)}* created in CINNOX.", details)
 
     def describe(self, request: Any) -> str:
         return " ".join(filter(None, [request.first_name, request.last_name]))

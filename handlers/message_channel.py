@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 from slack_bolt.async_app import AsyncApp
 
+from bot.mrkdwn import escape
 from bot.providers.yeastar import (
     CHANNEL_MODELS,
     PROVIDER_TITLES,
@@ -152,7 +153,8 @@ class MessageChannelForm(Form):
             details.append(("Routing", ", ".join(f"{d.did_number} → {d.destination_type}"
                                                  f"{' ' + d.destination_id if d.destination_id else ''}"
                                                  for d in request.dids)))
-        return Outcome(str(new_id), f"{KINDS[kind]} channel *{request.name}* created on Yeastar.", details)
+        headline = f"{KINDS[kind]} channel *{escape(request.name)}* created on Yeastar."
+        return Outcome(str(new_id), headline, details)
 
     def describe(self, request: Any) -> str:
         return f"{request.name} ({PROVIDER_TITLES.get(request.channel, request.channel)})"

@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.config import REQUIRED
+from bot.mrkdwn import escape
 from bot.providers.errors import ProviderError
 from bot.providers.fields import field_errors
 from bot.services import Services
@@ -41,7 +42,7 @@ class Outcome:
 
     def mrkdwn(self) -> str:
         lines = [f":white_check_mark: {self.headline}"]
-        lines += [f"• *{label}:* `{value}`" for label, value in self.details]
+        lines += [f"• *{label}:* `{escape(value)}`" for label, value in self.details]
         return "\n".join(lines)
 
 
@@ -286,7 +287,7 @@ async def _create(services: Services, form: Form, request: Any, user: str, view_
         try:
             result = await form.create(services, request, meta)
         except ProviderError as exc:
-            text = f":x: Not created. {exc.user_sentence()}"
+            text = f":x: Not created. {escape(exc.user_sentence())}"
             outcome, resource_id, detail = "failed", None, f"{type(exc).__name__}: {exc.message}"
         except Exception:
             log.exception("provisioning.unexpected_error")

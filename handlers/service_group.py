@@ -10,6 +10,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.mrkdwn import escape
 from bot.providers.cinnox import ServiceGroupRequest
 from bot.services import Services
 from handlers import modal
@@ -59,7 +60,7 @@ class ServiceGroupForm(Form):
     async def create(self, services: Services, request: Any, meta: dict[str, Any]) -> Outcome:
         assert services.cinnox is not None
         new_id = await services.cinnox.create_service_group(request)
-        return Outcome(new_id, f"Service group *{request.display_name}* created in CINNOX.", [
+        return Outcome(new_id, f"Service group *{escape(request.display_name)}* created in CINNOX.", [
             ("ID", new_id), ("Types", ", ".join(request.types)),
         ])
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.mrkdwn import escape
 from bot.providers.bandwidth import EndpointRequest
 from bot.providers.fields import located
 from bot.services import Services
@@ -59,7 +60,7 @@ class SipEndpointForm(Form):
             details += [("Realm", endpoint.credentials.realm or "—"),
                         ("SIP username", endpoint.credentials.username or endpoint.name)]
         details.append(("Domain", domain_id))
-        return Outcome(endpoint.id, f"SIP endpoint *{endpoint.name}* created on Bandwidth.", details)
+        return Outcome(endpoint.id, f"SIP endpoint *{escape(endpoint.name)}* created on Bandwidth.", details)
 
     def describe(self, request: Any) -> str:
         domain_id, endpoint_request = request

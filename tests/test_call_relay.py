@@ -258,3 +258,11 @@ async def test_a_call_with_fifty_callees_still_posts_within_slacks_block_limits(
     fields = [f["text"] for b in parent.blocks for f in b.get("fields", [])]
     assert max(len(text) for text in fields) == 2000  # cut to Slack's limit, not refused
     assert "+852 6123 0049" in parent.text  # the text fallback keeps everyone
+
+
+async def test_caller_and_service_text_cannot_ping_the_channel(stack: SandboxStack) -> None:
+    await stack.webhook(call_start("call-esc", "<!channel>", caller="+85291234567", caller_eid="a&b<@U1>"))
+    [parent] = await eventually(lambda: parents(stack))
+    shown = parent.text + str(parent.blocks)
+    assert "&lt;!channel&gt;" in shown and "a&amp;b&lt;@U1&gt;" in shown
+    assert "<!channel>" not in shown and "<@U1>" not in shown

@@ -68,6 +68,20 @@ async def test_a_valid_service_group_makes_exactly_the_documented_request(stack:
     assert "Sales HK" in outcome and "created" in outcome
 
 
+async def test_a_name_that_looks_like_a_mention_is_shown_not_sent_as_one(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["TRUNK"]})
+    outcome = await submit_and_wait(user, view, {
+        "displayName": "R&D <!here>", "supportLanguages": ["en"], "supportLocations": ["*"],
+        "types": ["TRUNK"], "trunkTargets": "+85230001234",
+    })
+    [sent] = destination_posts(stack)
+    assert sent.body["displayName"] == "R&D <!here>"  # CINNOX gets the name as typed
+    assert "R&amp;D &lt;!here&gt;" in outcome  # Slack shows it, and pings nobody
+    assert "<!here>" not in outcome
+
+
 @pytest.mark.parametrize(
     ("values", "block_id", "words"),
     [

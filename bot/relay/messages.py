@@ -9,6 +9,7 @@ from typing import Any
 
 import phonenumbers
 
+from bot.mrkdwn import escape
 from bot.relay.events import CallEvent, Party
 
 METADATA_TYPE = "cinnox_call"
@@ -51,8 +52,8 @@ def party(p: Party | None) -> str:
         return "unknown"
     number = phone(p.number)
     if number and p.eid:
-        return f"{number} (staff {p.eid})"
-    return number or (f"staff {p.eid}" if p.eid else "unknown")
+        return escape(f"{number} (staff {p.eid})")
+    return escape(number or (f"staff {p.eid}" if p.eid else "unknown"))
 
 
 def duration(seconds: float) -> str:
@@ -90,14 +91,14 @@ def call_parent(start: CallEvent, started_at: float, *, ended: str | None = None
     """The thread's parent: who called whom; ``ended`` = the duration once the call is over."""
     caller = party(start.caller)
     callees = ", ".join(party(p) for p in start.callees) or "unknown"
-    service = start.service_id or "—"
+    service = escape(start.service_id or "—")
     when, when_text = _clock(started_at)
     headline = f":telephone_receiver: Call ended · {ended}" if ended else ":telephone_receiver: Call started"
     blocks = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
         _fields(("Caller", caller), ("Callee" if len(start.callees) < 2 else "Callees", callees),
                 ("Service", f"`{service}`"), ("Started", when)),
-        _context(f"Call ID `{start.id}`"),
+        _context(f"Call ID `{escape(start.id)}`"),
     ]
     state = f"ended after {ended}" if ended else "started"
     text = f"Call {state}: {caller} → {callees} (service {service}), started {when_text}"
@@ -110,7 +111,7 @@ def call_end_reply(end: CallEvent, ended_at: float, seconds: float | None,
     length = duration(seconds) if seconds is not None else "unknown"
     pairs = [("Duration", length), ("Ended", when)]
     if hangup:
-        pairs.append(("Hang-up", hangup))
+        pairs.append(("Hang-up", escape(hangup)))
     blocks = [
         {"type": "section", "text": {"type": "mrkdwn", "text": "*:checkered_flag: Call ended*"}},
         _fields(*pairs),
@@ -121,11 +122,11 @@ def call_end_reply(end: CallEvent, ended_at: float, seconds: float | None,
 def orphan_end(end: CallEvent, ended_at: float) -> Message:
     """A CallEnd whose CallStart never arrived within the grace period."""
     when, when_text = _clock(ended_at)
-    service = end.service_id or "—"
+    service, call_id = escape(end.service_id or "—"), escape(end.id)
     blocks = [
         {"type": "section", "text": {"type": "mrkdwn", "text": "*:checkered_flag: Call ended*"}},
         _fields(("Service", f"`{service}`"), ("Ended", when)),
-        _context(f"Call ID `{end.id}` · its start was not received, so the duration is unknown"),
+        _context(f"Call ID `{call_id}` · its start was not received, so the duration is unknown"),
     ]
-    return Message(f"Call {end.id} ended (service {service}) at {when_text}; its start was not received",
-                   blocks)
+    text = f"Call {call_id} ended (service {service}) at {when_text}; its start was not received"
+    return Message(text, blocks)
