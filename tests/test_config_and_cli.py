@@ -138,5 +138,7 @@ def test_demo_plays_the_whole_session_and_shows_the_call_thread(tmp_path: Path) 
     assert "Contact created" in out or "created" in out
     assert "SIP URI: sip:jsmith_mobile@" in out
     assert "↳ Call ended after 1 min 35 s" in out
+    assert "now go to #support-calls" in out  # channels by name, as Slack shows them
+    assert "<#" not in out and "<!date" not in out
     assert out.rstrip().endswith("Demo finished.")
     assert "s3cret-Pass" not in out + done.stderr

@@ -23,14 +23,9 @@ def say(line: str = "") -> None:
     print(line, flush=True)
 
 
-def _plain(text: str) -> str:
-    """Slack mrkdwn as a terminal shows it."""
-    return re.sub(r"[*`]", "", text)
-
-
-def show_reply(who: str, typed: str, text: str) -> None:
-    say(f"{who}> {typed}")
-    for line in _plain(text).splitlines():
+def show_reply(user: SlackUser, typed: str, text: str) -> None:
+    say(f"ops> {typed}")
+    for line in user.slack.as_seen(text).splitlines():
         say(f"    │ {line}")
     say()
 
@@ -81,7 +76,7 @@ async def fill_modal(user: SlackUser, command: str, values: dict[str, str]) -> s
             break
         await asyncio.sleep(0.01)
     say("    └ outcome shown in the modal and posted to you:")
-    for line in _plain(text).splitlines():
+    for line in user.slack.as_seen(text).splitlines():
         say(f"        {line}")
     say()
     return text
@@ -107,8 +102,9 @@ async def play_call(stack: SandboxStack, user: SlackUser) -> bool:
     """Route a service to a channel, then CINNOX reports a call starting and ending."""
     channel = "C0SUPPORT"
     stack.slack.add_channel(channel, "support-calls")
+    stack.slack.add_channel(stack.services.settings.call_events_channel or "", "calls")  # the default
     reply = await user.command("/call-events", f"route svc-support <#{channel}|support-calls>")
-    show_reply("ops", "/call-events route svc-support #support-calls", (reply.json or {}).get("text", ""))
+    show_reply(user, "/call-events route svc-support #support-calls", (reply.json or {}).get("text", ""))
 
     start = call_start("7f3a9c", "svc-support", caller="85291234567", callees=("85261234567",))
     for attempt in ("", " (CINNOX retries the same event: it is posted once)"):
@@ -127,7 +123,7 @@ async def play_call(stack: SandboxStack, user: SlackUser) -> bool:
     show_channel(stack, channel, "once it has ended")
     await user.command("/call-events", "status")
     status_text = await wait_for(lambda: user.responses())
-    show_reply("ops", "/call-events status", status_text[-1]["text"] if status_text else "(no answer)")
+    show_reply(user, "/call-events status", status_text[-1]["text"] if status_text else "(no answer)")
     return True
 
 
@@ -145,7 +141,7 @@ async def run_demo() -> int:
             if reply.status != 200 or not reply.json:
                 say(f"{name} help → HTTP {reply.status}")
                 return 1
-            show_reply("ops", f"{name} help", reply.json["text"])
+            show_reply(user, f"{name} help", reply.json["text"])
 
         say("— An invalid contact never reaches CINNOX: the form points at the field —")
         await fill_modal(user, "/contact", {"firstName": "Ada", "phones.0.type": "Mobile",

@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from aiohttp import web
 from bot.sandbox.base import FakeService, Fault
 
 BOT_USER = "U0BOT"
+_MENTION = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
 TEAM = "T0SANDBOX"
 
 
@@ -112,14 +114,34 @@ class SlackEmulator(FakeService):
         return [m for msgs in self.messages.values() for m in msgs]
 
     def render_channel(self, channel: str) -> str:
-        name = self.channels[channel].name if channel in self.channels else channel
-        lines = [f"#{name}"]
+        lines = [f"#{self._channel_name(channel)}"]
         for msg in self.channel_messages(channel):
             edited = " (edited)" if msg.edits else ""
-            lines.append(f"  bot: {msg.text}{edited}")
+            lines.append(f"  bot: {self.as_seen(msg.text)}{edited}")
             for reply in self.thread(channel, msg.ts):
-                lines.append(f"      ↳ {reply.text}")
+                lines.append(f"      ↳ {self.as_seen(reply.text)}")
         return "\n".join(lines)
+
+    def as_seen(self, text: str) -> str:
+        """mrkdwn as a person reads it in Slack: channel and user mentions by name, dates and
+        links by their label, entities decoded, no formatting marks."""
+
+        def token(match: re.Match[str]) -> str:
+            inner, label = match.group(1), match.group(2)
+            if inner.startswith("#"):
+                return "#" + (label or self._channel_name(inner[1:]))
+            if inner.startswith("@"):
+                user = self.users.get(inner[1:])
+                return "@" + (label or (user["name"] if user else inner[1:]))
+            if inner.startswith("!"):
+                return label or "@" + inner[1:].split("^")[0]
+            return label or inner
+
+        text = re.sub(r"[*`]", "", _MENTION.sub(token, text))
+        return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+    def _channel_name(self, channel_id: str) -> str:
+        return self.channels[channel_id].name if channel_id in self.channels else channel_id
 
     def replace_view(self, view_id: str, view: dict[str, Any]) -> None:
         """A view_submission answered with response_action "update"."""
