@@ -87,6 +87,16 @@ async def _subscribe(services: Services, user: str, enabled: bool, respond: Resp
         return
     await services.store.set_setting(SUBSCRIPTION_SETTING, json.dumps(
         {"enabled": state.enabled, "updated_at": state.updated_at, "by": user}))
+    # CINNOX answers enabled=false when a subscription failed (its document says so), and
+    # may keep another URL: either way calls would not reach this bot.
+    refused = enabled and (not state.enabled or (state.url is not None and state.url != url))
+    if refused:
+        await services.access.record(user, action, "failed", detail="CINNOX kept the subscription off")
+        await respond(response_type="ephemeral", replace_original=False, text=(
+            ":x: CINNOX did not take the subscription (it answered enabled = false or another URL). "
+            "Check that it can reach PUBLIC_BASE_URL over https and that the webhook answers its "
+            "challenge (`/call-events status`), then try again."))
+        return
     await services.access.record(user, action, "ok")
     if state.enabled:
         text = (":white_check_mark: CINNOX now sends call events to this bot. Calls appear in "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from bot.sandbox.calls import call_end, call_start
@@ -80,6 +81,38 @@ async def test_call_end_before_call_start_still_threads(tmp_path: Path) -> None:
         assert stack.slack.thread(CALLS, parent.ts)[0].text.startswith("Call ended")
 
 
+async def test_a_call_end_that_came_first_has_no_made_up_duration(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, call_end_grace_seconds=30) as stack:
+        await stack.webhook(call_end("call-4b"))
+        await asyncio.sleep(0.2)  # the start arrives later than the end: no duration between them
+        await stack.webhook(call_start("call-4b"))
+        parent = await eventually(lambda: ended(stack, CALLS, "call-4b"))
+        [reply] = stack.slack.thread(CALLS, parent.ts)
+        assert "duration unknown" in parent.text and "0 s" not in reply.text
+
+
+async def test_a_post_answered_500_is_not_posted_again_even_when_the_look_back_is_rate_limited(
+        stack: SandboxStack) -> None:
+    # The message reaches the channel but Slack answers 500; the relay's look for it is then
+    # refused with 429 more often than slack-sdk retries. The next attempt must still look.
+    stack.slack.inject(500, path_prefix="/api/chat.postMessage", after=True)
+    stack.slack.inject(429, headers={"Retry-After": "0"}, path_prefix="/api/conversations.history", count=4)
+    await stack.webhook(call_start("call-9"))
+    await eventually(lambda: stack.services.metrics.outbox_depth._value.get() == 0 and
+                     not stack.slack._faults and parents(stack), timeout=30)
+    assert event_ids(parents(stack)) == ["call-9:CallStart"]
+
+
+async def test_a_call_end_follows_its_call_when_its_own_service_has_no_channel(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, call_events_channel=None, call_end_grace_seconds=0.3) as stack:
+        await stack.user().command("/call-events", "route svc-a C0A")
+        await stack.webhook(call_start("call-10", "svc-a"))
+        await eventually(lambda: parents(stack, "C0A"))
+        await stack.webhook(call_end("call-10", "svc-transferred"))  # no route, no default channel
+        parent = await eventually(lambda: ended(stack, "C0A", "call-10"), timeout=20)
+        assert len(stack.slack.thread("C0A", parent.ts)) == 1
+
+
 async def test_call_end_without_its_start_is_posted_alone_after_the_grace_period(tmp_path: Path) -> None:
     async with SandboxStack(tmp_path, call_end_grace_seconds=0.3) as stack:
         await stack.webhook(call_end("call-5", "svc-support"))
@@ -114,6 +147,7 @@ async def test_every_event_arrives_once_in_thread_order_when_slack_fails_30_perc
         await stack.user().command("/call-events", "route svc-b C0CALLSB")
         stack.slack.fail_ratio = 0.3  # 429 (Retry-After) or 500, on every Slack method
         stack.slack.fail_statuses = (429, 500)
+        stack.slack.fail_after = 0.5  # half the 500s come after the message was posted
         calls = [(f"call-{n}", "svc-b" if n % 2 else "svc-a") for n in range(12)]
         for call_id, service in calls:
             await stack.webhook(call_start(call_id, service))
@@ -178,6 +212,16 @@ async def test_subscribe_reports_cinnox_refusing(stack: SandboxStack) -> None:
     [answer] = await eventually(user.responses)
     assert answer["text"].startswith(":x: CINNOX did not change the subscription")
     assert "bad parameter" in answer["text"]
+
+
+async def test_subscribe_that_cinnox_answers_with_enabled_false_is_reported_as_failed(stack: SandboxStack) -> None:
+    stack.cinnox.refuse_subscription = True
+    user = stack.user()
+    await user.command("/call-events", "subscribe")
+    [answer] = await eventually(user.responses)
+    assert answer["text"].startswith(":x: CINNOX did not take the subscription")
+    entries = [(e.action, e.outcome) for e in await stack.services.store.recent_audit()]
+    assert ("call_events.subscribe", "failed") in entries
 
 
 async def test_route_needs_a_service_and_a_channel(stack: SandboxStack) -> None:

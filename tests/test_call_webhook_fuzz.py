@@ -31,9 +31,9 @@ event_like = st.fixed_dictionaries({"message": st.fixed_dictionaries(
 )})
 numbers = st.one_of(st.integers(min_value=0, max_value=10**15), st.text(max_size=20))
 valid_events = st.fixed_dictionaries({"message": st.fixed_dictionaries(
-    {"id": st.text(min_size=1, max_size=128), "status": st.sampled_from(["CallStart", "CallEnd"])},
+    {"id": st.text(min_size=1, max_size=128), "status": st.sampled_from(["CallStart", "CallEnd"]),
+     "serviceId": st.text(min_size=1, max_size=128)},
     optional={
-        "serviceId": st.text(max_size=128),
         "caller": st.fixed_dictionaries({}, optional={"eid": st.text(max_size=40), "number": numbers}),
         "callees": st.lists(st.fixed_dictionaries({"number": numbers}), max_size=3),
     },

@@ -127,3 +127,34 @@ async def test_a_v1_database_gets_the_relay_index_and_keeps_its_events(
         assert due.key == "call-1:CallStart"
     finally:
         await store.close()
+
+
+async def test_a_replica_whose_lease_ran_out_cannot_overwrite_the_replica_that_took_over(
+        database_url: str) -> None:
+    from bot.relay.events import CallEvent
+    from bot.store.outbox import LeaseLost, Outbox
+
+    store = await Store.open(database_url)
+    try:
+        outbox = Outbox(store)
+        event = CallEvent.model_validate({"id": "c1", "status": "CallStart", "serviceId": "s"})
+        await outbox.add_many([(event, 1.0, "C1")])
+        [seen_by_a] = await outbox.due_for("C1", now=2.0)
+        slow = await outbox.claim(seen_by_a, lease_until=3.0)  # replica A, then it stalls
+        assert slow is not None
+        [seen_by_b] = await outbox.due_for("C1", now=4.0)  # A's lease has run out
+        took_over = await outbox.claim(seen_by_b, lease_until=100.0)
+        assert took_over is not None
+        assert await outbox.claim(seen_by_b, lease_until=100.0) is None, "one claim per reading"
+
+        with pytest.raises(LeaseLost):
+            await outbox.retry_later(slow, at=5.0, error="late", uncertain=False)
+        with pytest.raises(LeaseLost):
+            await outbox.started(slow, "C1", "111.1", delivered_at=5.0)
+        await outbox.started(took_over, "C1", "222.2", delivered_at=6.0)
+
+        call = await outbox.call("c1")
+        assert call is not None and call.parent_ts == "222.2"
+        assert await outbox.depth() == 0
+    finally:
+        await store.close()

@@ -6,36 +6,68 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 CALL_START = "CallStart"
 CALL_END = "CallEnd"
 
 
+def _no_nul(value: str) -> str:
+    # A NUL cannot be stored in PostgreSQL text: refuse it here, as bad input (400).
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 def _number_as_text(value: Any) -> Any:
-    # The document types numbers as Number; a phone number is kept as text either way.
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
+    # The document types a number as Number; it is kept as text: a phone number is not
+    # arithmetic.
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
+
+
+def _phone_number(value: Any) -> Any:
+    # Digits, as a Number or in a string (a leading "+" is fine).
+    if isinstance(value, bool | float) or (isinstance(value, int) and value < 0) or (
+            isinstance(value, str) and not value.removeprefix("+").isdigit()):
+        raise ValueError("must be a phone number (digits)")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+               AfterValidator(_no_nul)]
 
 
 class Party(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    eid: str | None = Field(default=None, max_length=128)
-    number: Annotated[str | None, BeforeValidator(_number_as_text)] = Field(default=None, max_length=64)
+    eid: Text | None = Field(default=None, max_length=128)
+    number: Annotated[Text | None, BeforeValidator(_number_as_text)] = Field(default=None, max_length=64)
 
 
 class CallEvent(BaseModel):
+    """A call event as stored in the outbox. What arrives at the webhook is checked more
+    strictly (``IncomingCallEvent``); a stored event is read back as it was accepted, also
+    one accepted by an earlier, more lenient version."""
+
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    id: str = Field(min_length=1, max_length=128)
+    id: Id
     status: Literal["CallStart", "CallEnd"]
-    # Documented on both events; still optional so that an event without it is routed to
-    # CALL_EVENTS_CHANNEL rather than lost.
-    service_id: str | None = Field(default=None, alias="serviceId", max_length=128)
+    service_id: Text | None = Field(default=None, alias="serviceId", max_length=128)
     caller: Party | None = None
     callees: list[Party] = Field(default_factory=list, max_length=50)
 
@@ -55,8 +87,36 @@ class CallEvent(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
+class IncomingParty(Party):
+    number: Annotated[Text | None, BeforeValidator(_phone_number), BeforeValidator(_number_as_text)] = Field(
+        default=None, max_length=32)
+
+    @model_validator(mode="after")
+    def _someone(self) -> IncomingParty:
+        if self.eid is None and self.number is None:
+            raise ValueError("needs an eid or a number")
+        return self
+
+
+class IncomingCallEvent(CallEvent):
+    """The notification as the document defines it: serviceId on both events; a CallStart
+    names its caller and callee(s), each by eid or number."""
+
+    service_id: Id = Field(alias="serviceId")
+    caller: IncomingParty | None = None
+    callees: list[IncomingParty] = Field(default_factory=list, max_length=50)  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _start_names_the_parties(self) -> IncomingCallEvent:
+        if self.status == CALL_START and self.caller is None:
+            raise PydanticCustomError("missing", "a CallStart needs its caller", {"field": "caller"})
+        if self.status == CALL_START and not self.callees:
+            raise PydanticCustomError("missing", "a CallStart needs at least one callee", {"field": "callees"})
+        return self
+
+
 class Notification(BaseModel):
-    message: CallEvent
+    message: IncomingCallEvent
 
 
 class BadEvent(ValueError):
@@ -81,5 +141,6 @@ def parse_event(body: Any) -> CallEvent:
         return Notification.model_validate(body).message
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise BadEvent(f"{where}: {first['msg']}") from None
+        loc = [*first["loc"], *([first["ctx"]["field"]] if "field" in first.get("ctx", {}) else [])]
+        where = ".".join(str(part) for part in loc) or "body"
+        raise BadEvent(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None

@@ -49,19 +49,29 @@ class Ingest:
             batch = [await self._queue.get()]
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            rows = [(event, at, self.route(event)) for event, at, _ in batch]
             try:
-                await self.outbox.add_many(rows)
-            except Exception as exc:  # the store is down: each request answers 503
-                log.error("ingest.store_failed", events=len(batch), error=type(exc).__name__)
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-            else:
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
-                self.on_stored({channel for _, _, channel in rows if channel})
+                if not await self._commit(batch) and len(batch) > 1:
+                    # One event the store refuses must not fail the others sharing its
+                    # commit: each is stored (or refused) on its own.
+                    for item in batch:
+                        await self._commit([item])
             finally:
                 for _ in batch:
                     self._queue.task_done()
+
+    async def _commit(self, batch: list[Pending]) -> bool:
+        """Store ``batch`` in one transaction and answer its requests; False when the
+        store refused it (a single event's request then gets the error: 503)."""
+        rows = [(event, at, self.route(event)) for event, at, _ in batch]
+        try:
+            await self.outbox.add_many(rows)
+        except Exception as exc:
+            log.error("ingest.store_failed", events=len(batch), error=type(exc).__name__)
+            if len(batch) == 1 and not batch[0][2].done():
+                batch[0][2].set_exception(exc)
+            return False
+        for _, _, done in batch:
+            if not done.done():
+                done.set_result(None)
+        self.on_stored({channel for _, _, channel in rows if channel})
+        return True

@@ -15,7 +15,8 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -23,12 +24,11 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.providers.errors import ProviderError
 from bot.relay import messages
 from bot.relay.events import CALL_END, CALL_START, CallEvent
 from bot.relay.ingest import Ingest
 from bot.services import Services
-from bot.store.outbox import OPEN, Call, Delivery, Outbox
+from bot.store.outbox import OPEN, Call, Delivery, LeaseLost, Outbox
 
 log = structlog.get_logger(__name__)
 
@@ -42,14 +42,36 @@ PERMANENT = frozenset({
 #: Delivered events are kept this long (for duplicates CINNOX might still send), then pruned.
 KEEP_DELIVERED = 7 * 86400.0
 PRUNE_EVERY = 3600.0
-#: Unknown error codes are retried this many times before the row is given up.
+#: Unknown error codes (and the relay's own failures) are retried this many times before
+#: the row is given up.
 UNKNOWN_ERROR_ATTEMPTS = 5
+#: Seconds one Slack call may take. slack-sdk ignores its own ``timeout`` when given a
+#: session, so the session carries it; it keeps every wait well inside a delivery's lease.
+SLACK_TIMEOUT = 10.0
+#: Seconds the CINNOX call log may take to say how long a call lasted: a nicety, never
+#: worth holding the channel's other calls back for.
+CALL_LOG_TIMEOUT = 5.0
+
+
+def relay_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SLACK_TIMEOUT))
 
 
 def relay_client(token: str, base_url: str, session: aiohttp.ClientSession) -> AsyncWebClient:
     # No retry handlers: see the module docstring. (The default would re-send on a dropped
     # connection.) One session, so connections to Slack are kept alive between messages.
-    return AsyncWebClient(token=token, base_url=base_url, timeout=10, retry_handlers=[], session=session)
+    return AsyncWebClient(token=token, base_url=base_url, timeout=int(SLACK_TIMEOUT), retry_handlers=[],
+                          session=session)
+
+
+@dataclass
+class Attempt:
+    """One claimed delivery while it is being worked on."""
+
+    delivery: Delivery  # as claimed: its ``attempts`` fences every write
+    lease_until: float
+    #: an earlier attempt may have posted it: look before posting (cleared once looked)
+    uncertain: bool
 
 
 class Lane:
@@ -122,7 +144,7 @@ class Relay:
         if self.services.store.is_sqlite:
             await self.outbox.expire_leases()
         self.routes = await self.outbox.routes()
-        self._session = aiohttp.ClientSession()
+        self._session = relay_session()
         self._client = relay_client(self._token, self.services.settings.slack_api_url, self._session)
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="relay")
 
@@ -158,9 +180,7 @@ class Relay:
     def kick(self, channels: Iterable[str]) -> None:
         """New work for these channels: start their lanes (a running lane looks again)."""
         for channel in channels:
-            lane = self._lanes.get(channel)
-            if lane is None:
-                lane = self._lanes[channel] = Lane(channel, self.channel_rate)
+            lane = self._lane(channel)
             lane.dirty = True
             if (lane.task is None or lane.task.done()) and not self._stopping:
                 lane.task = asyncio.get_running_loop().create_task(self._drain(lane), name=f"lane:{channel}")
@@ -188,7 +208,8 @@ class Relay:
                 log.info("relay.pruned", events=pruned)
         self.routes = await outbox.routes()
         self.services.metrics.outbox_depth.set(await outbox.depth())
-        unrouted = await outbox.fail_unrouted("no channel: set CALL_EVENTS_CHANNEL or use /call-events route")
+        unrouted = await outbox.fail_unrouted("no channel: set CALL_EVENTS_CHANNEL or use /call-events route",
+                                              ends_received_before=now - self.grace)
         if unrouted:
             self.services.metrics.delivery_failures.labels("no_channel").inc(unrouted)
             log.warning("relay.no_channel", events=unrouted)
@@ -216,31 +237,41 @@ class Relay:
                                                              channel=lane.channel):
                     try:
                         await self._deliver(lane, d)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        log.exception("relay.delivery_crashed")
-                        await self._retry(d, "internal error", uncertain=True)
+                    except LeaseLost:
+                        log.warning("relay.lease_lost")  # another replica has it now
+                    except Exception:  # the store failed before the claim: the sweep comes back
+                        log.exception("relay.delivery_failed_before_claim")
+                        return
 
     # --- delivery ------------------------------------------------------------------------------
 
     async def _deliver(self, lane: Lane, d: Delivery) -> None:
         if d.kind == CALL_END and not await self._end_may_go(lane, d):
             return
-        uncertain = d.state == "sending"  # an earlier attempt may have posted it
-        if not await self.outbox.claim(d, time.time() + self.lease):
+        lease_until = time.time() + self.lease
+        claimed = await self.outbox.claim(d, lease_until)
+        if claimed is None:
             return  # another replica took it
-        event = d.event
+        attempt = Attempt(claimed, lease_until, uncertain=d.state == "sending")
         try:
             if d.kind == CALL_START:
-                await self._start(lane, d, event, uncertain)
+                await self._start(lane, attempt)
             else:
-                await self._end(lane, d, event, uncertain)
+                await self._end(lane, attempt)
         except SlackApiError as exc:
-            await self._slack_failed(lane, d, exc)
+            await self._slack_failed(attempt, exc)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self.services.metrics.delivery_failures.labels("connection").inc()
-            await self._retry(d, f"Slack unreachable ({type(exc).__name__})", uncertain=True)
+            await self._retry(attempt, f"Slack unreachable ({type(exc).__name__})", uncertain=True)
+        except (LeaseLost, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("relay.delivery_crashed")
+            self.services.metrics.delivery_failures.labels("internal").inc()
+            if claimed.attempts >= UNKNOWN_ERROR_ATTEMPTS:
+                await self.outbox.fail(claimed, "internal error")
+            else:
+                await self._retry(attempt, "internal error", uncertain=True)
 
     async def _end_may_go(self, lane: Lane, d: Delivery) -> bool:
         """A call's CallEnd goes after its CallStart, in the parent's channel; without a
@@ -260,64 +291,97 @@ class Relay:
             return False
         return True
 
-    async def _start(self, lane: Lane, d: Delivery, event: CallEvent, uncertain: bool) -> None:
-        ts = await self._find(lane.channel, event.key, d.received_at) if uncertain else None
+    async def _start(self, lane: Lane, a: Attempt) -> None:
+        d, event = a.delivery, a.delivery.event
+        ts = await self._find(a, lane.channel, event.key, d.received_at)
+        ended = None
         if ts is None:
             call = await self.outbox.call(d.call_id)
             ended = "duration unknown" if call is not None and call.state == "ended" else None
             message = messages.call_parent(event, d.received_at, ended=ended)
-            answer = await self._write(lane, "chat_postMessage", text=message.text, blocks=message.blocks,
+            answer = await self._write(lane, a, "chat_postMessage", text=message.text, blocks=message.blocks,
                                        metadata=messages.metadata(event))
             ts = str(answer["ts"])
         await self.outbox.started(d, lane.channel, ts, time.time())
         self._delivered(d)
+        self._wake.set()  # its CallEnd, if waiting (perhaps in another lane), may go now
+        if ended is None:
+            # A CallEnd given up waiting may have been delivered on its own meanwhile: then
+            # this parent shows the call ended too. (Whichever of the two commits last sees
+            # the other.)
+            await self._settle_race(lane, d, lambda call: call.state == "ended")
 
-    async def _end(self, lane: Lane, d: Delivery, event: CallEvent, uncertain: bool) -> None:
+    async def _end(self, lane: Lane, a: Attempt) -> None:
+        d, event = a.delivery, a.delivery.event
         call = await self.outbox.call(d.call_id)
         if call is None or not call.parent_ts or call.start_event is None:
-            await self._orphan_end(lane, d, event, uncertain)
+            await self._orphan_end(lane, a)
             return
         seconds, hangup = await self._duration(d, call)
         reply_ts = d.posted_ts
-        if reply_ts is None and uncertain:
+        if reply_ts is None and a.uncertain:
             reply_ts = await self._find_reply(lane.channel, call.parent_ts, event.key)
+            a.uncertain = False
         if reply_ts is None:
             reply = messages.call_end_reply(event, d.received_at, seconds, hangup)
-            answer = await self._write(lane, "chat_postMessage", thread_ts=call.parent_ts, text=reply.text,
+            answer = await self._write(lane, a, "chat_postMessage", thread_ts=call.parent_ts, text=reply.text,
                                        blocks=reply.blocks, metadata=messages.metadata(event))
             reply_ts = str(answer["ts"])
             await self.outbox.record_reply(d, reply_ts)
-        start = CallEvent.model_validate(call.start_event)
         length = messages.duration(seconds) if seconds is not None else "duration unknown"
-        parent = messages.call_parent(start, call.started_at or d.received_at, ended=length)
-        try:
-            await self._write(lane, "chat_update", ts=call.parent_ts, text=parent.text, blocks=parent.blocks)
-        except SlackApiError as exc:
-            if _error_code(exc) != "message_not_found":  # the parent was deleted: fine
-                raise
+        await self._show_ended(lane, a, call, length)
         await self.outbox.ended(d, lane.channel, reply_ts, time.time())
         self._delivered(d)
 
-    async def _orphan_end(self, lane: Lane, d: Delivery, event: CallEvent, uncertain: bool) -> None:
-        ts = await self._find(lane.channel, event.key, d.received_at) if uncertain else None
+    async def _orphan_end(self, lane: Lane, a: Attempt) -> None:
+        d, event = a.delivery, a.delivery.event
+        ts = await self._find(a, lane.channel, event.key, d.received_at)
         if ts is None:
             message = messages.orphan_end(event, d.received_at)
-            answer = await self._write(lane, "chat_postMessage", text=message.text, blocks=message.blocks,
+            answer = await self._write(lane, a, "chat_postMessage", text=message.text, blocks=message.blocks,
                                        metadata=messages.metadata(event))
             ts = str(answer["ts"])
         await self.outbox.ended(d, lane.channel, ts, time.time())
         self._delivered(d)
+        await self._settle_race(lane, d, lambda call: bool(call.parent_ts))  # its CallStart came meanwhile
+
+    async def _settle_race(self, lane: Lane, d: Delivery, ended_meanwhile: Callable[[Call], bool]) -> None:
+        """After a delivery is recorded: show the parent ended when the call's other event
+        was delivered alongside, each unaware of the other. Best effort: the event is
+        delivered already."""
+        try:
+            call = await self.outbox.call(d.call_id)
+            if call is not None and call.parent_ts and call.start_event is not None and ended_meanwhile(call):
+                await self._show_ended(lane, Attempt(d, math.inf, uncertain=False), call, "duration unknown")
+        except Exception as exc:
+            log.warning("relay.parent_update_failed", error=type(exc).__name__)
+
+    async def _show_ended(self, lane: Lane, a: Attempt, call: Call, length: str) -> None:
+        """Edit the call's parent message to show the call ended."""
+        assert call.parent_ts is not None and call.start_event is not None
+        start = CallEvent.model_validate(call.start_event)
+        parent = messages.call_parent(start, call.started_at or a.delivery.received_at, ended=length)
+        if call.channel_id and call.channel_id != lane.channel:
+            lane = self._lane(call.channel_id)
+        try:
+            await self._write(lane, a, "chat_update", ts=call.parent_ts, text=parent.text, blocks=parent.blocks)
+        except SlackApiError as exc:
+            if _error_code(exc) != "message_not_found":  # the parent was deleted: fine
+                raise
 
     async def _duration(self, d: Delivery, call: Call) -> tuple[float | None, str | None]:
-        """CINNOX's call log when it has the call, else the time between the two events."""
-        measured = d.received_at - call.started_at if call.started_at is not None else None
+        """CINNOX's call log when it has the call, else the time between the two events
+        (unknown when the CallEnd came first)."""
+        measured = None
+        if call.started_at is not None and d.received_at >= call.started_at:
+            measured = d.received_at - call.started_at
         cinnox = self.services.cinnox
         if cinnox is None:
             return measured, None
         try:
-            entry = await cinnox.get_call_log(d.call_id)
-        except ProviderError as exc:
-            log.info("relay.call_log_unavailable", error=exc.user_sentence())
+            entry = await asyncio.wait_for(cinnox.get_call_log(d.call_id), CALL_LOG_TIMEOUT)
+        except Exception as exc:  # any trouble with the call log: the measured duration serves
+            log.info("relay.call_log_unavailable", error=type(exc).__name__)
             return measured, None
         if entry is None or entry.call_duration is None:
             return measured, None
@@ -328,15 +392,23 @@ class Relay:
         self.services.metrics.delivery_latency.observe(latency)
         log.info("relay.delivered", latency_ms=round(latency * 1000, 1))
 
+    def _lane(self, channel: str) -> Lane:
+        lane = self._lanes.get(channel)
+        if lane is None:
+            lane = self._lanes[channel] = Lane(channel, self.channel_rate)
+        return lane
+
     # --- Slack ---------------------------------------------------------------------------------
 
-    async def _write(self, lane: Lane, method: str, **kwargs: Any) -> Any:
+    async def _write(self, lane: Lane, a: Attempt, method: str, **kwargs: Any) -> Any:
         """One Slack write; waits out 429s (nothing was posted) and sends again. Posts are
         paced per channel; chat.update is limited per workspace, not per channel, so only
-        a 429 holds it back."""
+        a 429 holds it back. The lease is renewed before each try, so a long wait never
+        lets another replica take the delivery over while this one may still post."""
         paced = method == "chat_postMessage"
         while True:
             await lane.pace(paced)
+            await self._hold(a)
             try:
                 answer = await getattr(self._client, method)(channel=lane.channel, **kwargs)
             except SlackApiError as exc:
@@ -351,8 +423,18 @@ class Relay:
             lane.sent(paced)
             return answer
 
-    async def _find(self, channel: str, event_id: str, received_at: float) -> str | None:
-        """The ts of a top-level message carrying ``event_id`` in its metadata, if any."""
+    async def _hold(self, a: Attempt) -> None:
+        now = time.time()
+        if a.lease_until - now < self.lease / 2:
+            a.lease_until = now + self.lease
+            await self.outbox.renew(a.delivery, a.lease_until)
+
+    async def _find(self, a: Attempt, channel: str, event_id: str, received_at: float) -> str | None:
+        """When an earlier attempt may have posted the event: the ts of the top-level
+        message carrying ``event_id`` in its metadata, if any. Until this has looked
+        through the channel the attempt stays uncertain, whatever fails on the way."""
+        if not a.uncertain:
+            return None
         cursor = None
         for _ in range(10):
             page = await self.services.slack.conversations_history(
@@ -361,6 +443,7 @@ class Relay:
             found = _with_event(page.get("messages") or [], event_id)
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if found or not cursor:
+                a.uncertain = found is not None
                 return found
         return None
 
@@ -369,22 +452,27 @@ class Relay:
             channel=channel, ts=parent_ts, include_all_metadata=True, limit=200)
         return _with_event((page.get("messages") or [])[1:], event_id)
 
-    async def _slack_failed(self, lane: Lane, d: Delivery, exc: SlackApiError) -> None:
+    async def _slack_failed(self, a: Attempt, exc: SlackApiError) -> None:
         error, status = _error_code(exc), exc.response.status_code
         self.services.metrics.delivery_failures.labels(error).inc()
         # 5xx and 429 (only seen here when stopping) are Slack's trouble: retried as long
         # as it takes. An error code we do not know is retried a few times, then given up.
         transient = status >= 500 or status == 429
-        if error in PERMANENT or (not transient and d.attempts + 1 >= UNKNOWN_ERROR_ATTEMPTS):
+        if error in PERMANENT or (not transient and a.delivery.attempts >= UNKNOWN_ERROR_ATTEMPTS):
             log.warning("relay.gave_up", error=error)
-            await self.outbox.fail(d, error)
+            await self.outbox.fail(a.delivery, error)
             return
         log.info("relay.will_retry", error=error)
-        await self._retry(d, error, uncertain=status >= 500)
+        await self._retry(a, error, uncertain=status >= 500)
 
-    async def _retry(self, d: Delivery, error: str, *, uncertain: bool) -> None:
-        backoff = min(self.retry_cap, self.retry_base * 2 ** d.attempts) * random.uniform(0.5, 1.0)
-        await self.outbox.retry_later(d, time.time() + backoff, error, uncertain=uncertain)
+    async def _retry(self, a: Attempt, error: str, *, uncertain: bool) -> None:
+        """Try again after a backoff. The next attempt looks for the message first when this
+        one may have posted it, or when an earlier one may have and this one could not look."""
+        attempts = a.delivery.attempts
+        backoff = min(self.retry_cap, self.retry_base * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
+        await self.outbox.retry_later(a.delivery, time.time() + backoff, error,
+                                      uncertain=uncertain or a.uncertain)
+        self._wake.set()  # the sweep learns of the earlier due time
 
 
 def _error_code(exc: SlackApiError) -> str:

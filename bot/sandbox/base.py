@@ -3,6 +3,9 @@
 A subclass adds its routes in ``setup_routes``. Faults apply before the route runs:
 ``inject`` queues exact answers for the next matching requests, ``fail_ratio`` answers a
 random share of requests with 429 / 500, ``latency`` delays every (or one path's) answer.
+A 5xx fault can also come *after* the route ran (``after=True``, or ``fail_after`` of the
+random ones): the request took effect but the client saw an error, as when a server
+fails while answering.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Fault:
     path_prefix: str = ""
     remaining: int = 1
     delay: float = 0.0  # seconds to wait before answering (a timeout, seen from the client)
+    after: bool = False  # answer so only once the route has done its work
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -54,6 +58,8 @@ class FakeService:
         self.path_latency: dict[str, float] = {}
         self.fail_ratio: float = 0.0
         self.fail_statuses: tuple[int, ...] = (429, 500)
+        #: the share of random 5xx faults that strike after the route ran
+        self.fail_after: float = 0.0
         self._random = random.Random(seed)
         self.app = web.Application(middlewares=[self._middleware], client_max_size=4 * 1024**2)
         self.setup_routes(self.app.router)
@@ -83,12 +89,14 @@ class FakeService:
         path_prefix: str = "",
         count: int = 1,
         delay: float = 0.0,
+        after: bool = False,
     ) -> None:
-        self._faults.append(Fault(status, body, dict(headers or {}), path_prefix, count, delay))
+        self._faults.append(Fault(status, body, dict(headers or {}), path_prefix, count, delay, after))
 
     def clear_faults(self) -> None:
         self._faults.clear()
         self.fail_ratio = 0.0
+        self.fail_after = 0.0
         self.latency = 0.0
         self.path_latency.clear()
 
@@ -129,11 +137,13 @@ class FakeService:
         if delay:
             await asyncio.sleep(delay)
         fault = self._take_fault(request.path)
-        if fault is not None:
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-            return self.fault_response(fault)
-        return await handler(request)
+        if fault is None:
+            return await handler(request)
+        if fault.after:
+            await handler(request)
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        return self.fault_response(fault)
 
     def _take_fault(self, path: str) -> Fault | None:
         for fault in self._faults:
@@ -143,7 +153,9 @@ class FakeService:
                     self._faults.remove(fault)
                 return fault
         if self.fail_ratio and self._random.random() < self.fail_ratio:
-            return self.random_fault(self._random.choice(self.fail_statuses))
+            fault = self.random_fault(self._random.choice(self.fail_statuses))
+            fault.after = fault.status >= 500 and self._random.random() < self.fail_after
+            return fault
         return None
 
     async def _record(self, request: web.Request) -> None:

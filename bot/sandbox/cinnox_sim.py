@@ -374,6 +374,9 @@ class CinnoxSimulator(FakeService):
         #: When true, subscribing first POSTs a challenge to the URL and expects it echoed back
         #: as {"code":0,"result":{"challenge":...}} (the document's verification handshake).
         self.verify_webhook = False
+        #: When true, a subscription answers 200 with enabled=false (the document's "the
+        #: subscription fails").
+        self.refuse_subscription = False
         super().__init__(seed=seed)
 
     # --- routes -----------------------------------------------------------------------------
@@ -501,7 +504,8 @@ class CinnoxSimulator(FakeService):
             return body
         if body["enabled"] and self.verify_webhook and not await self._challenge(body["url"]):
             return self.error(400, BAD_PARAMETER, "url: the webhook did not answer the challenge")
-        self.subscription = {"enabled": body["enabled"], "url": body["url"], "updatedAt": _now()}
+        enabled = body["enabled"] and not self.refuse_subscription
+        self.subscription = {"enabled": enabled, "url": body["url"], "updatedAt": _now()}
         return web.json_response({"code": OK, "result": dict(self.subscription)})
 
     async def _challenge(self, url: str) -> bool:

@@ -318,8 +318,10 @@ class SlackEmulator(FakeService):
         limit = int(args.get("limit") or 100)
         with_meta = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
         found = [m for m in reversed(self.channel_messages(channel.id)) if float(m.ts) >= oldest]
-        return _ok(messages=[_message_json(m, with_meta) for m in found[:limit]],
-                   has_more=len(found) > limit)
+        start = int(str(args.get("cursor") or "0").removeprefix("next:") or 0)
+        page, more = found[start:start + limit], len(found) > start + limit
+        return _ok(messages=[_message_json(m, with_meta) for m in page], has_more=more,
+                   response_metadata={"next_cursor": f"next:{start + limit}" if more else ""})
 
     async def _m_conversations_replies(self, args: dict[str, Any]) -> web.Response:
         channel = self._channel(str(args.get("channel", "")))

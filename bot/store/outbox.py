@@ -4,12 +4,14 @@ Row states: ``pending`` (never tried, or known not to have reached Slack), ``sen
 (claimed; a post may have reached Slack, so a retry first looks for it), ``done`` and
 ``failed`` (a permanent Slack error, kept for ``/call-events status``). A claimed row's
 ``next_attempt_at`` is its lease: when a replica dies mid-delivery the row comes due again.
+Its ``attempts`` is the claim's fencing token: every write of a claimed delivery checks it,
+so a replica whose lease ran out (and was taken over) cannot overwrite the new owner's work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +52,10 @@ class Delivery:
     def of(cls, row: Row[Any]) -> Delivery:
         return cls(row.id, row.event_key, row.call_id, row.kind, row.payload, row.received_at,
                    row.state, row.attempts, row.channel_id, row.posted_ts)
+
+
+class LeaseLost(Exception):
+    """Another replica took the delivery over after this one's lease ran out."""
 
 
 @dataclass(frozen=True)
@@ -142,14 +148,20 @@ class Outbox:
 
     # --- the relay's writes --------------------------------------------------------------------
 
-    async def claim(self, delivery: Delivery, lease_until: float) -> bool:
-        """Take the row for delivery; False when someone else has it."""
+    async def claim(self, delivery: Delivery, lease_until: float) -> Delivery | None:
+        """Take the row for delivery: the claimed delivery, or None when someone else has it."""
         async with self.store.transaction() as conn:
             taken = await conn.execute(
-                o.update().where(o.c.id == delivery.id, o.c.state == delivery.state,
-                                 o.c.attempts == delivery.attempts)
+                o.update().where(_unchanged(delivery))
                 .values(state="sending", attempts=delivery.attempts + 1, next_attempt_at=lease_until))
-        return taken.rowcount == 1
+        if taken.rowcount != 1:
+            return None
+        return replace(delivery, state="sending", attempts=delivery.attempts + 1)
+
+    async def renew(self, delivery: Delivery, lease_until: float) -> None:
+        """Extend a claimed delivery's lease; LeaseLost when it is no longer ours."""
+        async with self.store.transaction() as conn:
+            await _owned_update(conn, delivery, next_attempt_at=lease_until)
 
     async def expire_leases(self) -> None:
         """Make interrupted deliveries due now. Only for a single replica (SQLite): with
@@ -160,33 +172,33 @@ class Outbox:
     async def record_reply(self, delivery: Delivery, ts: str) -> None:
         """The CallEnd reply is in the thread; only the parent's update is left."""
         async with self.store.transaction() as conn:
-            await conn.execute(o.update().where(o.c.id == delivery.id).values(posted_ts=ts))
+            await _owned_update(conn, delivery, posted_ts=ts)
 
     async def started(self, delivery: Delivery, channel_id: str, ts: str, delivered_at: float) -> None:
         """A CallStart is posted: remember its thread, close the row, in one transaction."""
         event = delivery.event
         async with self.store.transaction() as conn:
-            await _upsert_call(conn, delivery.call_id, service_id=event.service_id, channel_id=channel_id,
-                               parent_ts=ts, started_at=delivery.received_at, start_event=delivery.payload)
             await _done(conn, delivery, ts, delivered_at)
+            await self._upsert_call(conn, delivery.call_id, service_id=event.service_id, channel_id=channel_id,
+                                    parent_ts=ts, started_at=delivery.received_at, start_event=delivery.payload)
             await _release_end(conn, delivery)
 
     async def ended(self, delivery: Delivery, channel_id: str, ts: str, delivered_at: float) -> None:
         """A CallEnd is delivered (in its thread, or on its own): the call is over."""
         async with self.store.transaction() as conn:
-            await _upsert_call(conn, delivery.call_id, service_id=delivery.event.service_id,
-                               channel_id=channel_id, ended_at=delivery.received_at, state="ended")
             await _done(conn, delivery, ts, delivered_at)
+            await self._upsert_call(conn, delivery.call_id, service_id=delivery.event.service_id,
+                                    channel_id=channel_id, ended_at=delivery.received_at, state="ended")
 
     async def retry_later(self, delivery: Delivery, at: float, error: str, *, uncertain: bool) -> None:
         """Try again at ``at``; ``uncertain`` = the post may have reached Slack."""
         async with self.store.transaction() as conn:
-            await conn.execute(o.update().where(o.c.id == delivery.id).values(
-                state="sending" if uncertain else "pending", next_attempt_at=at, last_error=error))
+            await _owned_update(conn, delivery, state="sending" if uncertain else "pending",
+                                next_attempt_at=at, last_error=error)
 
     async def fail(self, delivery: Delivery, error: str) -> None:
         async with self.store.transaction() as conn:
-            await conn.execute(o.update().where(o.c.id == delivery.id).values(state="failed", last_error=error))
+            await _owned_update(conn, delivery, state="failed", last_error=error)
             await _release_end(conn, delivery)
 
     async def prune(self, before: float) -> int:
@@ -197,11 +209,22 @@ class Outbox:
             await conn.execute(c.delete().where(c.c.ended_at < before))
         return int(gone.rowcount or 0)
 
-    async def fail_unrouted(self, error: str) -> int:
-        """Give up the events that have no channel to go to; returns how many."""
+    async def fail_unrouted(self, error: str, ends_received_before: float) -> int:
+        """Give up the events that have no channel to go to; returns how many. A CallEnd
+        first takes its CallStart's channel; one whose CallStart has not come yet is given
+        up only once it was received before ``ends_received_before`` (its grace period)."""
+        start = o.alias("start")
+        start_channel = (select(start.c.channel_id)
+                         .where(start.c.call_id == o.c.call_id, start.c.kind == "CallStart",
+                                start.c.channel_id.is_not(None))
+                         .limit(1).scalar_subquery())
+        unrouted = (o.c.channel_id.is_(None), o.c.state.in_(OPEN))
         async with self.store.transaction() as conn:
-            failed = await conn.execute(o.update().where(o.c.channel_id.is_(None), o.c.state.in_(OPEN))
-                                        .values(state="failed", last_error=error))
+            await conn.execute(o.update().where(*unrouted, o.c.kind == "CallEnd")
+                               .values(channel_id=start_channel))
+            failed = await conn.execute(
+                o.update().where(*unrouted, (o.c.kind != "CallEnd") | (o.c.received_at < ends_received_before))
+                .values(state="failed", last_error=error))
         return int(failed.rowcount or 0)
 
     async def postpone(self, delivery: Delivery, until: float, channel_id: str | None = None) -> None:
@@ -210,18 +233,15 @@ class Outbox:
         if channel_id is not None:
             values["channel_id"] = channel_id
         async with self.store.transaction() as conn:
-            await conn.execute(o.update().where(o.c.id == delivery.id).values(**values))
+            await conn.execute(o.update().where(_unchanged(delivery)).values(**values))
 
     # --- routing -----------------------------------------------------------------------------
 
     async def set_route(self, service_id: str, channel_id: str, user_id: str) -> None:
-        now = datetime.now(UTC)
+        values = {"channel_id": channel_id, "updated_by": user_id, "updated_at": datetime.now(UTC)}
+        statement = self._insert(r).values(service_id=service_id, **values)
         async with self.store.transaction() as conn:
-            updated = await conn.execute(r.update().where(r.c.service_id == service_id).values(
-                channel_id=channel_id, updated_by=user_id, updated_at=now))
-            if updated.rowcount == 0:
-                await conn.execute(r.insert().values(service_id=service_id, channel_id=channel_id,
-                                                     updated_by=user_id, updated_at=now))
+            await conn.execute(statement.on_conflict_do_update(index_elements=["service_id"], set_=values))
 
     async def routes(self) -> dict[str, str]:
         async with self.engine.connect() as conn:
@@ -229,10 +249,22 @@ class Outbox:
             return {row.service_id: row.channel_id for row in rows}
 
 
-async def _upsert_call(conn: AsyncConnection, call_id: str, **values: Any) -> None:
-    updated = await conn.execute(c.update().where(c.c.call_id == call_id).values(**values))
-    if updated.rowcount == 0:
-        await conn.execute(c.insert().values(call_id=call_id, **{"state": "started", **values}))
+    async def _upsert_call(self, conn: AsyncConnection, call_id: str, **values: Any) -> None:
+        statement = self._insert(c).values(call_id=call_id, **{"state": "started", **values})
+        await conn.execute(statement.on_conflict_do_update(index_elements=["call_id"], set_=values))
+
+
+def _unchanged(delivery: Delivery) -> Any:
+    """The row is as ``delivery`` read it: nobody has claimed it since."""
+    return (o.c.id == delivery.id) & (o.c.state == delivery.state) & (o.c.attempts == delivery.attempts)
+
+
+async def _owned_update(conn: AsyncConnection, delivery: Delivery, **values: Any) -> None:
+    """Update a delivery this replica claimed; LeaseLost (rolling back the transaction)
+    when another replica has claimed it since."""
+    updated = await conn.execute(o.update().where(_unchanged(delivery)).values(**values))
+    if updated.rowcount != 1:
+        raise LeaseLost(delivery.key)
 
 
 async def _release_end(conn: AsyncConnection, delivery: Delivery) -> None:
@@ -243,5 +275,4 @@ async def _release_end(conn: AsyncConnection, delivery: Delivery) -> None:
 
 
 async def _done(conn: AsyncConnection, delivery: Delivery, ts: str, delivered_at: float) -> None:
-    await conn.execute(o.update().where(o.c.id == delivery.id).values(
-        state="done", posted_ts=ts, delivered_at=delivered_at, last_error=None))
+    await _owned_update(conn, delivery, state="done", posted_ts=ts, delivered_at=delivered_at, last_error=None)
