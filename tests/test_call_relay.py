@@ -214,7 +214,7 @@ async def test_subscribe_reports_cinnox_refusing(stack: SandboxStack) -> None:
     assert "bad parameter" in answer["text"]
 
 
-async def test_subscribe_that_cinnox_answers_with_enabled_false_is_reported_as_failed(stack: SandboxStack) -> None:
+async def test_subscribe_that_cinnox_answers_enabled_false_is_reported_as_failed(stack: SandboxStack) -> None:
     stack.cinnox.refuse_subscription = True
     user = stack.user()
     await user.command("/call-events", "subscribe")
