@@ -72,27 +72,46 @@ class _StderrLogger:
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
+class _StdlibToStderr(logging.Handler):
+    """Library logs (slack_bolt, aiohttp) as structlog renders its own: same format, same
+    redaction, to whatever sys.stderr is now."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr, flush=True)
+        except Exception:
+            self.handleError(record)
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
         if fmt == "console"
         else structlog.processors.JSONRenderer()
     )
-    processors: list[Any] = [
-        structlog.contextvars.merge_contextvars,
+    # Tracebacks become text before redaction, in both formats, so a secret inside an
+    # exception's message is redacted like any other.
+    shared: list[Any] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info if fmt == "json" else structlog.processors.StackInfoRenderer(),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
         redact_processor,
-        renderer,
     ]
     structlog.configure(
-        processors=processors,
+        processors=[structlog.contextvars.merge_contextvars, *shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=_StderrLogger,
         cache_logger_on_first_use=True,
     )
-    # Libraries (slack_bolt, aiohttp) log through stdlib logging: same level, one line each.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    handler = _StdlibToStderr()
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        foreign_pre_chain=[structlog.contextvars.merge_contextvars, structlog.stdlib.add_logger_name,
+                           *shared],
+    ))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)
     for noisy in ("slack_bolt", "slack_sdk", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

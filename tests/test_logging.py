@@ -54,3 +54,25 @@ def test_bound_request_context_is_on_every_line(json_lines) -> None:
     lines = json_lines()
     assert [line["event"] for line in lines] == ["one", "two"]
     assert all(line["request_id"] == "r-1" and line["slack_user"] == "U9" for line in lines)
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_a_secret_in_an_exception_or_a_library_log_comes_out_redacted(
+        capsys: pytest.CaptureFixture[str], fmt: str) -> None:
+    import logging
+
+    configure_logging("DEBUG", fmt)
+    try:
+        try:
+            raise RuntimeError("upstream said: password=hunter2 with xoxb-9999-8888-leak")
+        except RuntimeError:
+            structlog.get_logger("t").exception("relay.crashed")
+            logging.getLogger("aiohttp.client").error("request failed", exc_info=True)
+        logging.getLogger("slack_bolt.App").warning("retrying with Bearer abc.def.ghi")
+    finally:
+        structlog.reset_defaults()
+    err = capsys.readouterr().err
+    assert "relay.crashed" in err and "request failed" in err and "retrying with" in err
+    assert err.count("RuntimeError") >= 2, "the tracebacks are still there"
+    for secret in ("hunter2", "xoxb-9999", "abc.def.ghi"):
+        assert secret not in err

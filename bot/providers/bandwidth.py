@@ -207,6 +207,7 @@ class BandwidthClient:
             timeout=timeout,
             headers={"Authorization": _basic_auth(api_token, api_secret)},
             max_retry_wait=max_retry_wait,
+            secrets=(api_token, api_secret),
         )
         self._prefix = f"/v1/users/{quote(user_id, safe='')}"
 
@@ -226,7 +227,8 @@ class BandwidthClient:
                 break
             answer = await self.http.request("list_domains", "GET", path, params=params, idempotent=True)
             items = answer.body if isinstance(answer.body, list) else []
-            out += [Domain.model_validate(item) for item in items if isinstance(item, dict)]
+            out += [errors.parse_answer(Domain, item, provider=PROVIDER, operation="list_domains",
+                                        status=answer.status) for item in items if isinstance(item, dict)]
             path, params = _next_page(answer), None
         return out
 
@@ -263,7 +265,8 @@ class BandwidthClient:
         body["id"] = body.get("id") or endpoint_id
         body.setdefault("name", "")
         body.setdefault("domainId", domain_id)
-        return Endpoint.model_validate(body)
+        return errors.parse_answer(Endpoint, body, provider=PROVIDER, operation="get_endpoint",
+                                   status=answer.status)
 
     async def ping(self) -> None:
         """Reach the API with the configured credentials."""

@@ -115,7 +115,8 @@ LooseText = Annotated[str, BeforeValidator(_as_text)]
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True,
+                              hide_input_in_errors=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -609,7 +610,8 @@ class CinnoxClient:
                 operation=operation,
                 status=answer.status,
             )
-        return CallEventSubscriptionState.model_validate({**body, **result})
+        return errors.parse_answer(CallEventSubscriptionState, {**body, **result}, provider=PROVIDER,
+                                   operation=operation, status=answer.status)
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -646,7 +648,10 @@ class CinnoxClient:
             rows = [row for row in with_ids if any(str(row.get(k)) == call_id for k in id_keys if k in row)]
         elif len(rows) != 1:
             return None
-        return CallLog.model_validate(rows[0]) if rows else None
+        if not rows:
+            return None
+        return errors.parse_answer(CallLog, rows[0], provider=PROVIDER, operation=operation,
+                                   status=answer.status)
 
     async def ping(self) -> None:
         """A cheap authenticated read: raises the provider's error when CINNOX is unusable."""
@@ -662,8 +667,12 @@ class CinnoxClient:
         return body
 
     def _created_id(self, operation: str, answer: Answer) -> str:
+        # The document's response table puts ``id`` beside ``code``; its example nests it in
+        # ``result``. Either is taken.
         result = self._result(answer)
         new_id = result.get("id") if isinstance(result, dict) else None
+        if new_id is None and isinstance(answer.body, dict):
+            new_id = answer.body.get("id")
         if isinstance(new_id, int | float) and not isinstance(new_id, bool):
             new_id = str(new_id)
         if not isinstance(new_id, str) or not new_id:

@@ -7,6 +7,12 @@ answer, never from the request.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+import pydantic
+
+Model = TypeVar("Model", bound=pydantic.BaseModel)
+
 
 class ProviderError(Exception):
     """Base: a provider call did not succeed."""
@@ -94,3 +100,15 @@ class UnavailableError(ProviderError):
     """5xx, timeout or connection failure: the provider may or may not have acted."""
 
     advice = "The provider did not answer; check its console before trying again."
+
+
+def parse_answer(model: type[Model], data: Any, *, provider: str, operation: str,
+                 status: int | None = None) -> Model:
+    """Read a provider's answer into ``model``; an answer of another shape is a
+    ProviderError like any other failure (its text, which may echo data, is not kept)."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors(include_url=False)[0]["loc"]) or "body"
+        raise ProviderError(f"answered in an unexpected shape (at {where})", provider=provider,
+                            operation=operation, status=status) from None

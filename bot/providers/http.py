@@ -69,8 +69,12 @@ class ProviderHTTP:
         auth: aiohttp.BasicAuth | None = None,
         max_attempts: int = 3,
         max_retry_wait: float = 10.0,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self.provider = provider
+        #: Credentials that must never reach an error message, even when the provider
+        #: echoes them back; a client adds the tokens it obtains later.
+        self.secrets: set[str] = {s for s in secrets if s}
         self.base_url = base_url.rstrip("/")
         self._classify = classify
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -109,6 +113,7 @@ class ProviderHTTP:
         while True:
             attempt += 1
             started = time.monotonic()
+            hinted: float | None = None
             try:
                 answer = await self._send(method, url, json_body, params)
             except aiohttp.ClientConnectorError as exc:
@@ -134,11 +139,12 @@ class ProviderHTTP:
                 if classified is None:
                     return answer
                 error = classified
+                hinted = retry_after_seconds(answer.headers)
                 retryable = isinstance(error, errors.RateLimitedError) or (
                     isinstance(error, errors.UnavailableError)
                     and (idempotent or (answer.status == 503 and "Retry-After" in answer.headers))
                 )
-            delay = self._delay(error, attempt)
+            delay = self._delay(error, attempt, hinted)
             if not retryable or attempt >= self._max_attempts or waited + delay > self._max_retry_wait:
                 log.info(
                     "provider.failed",
@@ -149,7 +155,7 @@ class ProviderHTTP:
                     code=error.code,
                     attempts=attempt,
                 )
-                raise error
+                raise self._scrubbed(error)
             log.info(
                 "provider.retry",
                 provider=self.provider,
@@ -174,10 +180,20 @@ class ProviderHTTP:
                     body = raw.decode("utf-8", "replace")[:500]
             return Answer(resp.status, dict(resp.headers), body)
 
-    def _delay(self, error: errors.ProviderError, attempt: int) -> float:
+    def _delay(self, error: errors.ProviderError, attempt: int, hinted: float | None) -> float:
+        """What the provider asked for (Retry-After, X-RateLimit-Reset, or the wait a rate
+        limit error carries), else an exponential backoff with jitter."""
         if isinstance(error, errors.RateLimitedError) and error.retry_after is not None:
             return error.retry_after
+        if hinted is not None:
+            return hinted
         return min(0.25 * 2 ** (attempt - 1), 4.0) * (0.5 + random.random() / 2)
+
+    def _scrubbed(self, error: errors.ProviderError) -> errors.ProviderError:
+        for secret in self.secrets:
+            error.message = error.message.replace(secret, "[redacted]")
+        error.args = (error.message,)
+        return error
 
     def _unavailable(self, operation: str, message: str) -> errors.UnavailableError:
         return errors.UnavailableError(

@@ -26,7 +26,16 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import structlog
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from bot.providers import errors
 from bot.providers.fields import E164, located
@@ -36,6 +45,8 @@ log = structlog.get_logger(__name__)
 
 PROVIDER = "yeastar"
 API = "/openapi/v1.0"
+#: How long refused credentials are not tried again (Yeastar blocks the IP after 5 failures).
+LOGIN_COOLDOWN = 300.0
 
 SmsProvider = Literal[
     "general", "apidaze", "athena", "bandwidth", "flowroute", "ixica",
@@ -365,8 +376,12 @@ class FacebookChannelRequest(_ChannelBase):
 
 
 ChannelRequest = SmsChannelRequest | WhatsAppChannelRequest | FacebookChannelRequest
-#: For ``TypeAdapter(MessageChannelRequest).validate_python(body)``: chosen by ``channel``.
+#: Any of the three, chosen by ``channel``.
 MessageChannelRequest = Annotated[ChannelRequest, Field(discriminator="channel")]
+#: Validates a body of any channel kind; like the models, its errors never echo the input
+#: (account_data holds credentials).
+MESSAGE_CHANNEL_REQUEST: TypeAdapter[ChannelRequest] = TypeAdapter(
+    MessageChannelRequest, config=ConfigDict(hide_input_in_errors=True))
 #: ``/message-channel sms|whatsapp|facebook`` → the model of that form.
 ChannelModel = type[SmsChannelRequest] | type[WhatsAppChannelRequest] | type[FacebookChannelRequest]
 CHANNEL_MODELS: dict[str, ChannelModel] = {
@@ -460,8 +475,13 @@ class YeastarClient:
         self._client_secret = SecretStr(client_secret)
         self.refresh_margin = refresh_margin
         self.http = ProviderHTTP(PROVIDER, base_url, classify, timeout=timeout,
-                                 headers={"User-Agent": user_agent}, max_retry_wait=max_retry_wait)
+                                 headers={"User-Agent": user_agent}, max_retry_wait=max_retry_wait,
+                                 secrets=(client_secret,))
         self._token: _Token | None = None
+        #: Yeastar blocks the bot's IP after 5 failed logins: once the credentials are refused,
+        #: that answer is given again, without asking, until ``_refused_until``.
+        self._refused: errors.AuthError | None = None
+        self._refused_until = 0.0
         self._lock = asyncio.Lock()
         #: How many token requests (get_token + refresh_token) this client sent.
         self.token_requests = 0
@@ -478,7 +498,17 @@ class YeastarClient:
             token = self._token
             if token is not None and token.access_expires - self.refresh_margin > time.monotonic():
                 return token.access
-            self._token = await self._new_token(token)
+            if self._refused is not None and time.monotonic() < self._refused_until:
+                raise errors.AuthError(self._refused.message, provider=PROVIDER, operation="get_token",
+                                       status=self._refused.status, code=self._refused.code)
+            try:
+                self._token = await self._new_token(token)
+            except errors.AuthError as exc:
+                self._refused, self._refused_until = exc, time.monotonic() + LOGIN_COOLDOWN
+                raise
+            if token is not None:
+                self.http.secrets -= {token.access, token.refresh or ""}
+            self.http.secrets |= {self._token.access, self._token.refresh or ""} - {""}
             return self._token.access
 
     async def _new_token(self, old: _Token | None) -> _Token:
@@ -535,9 +565,9 @@ class YeastarClient:
                 self._drop(access, keep_refresh=True)
                 if attempt == 2:
                     raise
-            except errors.AuthError:
-                self._drop(access, keep_refresh=False)  # the next call starts with a fresh token
-                raise
+            # Any other refusal (10005 ACCESS DENIED: no permission for this resource) keeps
+            # the token: fetching new ones would not help and would spend Yeastar's limit of
+            # 8 valid tokens.
         raise AssertionError("unreachable")
 
     # --- operations --------------------------------------------------------------------

@@ -295,3 +295,26 @@ async def test_no_secret_or_password_in_errors_or_logs(
     seen += [str(logs), repr(client), repr(full_request())]
     for text in seen:
         assert PASSWORD not in text and SECRET not in text and TOKEN not in text
+
+
+async def test_endpoint_is_reported_when_the_read_back_has_an_unexpected_shape(
+    sim: BandwidthSimulator, client: BandwidthClient
+) -> None:
+    sim.inject(200, body={"name": ["not", "a", "name"]},
+               path_prefix="/v1/users/u-sandbox/domains/rd-sandbox/endpoints/")
+    endpoint = await client.create_endpoint(DOMAIN, full_request())
+    assert endpoint.id in sim.endpoints[DOMAIN] and endpoint.name == "jsmith_mobile"
+    assert len(posts(sim)) == 1
+
+
+async def test_an_error_that_echoes_the_credentials_does_not_carry_them(sim: BandwidthSimulator) -> None:
+    leaky = BandwidthClient(sim.url, USER, "tok-echoed-123", "sec-echoed-456", timeout=0.5)
+    sim.inject(400, body={"category": "bad-request", "code": "x",
+                          "message": "bad auth tok-echoed-123:sec-echoed-456"})
+    try:
+        with pytest.raises(errors.ValidationError) as caught:
+            await leaky.create_endpoint(DOMAIN, full_request())
+    finally:
+        await leaky.close()
+    shown = str(caught.value) + repr(caught.value) + caught.value.user_sentence() + str(caught.value.args)
+    assert "tok-echoed-123" not in shown and "sec-echoed-456" not in shown and "[redacted]" in shown

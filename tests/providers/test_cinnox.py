@@ -754,3 +754,19 @@ async def test_the_token_appears_in_no_error_and_no_log_line(
     texts = [str(e) for e in caught] + [repr(e) for e in caught] + [repr(lines), repr(cinnox_fast_client)]
     for text in texts:
         assert TOKEN not in text
+
+
+async def test_a_new_id_beside_code_is_read_as_the_document_tables_it(
+    cinnox_sim: CinnoxSimulator, cinnox_client: CinnoxClient
+) -> None:
+    cinnox_sim.inject(200, body={"code": 0, "id": "sg-top-level"})
+    new_id = await cinnox_client.create_service_group(ServiceGroupRequest.model_validate(SG_MIN))
+    assert new_id == "sg-top-level"
+
+
+async def test_a_call_log_of_an_unexpected_shape_is_a_provider_error(
+    cinnox_sim: CinnoxSimulator, cinnox_client: CinnoxClient
+) -> None:
+    cinnox_sim.inject(200, body={"code": 0, "result": [{"callId": "c1", "callDuration": {"bad": 1}}]})
+    with pytest.raises(errors.ProviderError, match="unexpected shape"):
+        await cinnox_client.get_call_log("c1")

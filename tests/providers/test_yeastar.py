@@ -626,20 +626,45 @@ async def test_duplicate_name_is_a_conflict(client: YeastarClient) -> None:
     assert caught.value.code == 40003 and "already exists" in caught.value.message
 
 
-async def test_wrong_client_secret_is_an_auth_error_then_ip_blocked(sim: YeastarSimulator) -> None:
+async def test_a_wrong_client_secret_is_tried_once_so_yeastar_never_blocks_the_ip(
+        sim: YeastarSimulator) -> None:
     ys = YeastarClient(sim.url, CLIENT_ID, "wrong-secret-77", timeout=0.5)
     try:
         with capture_logs() as logs:
-            for _ in range(5):
+            for _ in range(6):
                 with pytest.raises(errors.AuthError) as caught:
                     await ys.ping()
                 assert caught.value.message == "ACCESS DENIED (errcode 10005)"
-            with pytest.raises(errors.AuthError) as caught:
-                await ys.ping()
+    finally:
+        await ys.close()
+    assert len(sim.calls("/get_token")) == 1, "Yeastar blocks the IP after 5 failed logins"
+    assert "wrong-secret-77" not in str(logs) + str(caught.value) + repr(caught.value) + repr(ys)
+
+
+async def test_the_simulator_blocks_the_ip_after_five_failed_logins(sim: YeastarSimulator) -> None:
+    for _ in range(5):
+        ys = YeastarClient(sim.url, CLIENT_ID, "wrong-secret-77", timeout=0.5)
+        with pytest.raises(errors.AuthError):
+            await ys.ping()
+        await ys.close()
+    ys = YeastarClient(sim.url, CLIENT_ID, CLIENT_SECRET, timeout=0.5)
+    try:
+        with pytest.raises(errors.AuthError) as caught:
+            await ys.ping()
     finally:
         await ys.close()
     assert caught.value.code == 70004 and "ACCOUNT IP BLOCKED" in caught.value.message
-    assert "wrong-secret-77" not in str(logs) + str(caught.value) + repr(caught.value) + repr(ys)
+
+
+async def test_access_denied_on_a_resource_keeps_the_token(
+        sim: YeastarSimulator, client: YeastarClient) -> None:
+    await client.ping()
+    sim.inject(200, body={"errcode": 10005, "errmsg": "ACCESS DENIED"},
+               path_prefix="/openapi/v1.0/message_channel")
+    with pytest.raises(errors.AuthError):
+        await client.create_message_channel(WhatsAppChannelRequest.model_validate(WHATSAPP))
+    await client.ping()
+    assert client.token_requests == 1, "no new token for a permission refusal"
 
 
 @pytest.mark.parametrize(
