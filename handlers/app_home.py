@@ -67,7 +67,7 @@ async def publish(services: Services, reachability: Reachability, client: Any, u
         summary = await delivery_summary(services)
         blocks += [modal.section("*Call events*"), modal.context(" · ".join(summary))]
     blocks += [modal.divider(), modal.section("*Commands*")]
-    blocks += [modal.section(f"`{c.name} {c.usage_hint}`\n{c.description}") for c in COMMANDS.values()]
+    blocks += [modal.section(f"`{c.synopsis}`\n{c.description}") for c in COMMANDS.values()]
     blocks += [modal.divider(), modal.section("*Last actions*")]
     entries = await services.store.recent_audit(10)
     if not entries:

@@ -41,8 +41,6 @@ def register(app: AsyncApp, services: Services) -> None:
     async def call_events(ack: Any, command: dict[str, Any], respond: Respond) -> None:
         text = command.get("text", "")
         answer = usage_answer(COMMAND, text, SUBCOMMANDS)
-        if answer is None and not text.strip():
-            answer = usage_answer(COMMAND, "help")
         if answer is not None:
             await ack(**answer)
             return

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.mrkdwn import escape
+
 
 @dataclass(frozen=True)
 class Command:
@@ -17,9 +19,16 @@ class Command:
     @property
     def help_text(self) -> str:
         lines = [f"*{self.name}* — {self.description}", "", "*Usage*"]
-        lines += [f"• `{line}`" for line in self.usage]
-        lines.append(f"• `{self.name} help` — this message")
+        for line in (*self.usage, f"{self.name} help — this message"):
+            form, _, what = line.partition(" — ")
+            # Escaped: Slack would read "<#channel>" as a (broken) channel link.
+            lines.append(f"• `{escape(form)}` — {what}")
         return "\n".join(lines)
+
+    @property
+    def synopsis(self) -> str:
+        """``/call-events subscribe|…``, escaped for mrkdwn."""
+        return escape(f"{self.name} {self.usage_hint}")
 
 
 COMMANDS: dict[str, Command] = {
@@ -51,6 +60,7 @@ COMMANDS: dict[str, Command] = {
             "Create a Yeastar message channel (SMS, WhatsApp, Facebook)",
             "[sms|whatsapp|facebook|help]",
             (
+                "/message-channel — choose the kind of channel in the form",
                 "/message-channel sms — an SMS channel (12 SMS providers)",
                 "/message-channel whatsapp — a WhatsApp channel",
                 "/message-channel facebook — a Facebook channel",

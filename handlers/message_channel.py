@@ -52,6 +52,7 @@ class MessageChannelForm(Form):
     action = "message_channel.create"
     model = CHANNEL_MODELS["sms"]
     rows = {"dids": "Add another DID"}
+    revealed_by = {"account_data": "channel"}
     subcommands = ("", *KINDS)
 
     # --- which form ------------------------------------------------------------------------
@@ -72,7 +73,8 @@ class MessageChannelForm(Form):
 
     def intro(self, meta: dict[str, Any]) -> list[dict[str, Any]]:
         kind = meta.get("sub")
-        what = f"a {KINDS[kind]} channel" if kind else "an SMS, WhatsApp or Facebook channel"
+        article = "an" if kind == "sms" else "a"
+        what = f"{article} {KINDS[kind]} channel" if kind else "an SMS, WhatsApp or Facebook channel"
         return [modal.context(f"Creates {what} on the Yeastar P-Series PBX. Credentials are typed "
                               "as the provider gave them: the bot encodes what Yeastar expects "
                               "Base64-encoded, and never shows them again.")]
@@ -87,9 +89,7 @@ class MessageChannelForm(Form):
         if "auto_close_session" in by_path:
             by_path["auto_close_session"] = replace(by_path["auto_close_session"], kind="select",
                                                     options=YES_NO)
-        if channel != "apidaze":
-            by_path.pop("accompanying_msg", None)
-        elif "accompanying_msg" in by_path:
+        if channel == "apidaze" and "accompanying_msg" in by_path:  # optional for the others
             by_path["accompanying_msg"] = replace(by_path["accompanying_msg"], optional=False)
         out: list[Input] = []
         for path in ORDER:

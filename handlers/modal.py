@@ -15,7 +15,7 @@ import functools
 import json
 import types
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -86,7 +86,8 @@ def search(options: Iterable[Option], query: str, limit: int = 100) -> list[Opti
 
 
 def _with_all(found: list[Option], query: str) -> list[Option]:
-    return [ALL, *found][:100] if query.strip() in ("", "*") or query.strip().lower() in "all" else found
+    q = query.strip().lower()
+    return [ALL, *found][:100] if q in ("", "*") or "all".startswith(q) else found
 
 
 # External selects keep views small (Slack sends the whole view back on every action) and
@@ -384,10 +385,11 @@ class Body:
     data: dict[str, Any]
     remap: dict[str, list[str]]  # list path → original row index for each kept row
 
-    def block_id(self, path: str, known: Iterable[str]) -> str:
+    def block_id(self, path: str, known: Iterable[str], revealed_by: Mapping[str, str] | None = None) -> str:
         """The block that shows the field at API ``path``: row indexes mapped back to the
         rows the user filled, then the longest known prefix (``account_data`` errors land
-        on the first ``account_data.*`` block)."""
+        on the first ``account_data.*`` block). A field not on screen yet lands on the
+        choice that reveals it (``revealed_by``), else on the first block."""
         parts = path.split(".")
         for i, part in enumerate(parts):
             prefix = ".".join(parts[:i])
@@ -402,6 +404,9 @@ class Body:
             if children:
                 return children[0]
             mapped = mapped.rpartition(".")[0]
+        reveal = (revealed_by or {}).get(path.split(".")[0])
+        if reveal in blocks:
+            return str(reveal)
         return blocks[0] if blocks else path
 
 

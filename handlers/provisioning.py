@@ -31,6 +31,11 @@ from handlers.usage import usage_answer
 
 log = structlog.get_logger(__name__)
 
+#: Seconds a picker (staff, domains) may take to list its options: Slack waits 3 in all.
+SUGGEST_WITHIN = 2.5
+#: How long a double-clicked submission waits for the first one's outcome to show it again.
+DUPLICATE_WAIT = 120.0
+
 
 @dataclass
 class Outcome:
@@ -57,6 +62,8 @@ class Form:
     model: ClassVar[type[BaseModel]]
     #: list-of-object fields with an "add another" button: {API field: button label}
     rows: ClassVar[dict[str, str]] = {}
+    #: fields that appear only once another is chosen: {field: the choice's block_id}
+    revealed_by: ClassVar[dict[str, str]] = {}
     #: sub-commands accepted ("" = none)
     subcommands: ClassVar[tuple[str, ...]] = ("",)
 
@@ -92,7 +99,22 @@ class Form:
                 out.append(modal.add_row_button(list_field, label))
                 shown = shown[last + 1:]
         out += [modal.input_block(inp) for inp in shown]
-        return out
+        return self._room_for_rows(out, meta)
+
+    def _room_for_rows(self, blocks: list[dict[str, Any]], meta: dict[str, Any]) -> list[dict[str, Any]]:
+        """Offer "add another" only while one more row fits: Slack refuses a modal of more
+        than 100 blocks, and a cut form would silently lose its last fields."""
+        model = self.request_model(meta)
+        room = MAX_BLOCKS - len(blocks)
+        kept = []
+        for block in blocks:
+            list_field = block.get("block_id", "").removeprefix("add.") if block["type"] == "actions" else ""
+            if list_field in self.rows:
+                row_size = len(modal.model_inputs(modal.row_model(model, list_field)))
+                if row_size > room or self.row_count(meta, list_field) >= MAX_ROWS:
+                    continue
+            kept.append(block)
+        return kept
 
     def view(self, meta: dict[str, Any], state: dict[str, Any] | None = None) -> dict[str, Any]:
         return modal.modal(self.callback_id, self.title, self.blocks(meta, state or {}),
@@ -198,7 +220,7 @@ def register_form(app: AsyncApp, services: Services, form: Form) -> None:
             known = [block_id for block_id in state]
             errors: dict[str, str] = {}
             for path, sentence in field_errors(model, exc).items():
-                errors.setdefault(built.block_id(path, known), sentence)
+                errors.setdefault(built.block_id(path, known, form.revealed_by), sentence)
             await ack(response_action="errors", errors=errors)
             services.background.spawn(
                 services.access.record(user, form.action, "invalid", detail=", ".join(errors)),
@@ -245,11 +267,19 @@ def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) 
     @app.options("value")
     async def suggest(ack: Any, body: dict[str, Any]) -> None:
         form = form_of(body)
-        options = await form.options(services, body.get("block_id", ""), body.get("value", "")) if form else []
+        options: list[modal.Option] = []
+        if form is not None:
+            try:
+                # Slack shows nothing unless the answer comes within 3 seconds.
+                options = await asyncio.wait_for(
+                    form.options(services, body.get("block_id", ""), body.get("value", "")), SUGGEST_WITHIN)
+            except (TimeoutError, ProviderError) as exc:
+                log.warning("modal.options_unavailable", error=type(exc).__name__)
         await ack(options=[modal.option_json(v, label) for v, label in options])
 
 
 MAX_ROWS = 10
+MAX_BLOCKS = 100  # Slack's limit for a modal
 
 
 async def rerender_on_change(client: Any, form: Form, body: dict[str, Any]) -> None:
@@ -278,6 +308,7 @@ async def _create(services: Services, form: Form, request: Any, user: str, view_
                   meta: dict[str, Any]) -> None:
     if not await services.store.claim_submission(view_id, user):
         log.info("submission.duplicate_ignored", view_id=view_id)
+        await _show_first_outcome(services, form, view_id, meta)
         return
     structlog.contextvars.bind_contextvars(action=form.action)
     client = services.provider(form.provider)
@@ -299,9 +330,20 @@ async def _create(services: Services, form: Form, request: Any, user: str, view_
     describe = form.describe(request)
     await services.access.record(user, form.action, outcome, resource_id=resource_id,
                                  detail="; ".join(filter(None, [describe, detail])) or None)
-    await services.store.finish_submission(view_id, outcome, resource_id)
+    await services.store.finish_submission(view_id, outcome, text)
     await asyncio.gather(_update_view(services, form, view_id, meta, text),
                          _respond(meta, text))
+
+
+async def _show_first_outcome(services: Services, form: Form, view_id: str, meta: dict[str, Any]) -> None:
+    """A second click answered "Creating…" too, perhaps after the first's outcome was shown:
+    once the first submission is done, its outcome goes back into the modal."""
+    for _ in range(int(DUPLICATE_WAIT / 0.25)):
+        found = await services.store.submission(view_id)
+        if found is not None and found[0] != "started" and found[1]:
+            await _update_view(services, form, view_id, meta, found[1])
+            return
+        await asyncio.sleep(0.25)
 
 
 async def _update_view(services: Services, form: Form, view_id: str, meta: dict[str, Any],

@@ -27,6 +27,7 @@ class ServiceGroupForm(Form):
     provider = "cinnox"
     action = "service_group.create"
     model = ServiceGroupRequest
+    revealed_by = {"phoneTargets": "types", "staffTargets": "types", "trunkTargets": "types"}
 
     def inputs(self, meta: dict[str, Any], state: dict[str, Any]) -> list[Input]:
         chosen = set(state.get("types") or [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.mrkdwn import escape
 from handlers.commands import COMMANDS, is_help, split
 
 
@@ -12,11 +13,11 @@ def usage_answer(command: str, text: str, known: tuple[str, ...] = ("",)) -> dic
     sub-command (``known`` lists the accepted ones, "" = none given); else None."""
     spec = COMMANDS[command]
     sub, _ = split(text)
-    if is_help(text):
+    if is_help(text) or (not sub and "" not in known):
         return {"response_type": "ephemeral", "text": spec.help_text}
     if sub not in known:
         return {
             "response_type": "ephemeral",
-            "text": f"I don't know `{command} {sub}`.\n\n{spec.help_text}",
+            "text": f"I don't know `{escape(f'{command} {sub}')}`.\n\n{spec.help_text}",
         }
     return None

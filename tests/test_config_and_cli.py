@@ -139,6 +139,7 @@ def test_demo_plays_the_whole_session_and_shows_the_call_thread(tmp_path: Path) 
     assert "SIP URI: sip:jsmith_mobile@" in out
     assert "↳ Call ended after 1 min 35 s" in out
     assert "now go to #support-calls" in out  # channels by name, as Slack shows them
-    assert "<#" not in out and "<!date" not in out
+    assert "<#C" not in out and "<!date" not in out  # links read as Slack shows them
+    assert "route <serviceId> <#channel> — send" in out  # placeholders read as typed
     assert out.rstrip().endswith("Demo finished.")
     assert "s3cret-Pass" not in out + done.stderr

@@ -178,3 +178,26 @@ async def test_language_and_country_pickers_search_iso_lists(stack: SandboxStack
     assert [o["value"] for o in countries] == ["HK"]
     by_code = (await user.suggest(view, "addresses.0.country", "de")).json["options"]
     assert by_code[0]["value"] == "DE"
+
+
+async def test_a_late_second_click_does_not_leave_the_modal_on_creating(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/contact")
+    await submit_and_wait(user, view, {"firstName": "Ada"})
+    again = await user.submit(view, {"firstName": "Ada"})  # Slack shows "Creating…" again
+    assert again.status == 200
+    await eventually(lambda: "created" in view_text(stack.slack.views[view["id"]]))
+    assert len(contact_posts(stack)) == 1
+
+
+async def test_add_another_stops_before_the_form_outgrows_slacks_100_blocks(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/contact")
+    for list_field in ("addresses", "emails", "phones", "socialContacts", "customField"):
+        while f"add.{list_field}" in [b.get("block_id") for b in view["blocks"]]:
+            view = await add_row(user, view, list_field)
+    assert len(view["blocks"]) <= 100
+    ids = block_ids(view)
+    assert "addresses.9.street" in ids, "a list grows to its 10 rows while there is room"
+    for list_field in ("phones", "emails", "socialContacts", "customField"):
+        assert any(i.startswith(f"{list_field}.") for i in ids), f"{list_field} rows were cut off"

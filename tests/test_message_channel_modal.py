@@ -70,7 +70,7 @@ async def test_choosing_an_sms_provider_shows_exactly_its_account_fields(
 ) -> None:
     view = await sms_form(stack.user(), provider)
     assert sorted(account_blocks(view)) == sorted(DOCUMENTED_KEYS[provider])
-    assert ("accompanying_msg" in block_ids(view)) == (provider == "apidaze")
+    assert block(view, "accompanying_msg")["optional"] is (provider != "apidaze"), "every SMS channel has it"
     optional = {k for k in account_blocks(view) if block(view, f"account_data.{k}")["optional"]}
     general_like = "api_verify_url" in DOCUMENTED_KEYS[provider]
     assert optional == ({"api_secret", "api_verify_url"} if general_like else set())
@@ -266,3 +266,12 @@ async def test_help_and_an_unknown_kind_answer_with_the_usage(stack: SandboxStac
     assert "/message-channel whatsapp" in answer
     assert ("I don't know" in answer) == (text == "telegram")
     assert stack.slack.views == {}
+
+
+async def test_submitting_without_a_provider_points_at_the_provider_choice(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/message-channel", "sms")
+    reply = await user.submit(view, {"name": "Support SMS"})
+    errors = reply.json["errors"]
+    assert "channel" in errors and "name" not in errors
+    assert stack.yeastar.calls("/message_channel/create") == []

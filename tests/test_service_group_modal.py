@@ -108,3 +108,22 @@ async def test_each_rule_errors_inline_and_sends_nothing(stack, values, block_id
     assert block_id in errors, errors
     assert words in errors[block_id]
     assert destination_posts(stack) == []
+
+
+async def test_submitting_before_the_targets_appear_points_at_the_types_choice(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")  # PHONE is chosen, but the form has not adapted yet
+    reply = await user.submit(view, {"displayName": "Sales", "supportLanguages": ["en"],
+                                     "supportLocations": ["HK"], "types": ["PHONE"]})
+    errors = reply.json["errors"]
+    assert "PHONE" in errors["types"] and "displayName" not in errors
+    assert destination_posts(stack) == []
+
+
+async def test_a_staff_list_slower_than_slacks_three_seconds_answers_empty_options(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["STAFF"]})
+    stack.cinnox.path_latency["/v1/api/apps/sandbox-app/contacts"] = 5.0
+    reply = await user.suggest(view, "staffTargets", "")  # CINNOX would answer after 5 s: too late
+    assert reply.status == 200 and reply.json["options"] == []

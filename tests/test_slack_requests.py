@@ -58,3 +58,11 @@ async def test_every_command_answers_help_and_unknown_subcommands(stack, command
     assert unknown.status == 200
     assert "don't know" in unknown.json["text"] and "Usage" in unknown.json["text"]
     assert unknown.json["response_type"] == "ephemeral"
+
+
+async def test_usage_placeholders_read_as_text_not_as_broken_channel_links(stack) -> None:
+    reply = await stack.user().command("/call-events", "")  # bare: just the usage
+    text = reply.json["text"]
+    assert "don't know" not in text
+    assert "`/call-events route &lt;serviceId&gt; &lt;#channel&gt;` — send one service's calls" in text
+    assert "<#channel>" not in text

@@ -142,6 +142,14 @@ class Store:
             return False
         return True
 
+    async def submission(self, key: str) -> tuple[str, str | None] | None:
+        """(state, result) of a claimed submission, None when unknown."""
+        query = select(tables.submissions.c.state, tables.submissions.c.result).where(
+            tables.submissions.c.key == key)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else (row.state, row.result)
+
     async def finish_submission(self, key: str, state: str, result: str | None = None) -> None:
         async with self.transaction() as conn:
             await conn.execute(tables.submissions.update().where(tables.submissions.c.key == key)
