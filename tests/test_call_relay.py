@@ -49,13 +49,16 @@ async def test_call_start_posts_who_called_whom_then_call_end_threads_and_update
 
 
 async def test_duration_comes_from_the_cinnox_call_log_when_it_has_the_call(stack: SandboxStack) -> None:
-    stack.cinnox.record_call("call-2", 125, bye_reason="NORMAL_CLEARING")
+    import datetime as dt
+
+    end = dt.datetime(2026, 11, 20, 9, 30, 5, tzinfo=dt.UTC)
+    stack.cinnox.record_call("call-2", 125, end=end, bye_reason="NORMAL_CLEARING")
     await stack.webhook(call_start("call-2"))
     await stack.webhook(call_end("call-2"))
     parent = await eventually(lambda: ended(stack, CALLS, "call-2"))
     [reply] = stack.slack.thread(CALLS, parent.ts)
-    assert "2 min 05 s" in reply.text
-    assert "2 min 05 s" in parent.text
+    assert "2 min 05 s" in reply.text and "at 2026-11-20 09:30:05 UTC" in reply.text
+    assert "2 min 05 s" in parent.text and "started 2026-11-20 09:28:00 UTC" in parent.text
     assert "NORMAL_CLEARING" in str(reply.blocks)
 
 

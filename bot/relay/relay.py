@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -62,6 +63,14 @@ def relay_client(token: str, base_url: str, session: aiohttp.ClientSession) -> A
     # connection.) One session, so connections to Slack are kept alive between messages.
     return AsyncWebClient(token=token, base_url=base_url, timeout=int(SLACK_TIMEOUT), retry_handlers=[],
                           session=session)
+
+
+@dataclass(frozen=True)
+class CallTiming:
+    seconds: float | None
+    hangup: str | None
+    started_at: float | None  # from CINNOX's call log, when it has the call
+    ended_at: float
 
 
 @dataclass
@@ -317,19 +326,19 @@ class Relay:
         if call is None or not call.parent_ts or call.start_event is None:
             await self._orphan_end(lane, a)
             return
-        seconds, hangup = await self._duration(d, call)
+        timing = await self._timing(d, call)
         reply_ts = d.posted_ts
         if reply_ts is None and a.uncertain:
             reply_ts = await self._find_reply(lane.channel, call.parent_ts, event.key)
             a.uncertain = False
         if reply_ts is None:
-            reply = messages.call_end_reply(event, d.received_at, seconds, hangup)
+            reply = messages.call_end_reply(event, timing.ended_at, timing.seconds, timing.hangup)
             answer = await self._write(lane, a, "chat_postMessage", thread_ts=call.parent_ts, text=reply.text,
                                        blocks=reply.blocks, metadata=messages.metadata(event))
             reply_ts = str(answer["ts"])
             await self.outbox.record_reply(d, reply_ts)
-        length = messages.duration(seconds) if seconds is not None else "duration unknown"
-        await self._show_ended(lane, a, call, length)
+        length = messages.duration(timing.seconds) if timing.seconds is not None else "duration unknown"
+        await self._show_ended(lane, a, call, length, started_at=timing.started_at)
         await self.outbox.ended(d, lane.channel, reply_ts, time.time())
         self._delivered(d)
 
@@ -356,11 +365,13 @@ class Relay:
         except Exception as exc:
             log.warning("relay.parent_update_failed", error=type(exc).__name__)
 
-    async def _show_ended(self, lane: Lane, a: Attempt, call: Call, length: str) -> None:
+    async def _show_ended(self, lane: Lane, a: Attempt, call: Call, length: str,
+                          started_at: float | None = None) -> None:
         """Edit the call's parent message to show the call ended."""
         assert call.parent_ts is not None and call.start_event is not None
         start = CallEvent.model_validate(call.start_event)
-        parent = messages.call_parent(start, call.started_at or a.delivery.received_at, ended=length)
+        started = started_at or call.started_at or a.delivery.received_at
+        parent = messages.call_parent(start, started, ended=length)
         if call.channel_id and call.channel_id != lane.channel:
             lane = self._lane(call.channel_id)
         try:
@@ -369,23 +380,25 @@ class Relay:
             if _error_code(exc) != "message_not_found":  # the parent was deleted: fine
                 raise
 
-    async def _duration(self, d: Delivery, call: Call) -> tuple[float | None, str | None]:
-        """CINNOX's call log when it has the call, else the time between the two events
-        (unknown when the CallEnd came first)."""
-        measured = None
+    async def _timing(self, d: Delivery, call: Call) -> CallTiming:
+        """CINNOX's call log when it has the call (its duration, start and end), else the
+        time between the two events (unknown when the CallEnd came first)."""
+        measured = CallTiming(None, None, None, d.received_at)
         if call.started_at is not None and d.received_at >= call.started_at:
-            measured = d.received_at - call.started_at
+            measured = CallTiming(d.received_at - call.started_at, None, None, d.received_at)
         cinnox = self.services.cinnox
         if cinnox is None:
-            return measured, None
+            return measured
         try:
             entry = await asyncio.wait_for(cinnox.get_call_log(d.call_id), CALL_LOG_TIMEOUT)
         except Exception as exc:  # any trouble with the call log: the measured duration serves
             log.info("relay.call_log_unavailable", error=type(exc).__name__)
-            return measured, None
+            return measured
         if entry is None or entry.call_duration is None:
-            return measured, None
-        return float(entry.call_duration), entry.bye_reason
+            return measured
+        ended_at = _epoch(entry.call_end_time) or d.received_at
+        started_at = _epoch(entry.call_date)
+        return CallTiming(float(entry.call_duration), entry.bye_reason, started_at, ended_at)
 
     def _delivered(self, d: Delivery) -> None:
         latency = time.time() - d.received_at
@@ -484,6 +497,16 @@ def _error_code(exc: SlackApiError) -> str:
 
 def _with_event(found: list[dict[str, Any]], event_id: str) -> str | None:
     return next((str(m["ts"]) for m in found if messages.event_id_of(m) == event_id), None)
+
+
+def _epoch(rfc3339: str | None) -> float | None:
+    if not rfc3339:
+        return None
+    try:
+        moment = datetime.fromisoformat(rfc3339)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _retry_after(headers: Any) -> float:
