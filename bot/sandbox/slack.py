@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.sandbox.base import FakeService, Fault
+from bot.sandbox.block_kit import view_problems
 
 BOT_USER = "U0BOT"
 _MENTION = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
@@ -242,15 +243,17 @@ class SlackEmulator(FakeService):
 
     async def _m_views_publish(self, args: dict[str, Any]) -> web.Response:
         view = _view_arg(args)
+        problems = view_problems(view) or ([] if view.get("type") == "home" else ["type must be home"])
+        if problems:
+            return _invalid(problems)
         view["id"] = f"VH{next(self._ids):06d}"
         self.home_views[str(args.get("user_id"))] = view
         return _ok(view=view)
 
     def _store_view(self, view: dict[str, Any], view_id: str | None) -> web.Response:
-        if view.get("type") != "modal" or "title" not in view or "blocks" not in view:
-            return _error("invalid_arguments")
-        if len(view["blocks"]) > 100:
-            return _error("invalid_arguments")
+        problems = view_problems(view) or ([] if view.get("type") == "modal" else ["type must be modal"])
+        if problems:
+            return _invalid(problems)
         previous = self.views.get(view_id or "", {})
         view_id = view_id or f"V{next(self._ids):06d}"
         view = {**view, "id": view_id, "hash": f"h{next(self._ids)}", "team_id": TEAM,
@@ -443,3 +446,9 @@ def _ok(**fields: Any) -> web.Response:
 
 def _error(code: str) -> web.Response:
     return web.json_response({"ok": False, "error": code})
+
+
+def _invalid(problems: list[str]) -> web.Response:
+    """Slack's answer to a view it refuses: the error and what was wrong."""
+    return web.json_response({"ok": False, "error": "invalid_arguments",
+                              "response_metadata": {"messages": [f"[ERROR] {p}" for p in problems]}})

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from bot.sandbox.block_kit import errors_problems, view_problems
 from bot.sandbox.signing import signed_headers
 from bot.sandbox.slack import TEAM, SlackEmulator
 
@@ -27,6 +28,10 @@ class Reply:
     @property
     def json(self) -> Any:
         return json.loads(self.text) if self.text.strip().startswith("{") else None
+
+
+class InvalidAnswer(AssertionError):
+    """The bot answered a submission with something Slack would refuse."""
 
 
 class SlackUser:
@@ -87,6 +92,13 @@ class SlackUser:
         }
         reply = await self.post(urlencode({"payload": json.dumps(payload)}))
         answer = reply.json or {}
+        problems = []
+        if answer.get("response_action") == "errors":
+            problems = errors_problems(view, answer.get("errors") or {})
+        elif answer.get("response_action") in ("update", "push"):
+            problems = view_problems(answer.get("view") or {})
+        if problems:  # Slack would show the user "We had some trouble connecting"
+            raise InvalidAnswer("; ".join(problems))
         if answer.get("response_action") == "update" and view.get("id") in self.slack.views:
             self.slack.replace_view(view["id"], answer["view"])  # as Slack would show it
         return reply
