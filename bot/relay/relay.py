@@ -15,7 +15,7 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -311,14 +311,13 @@ class Relay:
             answer = await self._write(lane, a, "chat_postMessage", text=message.text, blocks=message.blocks,
                                        metadata=messages.metadata(event))
             ts = str(answer["ts"])
-        await self.outbox.started(d, lane.channel, ts, time.time())
+        call, released = await self.outbox.started(d, lane.channel, ts, time.time())
         self._delivered(d)
-        self._wake.set()  # its CallEnd, if waiting (perhaps in another lane), may go now
-        if ended is None:
-            # A CallEnd given up waiting may have been delivered on its own meanwhile: then
-            # this parent shows the call ended too. (Whichever of the two commits last sees
-            # the other.)
-            await self._settle_race(lane, d, lambda call: call.state == "ended")
+        self.kick(released)  # its CallEnd, if waiting (perhaps in another lane), may go now
+        if ended is None and call.state == "ended":
+            # A CallEnd given up waiting was delivered on its own meanwhile: this parent
+            # shows the call ended too. (Of the two, the one that commits last sees the other.)
+            await self._settle_race(lane, d, call)
 
     async def _end(self, lane: Lane, a: Attempt) -> None:
         d, event = a.delivery, a.delivery.event
@@ -350,18 +349,17 @@ class Relay:
             answer = await self._write(lane, a, "chat_postMessage", text=message.text, blocks=message.blocks,
                                        metadata=messages.metadata(event))
             ts = str(answer["ts"])
-        await self.outbox.ended(d, lane.channel, ts, time.time())
+        call = await self.outbox.ended(d, lane.channel, ts, time.time())
         self._delivered(d)
-        await self._settle_race(lane, d, lambda call: bool(call.parent_ts))  # its CallStart came meanwhile
+        if call.parent_ts and call.start_event is not None:  # its CallStart was posted meanwhile
+            await self._settle_race(lane, d, call)
 
-    async def _settle_race(self, lane: Lane, d: Delivery, ended_meanwhile: Callable[[Call], bool]) -> None:
-        """After a delivery is recorded: show the parent ended when the call's other event
-        was delivered alongside, each unaware of the other. Best effort: the event is
+    async def _settle_race(self, lane: Lane, d: Delivery, call: Call) -> None:
+        """After a delivery is recorded: show the parent ended, the call's other event having
+        been delivered alongside, each unaware of the other. Best effort: the event is
         delivered already."""
         try:
-            call = await self.outbox.call(d.call_id)
-            if call is not None and call.parent_ts and call.start_event is not None and ended_meanwhile(call):
-                await self._show_ended(lane, Attempt(d, math.inf, uncertain=False), call, "duration unknown")
+            await self._show_ended(lane, Attempt(d, math.inf, uncertain=False), call, "duration unknown")
         except Exception as exc:
             log.warning("relay.parent_update_failed", error=type(exc).__name__)
 

@@ -174,21 +174,27 @@ class Outbox:
         async with self.store.transaction() as conn:
             await _owned_update(conn, delivery, posted_ts=ts)
 
-    async def started(self, delivery: Delivery, channel_id: str, ts: str, delivered_at: float) -> None:
-        """A CallStart is posted: remember its thread, close the row, in one transaction."""
+    async def started(self, delivery: Delivery, channel_id: str, ts: str,
+                      delivered_at: float) -> tuple[Call, list[str]]:
+        """A CallStart is posted: remember its thread, close the row, in one transaction.
+        Returns the call as it now stands (a CallEnd delivered meanwhile shows in its state)
+        and the channels of the CallEnd now free to go."""
         event = delivery.event
         async with self.store.transaction() as conn:
             await _done(conn, delivery, ts, delivered_at)
-            await self._upsert_call(conn, delivery.call_id, service_id=event.service_id, channel_id=channel_id,
-                                    parent_ts=ts, started_at=delivery.received_at, start_event=delivery.payload)
-            await _release_end(conn, delivery)
+            call = await self._upsert_call(conn, delivery.call_id, service_id=event.service_id,
+                                           channel_id=channel_id, parent_ts=ts, started_at=delivery.received_at,
+                                           start_event=delivery.payload)
+            released = await _release_end(conn, delivery)
+        return call, released
 
-    async def ended(self, delivery: Delivery, channel_id: str, ts: str, delivered_at: float) -> None:
-        """A CallEnd is delivered (in its thread, or on its own): the call is over."""
+    async def ended(self, delivery: Delivery, channel_id: str, ts: str, delivered_at: float) -> Call:
+        """A CallEnd is delivered (in its thread, or on its own): the call is over. Returns
+        the call as it now stands (a CallStart posted meanwhile shows in its parent_ts)."""
         async with self.store.transaction() as conn:
             await _done(conn, delivery, ts, delivered_at)
-            await self._upsert_call(conn, delivery.call_id, service_id=delivery.event.service_id,
-                                    channel_id=channel_id, ended_at=delivery.received_at, state="ended")
+            return await self._upsert_call(conn, delivery.call_id, service_id=delivery.event.service_id,
+                                           channel_id=channel_id, ended_at=delivery.received_at, state="ended")
 
     async def retry_later(self, delivery: Delivery, at: float, error: str, *, uncertain: bool) -> None:
         """Try again at ``at``; ``uncertain`` = the post may have reached Slack."""
@@ -249,9 +255,12 @@ class Outbox:
             return {row.service_id: row.channel_id for row in rows}
 
 
-    async def _upsert_call(self, conn: AsyncConnection, call_id: str, **values: Any) -> None:
+    async def _upsert_call(self, conn: AsyncConnection, call_id: str, **values: Any) -> Call:
+        """Insert or update the call; the row as it stands after (concurrent upserts of one
+        call are serialized by the row lock, so each sees what the other wrote)."""
         statement = self._insert(c).values(call_id=call_id, **{"state": "started", **values})
-        await conn.execute(statement.on_conflict_do_update(index_elements=["call_id"], set_=values))
+        upsert = statement.on_conflict_do_update(index_elements=["call_id"], set_=values).returning(c)
+        return Call.of((await conn.execute(upsert)).one())
 
 
 def _unchanged(delivery: Delivery) -> Any:
@@ -267,11 +276,14 @@ async def _owned_update(conn: AsyncConnection, delivery: Delivery, **values: Any
         raise LeaseLost(delivery.key)
 
 
-async def _release_end(conn: AsyncConnection, delivery: Delivery) -> None:
-    """A CallStart is settled: its CallEnd, if waiting, may go now."""
-    if delivery.kind == "CallStart":
-        await conn.execute(o.update().where(o.c.call_id == delivery.call_id, o.c.kind == "CallEnd",
-                                            o.c.state.in_(OPEN)).values(next_attempt_at=0.0))
+async def _release_end(conn: AsyncConnection, delivery: Delivery) -> list[str]:
+    """A CallStart is settled: its CallEnd, if waiting, may go now. Returns its channels."""
+    if delivery.kind != "CallStart":
+        return []
+    waiting = (o.c.call_id == delivery.call_id, o.c.kind == "CallEnd", o.c.state.in_(OPEN))
+    released = await conn.execute(
+        o.update().where(*waiting).values(next_attempt_at=0.0).returning(o.c.channel_id))
+    return [row.channel_id for row in released if row.channel_id]
 
 
 async def _done(conn: AsyncConnection, delivery: Delivery, ts: str, delivered_at: float) -> None:
