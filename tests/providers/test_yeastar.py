@@ -523,6 +523,28 @@ async def test_simulator_rejects_raw_bodies(
     assert sim.channels == {}
 
 
+REQUIRED_KEYS = [(provider, spec.key) for provider in PROVIDER_KEYS
+                 for spec in account_data_fields(provider) if spec.required]
+
+
+@pytest.mark.parametrize(("provider", "key"), REQUIRED_KEYS, ids=[f"{p}-{k}" for p, k in REQUIRED_KEYS])
+async def test_each_providers_required_account_key_is_enforced_by_model_and_simulator(
+    sim: YeastarSimulator, client: YeastarClient, provider: str, key: str
+) -> None:
+    data = sms_data(provider)
+    data["account_data"] = {k: v for k, v in data["account_data"].items() if k != key}
+    with pytest.raises(pydantic.ValidationError) as caught:
+        SmsChannelRequest.model_validate(data)
+    found = field_errors(SmsChannelRequest, caught.value)
+    assert f"account_data.{key}" in found and "is required for" in found[f"account_data.{key}"]
+
+    body = SmsChannelRequest.model_validate(sms_data(provider)).to_api()
+    body["account_data"] = [item for item in body["account_data"] if item["k"] != key]
+    answer = await raw_create(sim, client, body)
+    assert answer["errcode"] == 40002 and key in answer["errmsg"], answer
+    assert sim.channels == {}
+
+
 async def test_simulator_requires_a_user_agent(sim: YeastarSimulator) -> None:
     async with aiohttp.ClientSession(skip_auto_headers=["User-Agent"]) as http:
         async with http.post(
