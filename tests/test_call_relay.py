@@ -106,6 +106,20 @@ async def test_a_post_answered_500_is_not_posted_again_even_when_the_look_back_i
     assert event_ids(parents(stack)) == ["call-9:CallStart"]
 
 
+async def test_a_reply_posted_but_answered_with_an_error_is_found_and_not_posted_again(
+        stack: SandboxStack) -> None:
+    await stack.webhook(call_start("call-11"))
+    await eventually(lambda: parents(stack))
+    # The reply lands but Slack answers 500; on the next try the parent's update fails
+    # with Slack's internal_error (HTTP 200) before the try after that succeeds.
+    stack.slack.inject(500, path_prefix="/api/chat.postMessage", after=True)
+    stack.slack.inject(200, path_prefix="/api/chat.update")
+    await stack.webhook(call_end("call-11"))
+    parent = await eventually(lambda: ended(stack, CALLS, "call-11"), timeout=30)
+    await eventually(lambda: stack.services.metrics.outbox_depth._value.get() == 0, timeout=30)
+    assert len(stack.slack.thread(CALLS, parent.ts)) == 1
+
+
 async def test_a_call_end_follows_its_call_when_its_own_service_has_no_channel(tmp_path: Path) -> None:
     async with SandboxStack(tmp_path, call_events_channel=None, call_end_grace_seconds=0.3) as stack:
         await stack.user().command("/call-events", "route svc-a C0A")
@@ -148,9 +162,9 @@ async def test_calls_go_to_the_channel_routed_for_their_service(stack: SandboxSt
 async def test_every_event_arrives_once_in_thread_order_when_slack_fails_30_percent(tmp_path: Path) -> None:
     async with SandboxStack(tmp_path, relay_channel_rate=50) as stack:
         await stack.user().command("/call-events", "route svc-b C0CALLSB")
-        stack.slack.fail_ratio = 0.3  # 429 (Retry-After) or 500, on every Slack method
-        stack.slack.fail_statuses = (429, 500)
-        stack.slack.fail_after = 0.5  # half the 500s come after the message was posted
+        stack.slack.fail_ratio = 0.3  # on every Slack method: 429 (Retry-After), 500, or
+        stack.slack.fail_statuses = (429, 500, 200)  # 200 {"ok": false, "error": "internal_error"}
+        stack.slack.fail_after = 0.5  # half the failures come after the message was posted
         calls = [(f"call-{n}", "svc-b" if n % 2 else "svc-a") for n in range(12)]
         for call_id, service in calls:
             await stack.webhook(call_start(call_id, service))

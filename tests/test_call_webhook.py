@@ -116,3 +116,12 @@ async def test_webhook_answers_are_counted_in_metrics(stack: SandboxStack) -> No
     assert 'bot_webhook_requests_total{answer="bad_json"} 1.0' in text
     # the route is labelled by its pattern, never with the secret token
     assert stack.services.webhook_token not in text
+
+
+async def test_a_withheld_caller_and_a_call_end_with_stray_parties_are_still_taken(stack: SandboxStack) -> None:
+    start = {"message": {"id": "c9", "status": "CallStart", "serviceId": "s",
+                         "caller": {"number": "anonymous"}, "callees": [{"number": "+852 6123 4567"}]}}
+    end = {"message": {"id": "c9", "status": "CallEnd", "serviceId": "s", "caller": {}}}
+    assert (await stack.webhook(start))[0] == 200
+    assert (await stack.webhook(end))[0] == 200
+    assert await stored_events(stack) == 2

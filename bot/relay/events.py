@@ -39,10 +39,12 @@ def _number_as_text(value: Any) -> Any:
 
 
 def _phone_number(value: Any) -> Any:
-    # Digits, as a Number or in a string (a leading "+" is fine).
-    if isinstance(value, bool | float) or (isinstance(value, int) and value < 0) or (
-            isinstance(value, str) and not value.removeprefix("+").isdigit()):
-        raise ValueError("must be a phone number (digits)")
+    # A Number in the document. Text is taken too ("+852 …", "anonymous" for a withheld
+    # caller): it is only shown, and a call must not be lost over how its number is written.
+    if isinstance(value, bool | float) or (isinstance(value, int) and value < 0):
+        raise ValueError("must be a phone number")
+    if isinstance(value, str) and not value.strip():
+        return None
     return value
 
 
@@ -105,6 +107,15 @@ class IncomingCallEvent(CallEvent):
     service_id: Id = Field(alias="serviceId")
     caller: IncomingParty | None = None
     callees: list[IncomingParty] = Field(default_factory=list, max_length=50)  # type: ignore[assignment]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _end_carries_no_parties(cls, data: Any) -> Any:
+        # The document's CallEnd has only id, status and serviceId: parties sent with it
+        # anyway are not read, so they cannot make it fail.
+        if isinstance(data, dict) and data.get("status") == CALL_END:
+            return {k: v for k, v in data.items() if k not in ("caller", "callees")}
+        return data
 
     @model_validator(mode="after")
     def _start_names_the_parties(self) -> IncomingCallEvent:

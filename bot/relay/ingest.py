@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 
+import sqlalchemy.exc
 import structlog
 
 from bot.relay.events import CallEvent
@@ -50,28 +51,43 @@ class Ingest:
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                if not await self._commit(batch) and len(batch) > 1:
+                refused = await self._commit(batch)
+                if isinstance(refused, DataRefused) and len(batch) > 1:
                     # One event the store refuses must not fail the others sharing its
-                    # commit: each is stored (or refused) on its own.
+                    # commit: each is stored (or refused) on its own. (When the store is
+                    # down, the batch fails at once instead: 503s, and CINNOX sends again.)
                     for item in batch:
                         await self._commit([item])
             finally:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _commit(self, batch: list[Pending]) -> bool:
-        """Store ``batch`` in one transaction and answer its requests; False when the
-        store refused it (a single event's request then gets the error: 503)."""
+    async def _commit(self, batch: list[Pending]) -> Exception | None:
+        """Store ``batch`` in one transaction and answer its requests; the error when the
+        store failed (a ``DataRefused`` when it refused what it was given). Requests are
+        answered with the error unless a refused batch is about to be split."""
         rows = [(event, at, self.route(event)) for event, at, _ in batch]
         try:
             await self.outbox.add_many(rows)
         except Exception as exc:
             log.error("ingest.store_failed", events=len(batch), error=type(exc).__name__)
-            if len(batch) == 1 and not batch[0][2].done():
-                batch[0][2].set_exception(exc)
-            return False
+            refused: Exception = DataRefused(exc) if _is_data_error(exc) else exc
+            if len(batch) == 1 or not isinstance(refused, DataRefused):
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            return refused
         for _, _, done in batch:
             if not done.done():
                 done.set_result(None)
         self.on_stored({channel for _, _, channel in rows if channel})
-        return True
+        return None
+
+
+class DataRefused(Exception):
+    """The store refused the rows themselves (not an outage)."""
+
+
+def _is_data_error(exc: Exception) -> bool:
+    return isinstance(exc, sqlalchemy.exc.DBAPIError) and not isinstance(
+        exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError) and not exc.connection_invalidated

@@ -40,6 +40,8 @@ PERMANENT = frozenset({
     "invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope",
     "ekm_access_denied", "team_access_not_granted",
 })
+#: Slack's answers that it failed inside: the request may or may not have taken effect.
+TRANSIENT = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 #: Delivered events are kept this long (for duplicates CINNOX might still send), then pruned.
 KEEP_DELIVERED = 7 * 86400.0
 PRUNE_EVERY = 3600.0
@@ -277,7 +279,9 @@ class Relay:
         except Exception:
             log.exception("relay.delivery_crashed")
             self.services.metrics.delivery_failures.labels("internal").inc()
-            if claimed.attempts >= UNKNOWN_ERROR_ATTEMPTS:
+            # Given up only when nothing can have been posted: a failure after the post
+            # (the store, say) is retried until the post is recorded.
+            if claimed.attempts >= UNKNOWN_ERROR_ATTEMPTS and not attempt.uncertain:
                 await self.outbox.fail(claimed, "internal error")
             else:
                 await self._retry(attempt, "internal error", uncertain=True)
@@ -303,6 +307,9 @@ class Relay:
     async def _start(self, lane: Lane, a: Attempt) -> None:
         d, event = a.delivery, a.delivery.event
         ts = await self._find(a, lane.channel, event.key, d.received_at)
+        if ts is None and a.uncertain:
+            await self._retry(a, "could not finish looking for an earlier post", uncertain=True)
+            return
         ended = None
         if ts is None:
             call = await self.outbox.call(d.call_id)
@@ -328,8 +335,14 @@ class Relay:
         timing = await self._timing(d, call)
         reply_ts = d.posted_ts
         if reply_ts is None and a.uncertain:
-            reply_ts = await self._find_reply(lane.channel, call.parent_ts, event.key)
-            a.uncertain = False
+            # In the thread, or on its own: an earlier attempt may have posted it alone.
+            reply_ts = (await self._find_reply(lane.channel, call.parent_ts, event.key)
+                        or await self._find(a, lane.channel, event.key, d.received_at))
+            if reply_ts is not None:
+                await self.outbox.record_reply(d, reply_ts)
+            elif a.uncertain:
+                await self._retry(a, "could not finish looking for an earlier post", uncertain=True)
+                return
         if reply_ts is None:
             reply = messages.call_end_reply(event, timing.ended_at, timing.seconds, timing.hangup)
             answer = await self._write(lane, a, "chat_postMessage", thread_ts=call.parent_ts, text=reply.text,
@@ -344,6 +357,9 @@ class Relay:
     async def _orphan_end(self, lane: Lane, a: Attempt) -> None:
         d, event = a.delivery, a.delivery.event
         ts = await self._find(a, lane.channel, event.key, d.received_at)
+        if ts is None and a.uncertain:
+            await self._retry(a, "could not finish looking for an earlier post", uncertain=True)
+            return
         if ts is None:
             message = messages.orphan_end(event, d.received_at)
             answer = await self._write(lane, a, "chat_postMessage", text=message.text, blocks=message.blocks,
@@ -420,9 +436,13 @@ class Relay:
         while True:
             await lane.pace(paced)
             await self._hold(a)
+            looked = a.uncertain
+            a.uncertain = a.uncertain or paced  # once sent, a post may be in the channel
             try:
                 answer = await getattr(self._client, method)(channel=lane.channel, **kwargs)
             except SlackApiError as exc:
+                if not _may_have_acted(exc):
+                    a.uncertain = looked
                 lane.sent(paced)
                 if exc.response.status_code != 429 or self._stopping:
                     raise
@@ -466,15 +486,16 @@ class Relay:
     async def _slack_failed(self, a: Attempt, exc: SlackApiError) -> None:
         error, status = _error_code(exc), exc.response.status_code
         self.services.metrics.delivery_failures.labels(error).inc()
-        # 5xx and 429 (only seen here when stopping) are Slack's trouble: retried as long
-        # as it takes. An error code we do not know is retried a few times, then given up.
-        transient = status >= 500 or status == 429
+        # 5xx, Slack's own internal errors and 429 (only seen here when stopping) are Slack's
+        # trouble: retried as long as it takes. An error code we do not know is retried a
+        # few times, then given up.
+        transient = status >= 500 or status == 429 or error in TRANSIENT
         if error in PERMANENT or (not transient and a.delivery.attempts >= UNKNOWN_ERROR_ATTEMPTS):
             log.warning("relay.gave_up", error=error)
             await self.outbox.fail(a.delivery, error)
             return
         log.info("relay.will_retry", error=error)
-        await self._retry(a, error, uncertain=status >= 500)
+        await self._retry(a, error, uncertain=_may_have_acted(exc))
 
     async def _retry(self, a: Attempt, error: str, *, uncertain: bool) -> None:
         """Try again after a backoff. The next attempt looks for the message first when this
@@ -484,6 +505,11 @@ class Relay:
         await self.outbox.retry_later(a.delivery, time.time() + backoff, error,
                                       uncertain=uncertain or a.uncertain)
         self._wake.set()  # the sweep learns of the earlier due time
+
+
+def _may_have_acted(exc: SlackApiError) -> bool:
+    """A 5xx, or Slack saying it failed inside: the message may be in the channel."""
+    return exc.response.status_code >= 500 or _error_code(exc) in TRANSIENT
 
 
 def _error_code(exc: SlackApiError) -> str:

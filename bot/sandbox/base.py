@@ -58,7 +58,7 @@ class FakeService:
         self.path_latency: dict[str, float] = {}
         self.fail_ratio: float = 0.0
         self.fail_statuses: tuple[int, ...] = (429, 500)
-        #: the share of random 5xx faults that strike after the route ran
+        #: the share of random 5xx (and 200-with-an-error) faults that strike after the route ran
         self.fail_after: float = 0.0
         self._random = random.Random(seed)
         self.app = web.Application(middlewares=[self._middleware], client_max_size=4 * 1024**2)
@@ -154,7 +154,8 @@ class FakeService:
                 return fault
         if self.fail_ratio and self._random.random() < self.fail_ratio:
             fault = self.random_fault(self._random.choice(self.fail_statuses))
-            fault.after = fault.status >= 500 and self._random.random() < self.fail_after
+            failed_inside = fault.status >= 500 or fault.status == 200  # 200: an error in the body
+            fault.after = failed_inside and self._random.random() < self.fail_after
             return fault
         return None
 

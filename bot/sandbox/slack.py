@@ -160,7 +160,8 @@ class SlackEmulator(FakeService):
         router.add_get("/socket-mode", self._socket_mode)
 
     def fault_response(self, fault: Fault) -> web.StreamResponse:
-        error = {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}.get(
+        error = {200: "internal_error", 429: "ratelimited", 500: "internal_error",
+                 503: "service_unavailable"}.get(
             fault.status, "fatal_error")
         body = fault.body if fault.body is not None else {"ok": False, "error": error}
         return web.json_response(body, status=fault.status, headers=fault.headers)

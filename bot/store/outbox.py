@@ -181,10 +181,11 @@ class Outbox:
         and the channels of the CallEnd now free to go."""
         event = delivery.event
         async with self.store.transaction() as conn:
-            await _done(conn, delivery, ts, delivered_at)
+            # The call's row first, in ``ended`` too: one lock order, no deadlock between them.
             call = await self._upsert_call(conn, delivery.call_id, service_id=event.service_id,
                                            channel_id=channel_id, parent_ts=ts, started_at=delivery.received_at,
                                            start_event=delivery.payload)
+            await _done(conn, delivery, ts, delivered_at)
             released = await _release_end(conn, delivery)
         return call, released
 
@@ -192,9 +193,10 @@ class Outbox:
         """A CallEnd is delivered (in its thread, or on its own): the call is over. Returns
         the call as it now stands (a CallStart posted meanwhile shows in its parent_ts)."""
         async with self.store.transaction() as conn:
-            await _done(conn, delivery, ts, delivered_at)
-            return await self._upsert_call(conn, delivery.call_id, service_id=delivery.event.service_id,
+            call = await self._upsert_call(conn, delivery.call_id, service_id=delivery.event.service_id,
                                            channel_id=channel_id, ended_at=delivery.received_at, state="ended")
+            await _done(conn, delivery, ts, delivered_at)
+        return call
 
     async def retry_later(self, delivery: Delivery, at: float, error: str, *, uncertain: bool) -> None:
         """Try again at ``at``; ``uncertain`` = the post may have reached Slack."""
@@ -277,10 +279,11 @@ async def _owned_update(conn: AsyncConnection, delivery: Delivery, **values: Any
 
 
 async def _release_end(conn: AsyncConnection, delivery: Delivery) -> list[str]:
-    """A CallStart is settled: its CallEnd, if waiting, may go now. Returns its channels."""
+    """A CallStart is settled: its CallEnd, if waiting, may go now. Returns its channels.
+    (Only a pending one: a CallEnd in ``sending`` may be leased by a replica posting it.)"""
     if delivery.kind != "CallStart":
         return []
-    waiting = (o.c.call_id == delivery.call_id, o.c.kind == "CallEnd", o.c.state.in_(OPEN))
+    waiting = (o.c.call_id == delivery.call_id, o.c.kind == "CallEnd", o.c.state == "pending")
     released = await conn.execute(
         o.update().where(*waiting).values(next_attempt_at=0.0).returning(o.c.channel_id))
     return [row.channel_id for row in released if row.channel_id]
