@@ -8,6 +8,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from slack_bolt.async_app import AsyncApp
@@ -62,6 +63,13 @@ def register(app: AsyncApp, services: Services) -> None:
             services.background.spawn(_reply(show(services), respond), name=f"call_events.{sub}")
 
 
+def _same_url(a: str, b: str) -> bool:
+    """Equal as URLs: scheme and host in any case, a trailing slash or not."""
+    x, y = urlsplit(a.strip()), urlsplit(b.strip())
+    return (x.scheme.lower(), x.netloc.lower(), x.path.rstrip("/"), x.query) == (
+        y.scheme.lower(), y.netloc.lower(), y.path.rstrip("/"), y.query)
+
+
 def _cannot_subscribe(services: Services) -> str | None:
     if services.cinnox is None:
         return not_configured("cinnox")
@@ -83,11 +91,11 @@ async def _subscribe(services: Services, user: str, enabled: bool, respond: Resp
         await respond(response_type="ephemeral", replace_original=False,
                       text=f":x: CINNOX did not change the subscription. {escape(exc.user_sentence())}")
         return
-    await services.store.set_setting(SUBSCRIPTION_SETTING, json.dumps(
-        {"enabled": state.enabled, "updated_at": state.updated_at, "by": user}))
     # CINNOX answers enabled=false when a subscription failed (its document says so), and
     # may keep another URL: either way calls would not reach this bot.
-    refused = enabled and (not state.enabled or (state.url is not None and state.url != url))
+    refused = enabled and (not state.enabled or (state.url is not None and not _same_url(state.url, url)))
+    await services.store.set_setting(SUBSCRIPTION_SETTING, json.dumps(
+        {"enabled": state.enabled and not refused, "updated_at": state.updated_at, "by": user}))
     if refused:
         await services.access.record(user, action, "failed", detail="CINNOX kept the subscription off")
         await respond(response_type="ephemeral", replace_original=False, text=(

@@ -47,6 +47,8 @@ PROVIDER = "yeastar"
 API = "/openapi/v1.0"
 #: How long refused credentials are not tried again (Yeastar blocks the IP after 5 failures).
 LOGIN_COOLDOWN = 300.0
+#: get_token's answers that mean the credentials were refused (10005) or the IP blocked (70004).
+LOGIN_REFUSED = (10005, 70004)
 
 SmsProvider = Literal[
     "general", "apidaze", "athena", "bandwidth", "flowroute", "ixica",
@@ -504,7 +506,8 @@ class YeastarClient:
             try:
                 self._token = await self._new_token(token)
             except errors.AuthError as exc:
-                self._refused, self._refused_until = exc, time.monotonic() + LOGIN_COOLDOWN
+                if exc.code in LOGIN_REFUSED:  # not, say, an answer without a token
+                    self._refused, self._refused_until = exc, time.monotonic() + LOGIN_COOLDOWN
                 raise
             if token is not None:
                 self.http.secrets -= {token.access, token.refresh or ""}
@@ -565,9 +568,13 @@ class YeastarClient:
                 self._drop(access, keep_refresh=True)
                 if attempt == 2:
                     raise
-            # Any other refusal (10005 ACCESS DENIED: no permission for this resource) keeps
-            # the token: fetching new ones would not help and would spend Yeastar's limit of
-            # 8 valid tokens.
+            except errors.AuthError as exc:
+                # HTTP 401 means the token itself is refused: the next call gets a new one.
+                # Any other refusal (10005 ACCESS DENIED: no permission for this resource)
+                # keeps it: new tokens would not help and would spend Yeastar's limit of 8.
+                if exc.status == 401:
+                    self._drop(access, keep_refresh=False)
+                raise
         raise AssertionError("unreachable")
 
     # --- operations --------------------------------------------------------------------
