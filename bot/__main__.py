@@ -60,7 +60,7 @@ async def _check(settings: Settings) -> int:
 
 
 async def _serve(settings: Settings) -> int:
-    from bot.runtime import Runtime
+    from bot.runtime import Runtime, StartupError
 
     log = structlog.get_logger("bot")
     if not settings.configured("slack"):
@@ -74,11 +74,16 @@ async def _serve(settings: Settings) -> int:
         if not settings.configured(part):
             log.warning("provider.disabled", provider=part, missing=settings.missing(part))
     runtime = Runtime(settings)
-    await runtime.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before starting: a SIGTERM then still drains
         loop.add_signal_handler(sig, stop.set)
+    try:
+        await runtime.start()
+    except StartupError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        await runtime.stop()
+        return 1
     await stop.wait()
     log.info("shutdown.requested")
     await runtime.stop()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -102,6 +104,23 @@ class ContextAndAccess(AsyncMiddleware):
     ) -> BoltResponse | None:
         body = req.body
         kind, user = describe(body)
+        if req.mode == "socket_mode":
+            # No HTTP route saw this request: its ID and metrics are given here.
+            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:16])
+            started, status = time.perf_counter(), "500"
+            try:
+                answer = await self._guarded(req, body, kind, user, next)
+                status = str(answer.status) if answer is not None else "200"
+                return answer
+            finally:
+                metrics = self.services.metrics
+                metrics.slack_requests.labels(kind, status).inc()
+                metrics.slack_latency.labels(kind).observe(time.perf_counter() - started)
+        return await self._guarded(req, body, kind, user, next)
+
+    async def _guarded(self, req: AsyncBoltRequest, body: dict[str, Any], kind: str, user: str,
+                       next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
         structlog.contextvars.bind_contextvars(slack_user=user, slack_kind=kind)
         guarded = ("command" in body and not is_help(body.get("text", ""))) or body.get(
             "type") == "view_submission"

@@ -7,12 +7,15 @@ variable.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import sys
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class ConfigError(Exception):
@@ -31,7 +34,42 @@ def _base_url(value: str | None) -> str | None:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         raise ValueError("has a port that is not a number between 0 and 65535") from None
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("must be only the scheme, host and port (the bot adds the paths), "
+                         "e.g. https://host.example.com:8443")
     return value.rstrip("/")
+
+
+def _database_url(value: str) -> str:
+    try:
+        url = make_url(value)
+    except Exception:
+        raise ValueError("is not a database URL: use sqlite:///path/to/bot.db or "
+                         "postgresql://user:password@host:5432/name") from None
+    backend = url.get_backend_name().replace("postgres", "postgresql").replace("postgresqlql", "postgresql")
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError("must start with sqlite:/// or postgresql://")
+    if backend == "sqlite" and not url.database:
+        raise ValueError("needs a file path, e.g. sqlite:///./var/bot.db")
+    if backend == "postgresql" and not url.host:
+        raise ValueError("needs a host, e.g. postgresql://user:password@host:5432/name")
+    return value
+
+
+def _listen_host(value: str) -> str:
+    value = value.strip()
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    labels = value.rstrip(".").split(".")
+    if not value or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("must be an IP address or a host name, e.g. 0.0.0.0 or localhost")
+    return value
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 class Settings(BaseSettings):
@@ -98,9 +136,12 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql", "postgres")):
-            raise ValueError("must start with sqlite:/// or postgresql://")
-        return value
+        return _database_url(value)
+
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        return _listen_host(value)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -151,7 +192,7 @@ _REASONS = {
     "int_parsing": "must be a whole number",
     "less_than_equal": "must be at most {le}",
     "greater_than": "must be greater than {gt}",
-    "float_parsing": "must be a number of seconds",
+    "float_parsing": "must be a number",
     "greater_than_equal": "must be at least {ge}",
     "literal_error": "must be one of {expected}",
 }

@@ -9,11 +9,14 @@ from typing import Any
 import structlog
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.engine import make_url
 
 from bot.access import Access
 from bot.app import build_bolt_app, slack_client
 from bot.config import Settings
-from bot.logs import register_secret
+from bot.logs import redact_text, register_secret
 from bot.metrics import Metrics
 from bot.relay.relay import Relay
 from bot.server import build_web_app
@@ -64,6 +67,11 @@ def register_settings_secrets(settings: Settings) -> None:
         value = getattr(settings, name)
         if hasattr(value, "get_secret_value"):
             register_secret(value.get_secret_value())
+    register_secret(make_url(settings.database_url).password)
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message is one sentence naming what to fix."""
 
 
 class Runtime:
@@ -81,7 +89,11 @@ class Runtime:
         if settings.allowed_users is None:
             log.warning("access.everyone_may_provision",
                         hint="set BOT_ALLOWED_USERS to a comma-separated list of Slack user IDs")
-        store = await Store.open(settings.database_url)
+        try:
+            store = await Store.open(settings.database_url)
+        except Exception as exc:
+            raise StartupError(f"DATABASE_URL: the database could not be opened "
+                               f"({type(exc).__name__}: {redact_text(str(exc))[:200]}).") from None
         metrics = Metrics()
         assert settings.slack_bot_token is not None
         services = Services(
@@ -98,6 +110,7 @@ class Runtime:
             else await store.setting_or_create(WEBHOOK_TOKEN_SETTING, lambda: secrets.token_urlsafe(24))
         )
         register_secret(services.webhook_token)
+        self.services = services  # from here on, stop() closes what was opened
         services.outbox = Outbox(store)
         services.relay = Relay(services, services.outbox, channel_rate=settings.relay_channel_rate,
                                grace=settings.call_end_grace_seconds)
@@ -109,7 +122,11 @@ class Runtime:
                                          handle_signals=False, shutdown_timeout=10.0)
             await self._runner.setup()
             site = web.TCPSite(self._runner, settings.host, settings.port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:
+                raise StartupError(f"HOST, PORT: cannot listen on {settings.host}:{settings.port} "
+                                   f"({exc.strerror or exc}).") from None
             port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
             self.url = f"http://{host}:{port}"
@@ -117,9 +134,9 @@ class Runtime:
         if settings.slack_app_token:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-            self._socket_mode = AsyncSocketModeHandler(
-                self.bolt, settings.slack_app_token.get_secret_value()
-            )
+            app_token = settings.slack_app_token.get_secret_value()
+            await _check_app_token(app_token, settings.slack_api_url)
+            self._socket_mode = AsyncSocketModeHandler(self.bolt, app_token)
             await self._socket_mode.connect_async()
             log.info("socket_mode.connected")
 
@@ -141,3 +158,16 @@ class Runtime:
                     await client.close()
             await services.store.close()
         log.info("server.stopped")
+
+
+async def _check_app_token(app_token: str, api_url: str) -> None:
+    """Socket Mode retries a refused token for ever: ask Slack once first."""
+    client = AsyncWebClient(base_url=api_url, timeout=10)
+    try:
+        await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        raise StartupError(f"SLACK_APP_TOKEN was refused by Slack ({exc.response.get('error')}): "
+                           "use an app-level token (xapp-…) with connections:write.") from None
+    except Exception as exc:
+        raise StartupError(f"SLACK_API_URL: Slack could not be reached to open Socket Mode "
+                           f"({type(exc).__name__}).") from None

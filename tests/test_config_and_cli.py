@@ -30,6 +30,10 @@ def run_bot(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
         ("CINNOX_BASE_URL", "cinnox.example.com", "CINNOX_BASE_URL must be a URL"),
         ("YEASTAR_BASE_URL", "https://pbx.example.com:88x", "YEASTAR_BASE_URL has a port"),
         ("DATABASE_URL", "mysql://x", "DATABASE_URL must start with sqlite:/// or postgresql://"),
+        ("DATABASE_URL", "postgresql://h:abc/db", "DATABASE_URL is not a database URL"),
+        ("DATABASE_URL", "sqlite://relative.db", "DATABASE_URL needs a file path"),
+        ("HOST", "not..a..host", "HOST must be an IP address or a host name"),
+        ("BANDWIDTH_BASE_URL", "https://api.example.com/v1", "BANDWIDTH_BASE_URL must be only the scheme"),
     ],
 )
 def test_a_malformed_variable_stops_serve_with_one_sentence_naming_it(
@@ -41,6 +45,45 @@ def test_a_malformed_variable_stops_serve_with_one_sentence_naming_it(
     assert done.stderr.strip().startswith("Configuration error: " + sentence)
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "sentence"),
+    [
+        ({"DATABASE_URL": "postgresql://bot:pw-never-shown@127.0.0.1:9/bot"}, "DATABASE_URL: the database"),
+        ({"PORT": "{busy}"}, "HOST, PORT: cannot listen on"),
+    ],
+    ids=["database-unreachable", "port-in-use"],
+)
+def test_serve_that_cannot_start_says_why_in_one_sentence(
+        tmp_path: Path, env: dict[str, str], sentence: str) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        values = {k: v.replace("{busy}", str(busy.getsockname()[1])) for k, v in env.items()}
+        done = run_bot(tmp_path, "serve", SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", HOST="127.0.0.1",
+                       **values)
+    assert done.returncode == 1
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("Cannot start:")]
+    assert sentence in line
+    assert "Traceback" not in done.stderr and "pw-never-shown" not in done.stderr
+    assert "Unclosed" not in done.stderr
+
+
+async def test_a_refused_app_token_stops_serve_with_a_sentence(tmp_path: Path) -> None:
+    async with SlackEmulator(app_token="xapp-the-right-one") as slack:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", cwd=tmp_path,
+            env=bot_env(SLACK_BOT_TOKEN="xoxb-sandbox-token", SLACK_SIGNING_SECRET="s",
+                        SLACK_APP_TOKEN="xapp-a-wrong-one", SLACK_API_URL=slack.url + "/api/",
+                        HOST="127.0.0.1", PORT=str(free_port())),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 1
+    assert "Cannot start: SLACK_APP_TOKEN was refused by Slack (invalid_auth)" in err.decode()
+    assert "xapp-a-wrong-one" not in err.decode()
 
 
 def test_serve_without_slack_credentials_names_them(tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ async def test_a_slash_command_over_socket_mode_is_answered(tmp_path: Path) -> N
             "response_url": stack.slack.new_response_url()})
         assert ack["payload"]["response_type"] == "ephemeral"
         assert "/sip-endpoint" in ack["payload"]["text"]
+        metrics = stack.services.metrics.render().decode()
+        assert 'bot_slack_requests_total{kind="/sip-endpoint",status="200"} 1.0' in metrics
 
 
 async def test_socket_mode_opens_modals_through_the_same_handlers(tmp_path: Path) -> None:

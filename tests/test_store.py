@@ -158,3 +158,15 @@ async def test_a_replica_whose_lease_ran_out_cannot_overwrite_the_replica_that_t
         assert await outbox.depth() == 0
     finally:
         await store.close()
+
+
+async def test_replicas_starting_together_on_a_new_database_both_start(tmp_path: Path) -> None:
+    import asyncio
+
+    async with fresh_postgres_database() as url:
+        stores = await asyncio.gather(*(Store.open(url) for _ in range(3)))
+        try:
+            assert [await s.schema_version() for s in stores] == [LATEST] * 3
+        finally:
+            for s in stores:
+                await s.close()

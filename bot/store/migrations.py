@@ -1,12 +1,17 @@
 """Schema versions. Each migration runs once, in order, in a transaction, and only adds:
-an upgrade never drops or rewrites existing data."""
+an upgrade never drops or rewrites existing data.
+
+v1 creates the tables as ``tables.py`` defines them now, so on a new database a later
+migration finds its change already made: each must check first (``checkfirst``, ``IF NOT
+EXISTS``), as v2 does.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, inspect, select, text
 
 from bot.store import tables
 
@@ -26,6 +31,7 @@ def _v2_outbox_by_channel(conn: Connection) -> None:
 
 MIGRATIONS: list[Migration] = [_v1_initial, _v2_outbox_by_channel]
 LATEST = len(MIGRATIONS)
+UPGRADE_LOCK = 0x7E1E_B07  # any constant shared by every replica
 
 
 def current_version(conn: Connection) -> int:
@@ -37,6 +43,9 @@ def current_version(conn: Connection) -> int:
 
 def upgrade(conn: Connection) -> int:
     """Bring the schema to LATEST; returns the version it started from."""
+    if conn.dialect.name == "postgresql":
+        # Replicas starting together upgrade one at a time (held until this transaction ends).
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK})
     tables.schema_version.create(conn, checkfirst=True)
     start = current_version(conn)
     for number, migration in enumerate(MIGRATIONS[start:], start=start + 1):
