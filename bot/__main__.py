@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import sys
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -20,8 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="run the bot (HTTP, webhook, Socket Mode when SLACK_APP_TOKEN is set)")
     sub.add_parser("check", help="validate configuration and reach Slack and each provider")
     manifest = sub.add_parser("manifest", help="print the Slack app manifest (JSON)")
-    mode = manifest.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--socket-mode", action="store_true", help="for Socket Mode (no public URL)")
+    mode = manifest.add_mutually_exclusive_group()
+    mode.add_argument("--socket-mode", action="store_true", help="for Socket Mode (no public URL; the default)")
     mode.add_argument("--url", help="public https base URL for HTTP mode, e.g. https://bot.example.com")
     sub.add_parser("demo", help="the sandbox: a scripted session against local Slack and providers")
     args = parser.parse_args(argv)
@@ -29,10 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb == "manifest":
         from bot.manifest import build_manifest
 
-        if args.url and not args.url.startswith("https://"):
-            print("--url must start with https:// (Slack only calls https URLs).", file=sys.stderr)
+        if args.url and (not args.url.startswith("https://") or not urlsplit(args.url).hostname):
+            print("--url must be an https:// URL with a host, e.g. https://bot.example.com "
+                  "(Slack only calls https URLs).", file=sys.stderr)
             return 2
-        print(json.dumps(build_manifest(url=args.url, socket_mode=args.socket_mode), indent=2))
+        print(json.dumps(build_manifest(url=args.url, socket_mode=not args.url), indent=2))
         return 0
     if args.verb == "demo":
         from bot.sandbox.demo import run_demo

@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import REFUSAL
 from bot.services import Services
-from handlers.commands import is_help
+from handlers.commands import changes_nothing
 
 log = structlog.get_logger(__name__)
 
@@ -122,8 +122,10 @@ class ContextAndAccess(AsyncMiddleware):
     async def _guarded(self, req: AsyncBoltRequest, body: dict[str, Any], kind: str, user: str,
                        next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
         structlog.contextvars.bind_contextvars(slack_user=user, slack_kind=kind)
-        guarded = ("command" in body and not is_help(body.get("text", ""))) or body.get(
-            "type") == "view_submission"
+        if "command" in body:
+            guarded = not changes_nothing(body["command"], body.get("text", ""))
+        else:
+            guarded = body.get("type") == "view_submission"
         if not guarded or self.services.access.may_provision(user):
             return await next()
         await self.services.access.record(user, kind, "denied", detail="not in BOT_ALLOWED_USERS")

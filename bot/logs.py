@@ -12,16 +12,25 @@ from typing import Any
 import structlog
 
 _SENSITIVE_KEY = re.compile(
-    r"(token|secret|password|passwd|authorization|api_key|apikey|access_key|auth|credential|cookie|signature)",
+    r"(token|secret|password|passwd|pwd|authorization|api_key|apikey|access_key|private_key|auth|credential"
+    r"|cookie|signature)",
     re.IGNORECASE,
 )
 # Values that are secrets whatever key they sit under.
 _SECRET_VALUE = re.compile(
     r"(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+"
     r"|Bearer\s+[A-Za-z0-9._~+/=-]+|Basic\s+[A-Za-z0-9+/=]{8,}"
+    # "Token …" / "Digest …" only with something credential-like after (a digit, 8+ long)
+    r"|(?:Token|Digest)\s+(?=[A-Za-z0-9._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{8,}"
     r"|(?:access_token|refresh_token|password|secret|token)=[^&\s\"']+)",
     re.IGNORECASE,
 )
+# A password inside a URL (scheme://user:password@host): the password goes.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=@)", re.IGNORECASE)
+# "password": "…" inside text that is JSON (a body quoted in a message).
+_JSON_SECRET = re.compile(
+    r"(?P<head>\"(?:[^\"]*(?:token|secret|password|passwd|pwd|api_key|apikey|access_key|private_key"
+    r"|credential)[^\"]*)\"\s*:\s*\")[^\"]*(?=\")", re.IGNORECASE)
 REDACTED = "[redacted]"
 _extra_secrets: set[str] = set()
 
@@ -36,6 +45,8 @@ def redact_text(text: str) -> str:
     for secret in _extra_secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
+    text = _JSON_SECRET.sub(lambda m: m.group("head") + REDACTED, text)
     return _SECRET_VALUE.sub(
         lambda m: m.group(0).split("=")[0] + "=" + REDACTED if "=" in m.group(0) else REDACTED,
         text,

@@ -14,7 +14,6 @@ BOT_SCOPES = [
     "groups:history",  # ... and in private channels the bot was invited to
     "channels:read",  # check a routed channel exists
     "groups:read",
-    "users:read",  # show who did what in the App Home
 ]
 
 

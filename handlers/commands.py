@@ -15,6 +15,7 @@ class Command:
     usage_hint: str
     usage: tuple[str, ...]  # one line per form, shown by `help`
     provider: str  # the provider it needs
+    read_only: tuple[str, ...] = ()  # sub-commands that change nothing: open to every member
 
     @property
     def help_text(self) -> str:
@@ -79,6 +80,7 @@ COMMANDS: dict[str, Command] = {
                 "/call-events routes — list the routing",
             ),
             "cinnox",
+            read_only=("status", "routes"),
         ),
     )
 }
@@ -90,6 +92,12 @@ def split(text: str) -> tuple[str, list[str]]:
     if not words:
         return "", []
     return words[0].lower(), words[1:]
+
+
+def changes_nothing(command: str, text: str) -> bool:
+    """``help``, or a sub-command that only shows: BOT_ALLOWED_USERS does not guard them."""
+    spec = COMMANDS.get(command)
+    return is_help(text) or (spec is not None and split(text)[0] in spec.read_only and bool(spec.read_only))
 
 
 def is_help(text: str) -> bool:

@@ -41,3 +41,14 @@ async def test_an_allowed_user_is_not_refused(tmp_path: Path) -> None:
         assert reply.json["text"] != REFUSAL
         reply = await stack.user("U0ALLOWED").command("/contact", "")
         assert reply.json is None or reply.json.get("text") != REFUSAL
+
+
+async def test_showing_the_call_event_status_and_routes_is_open_to_everyone(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, providers=False, bot_allowed_users="U0ALLOWED") as stack:
+        outsider = stack.user("U0OUTSIDER")
+        for text in ("status", "routes"):
+            reply = await outsider.command("/call-events", text)
+            assert reply.status == 200 and (reply.json or {}).get("text") != REFUSAL
+        refused = await outsider.command("/call-events", "route svc-1 C0X")
+        assert refused.json["text"] == REFUSAL
+        assert await stack.services.outbox.routes() == {}

@@ -76,3 +76,18 @@ def test_a_secret_in_an_exception_or_a_library_log_comes_out_redacted(
     assert err.count("RuntimeError") >= 2, "the tracebacks are still there"
     for secret in ("hunter2", "xoxb-9999", "abc.def.ghi"):
         assert secret not in err
+
+
+def test_secrets_inside_text_come_out_redacted(json_lines) -> None:
+    structlog.get_logger("t").warning(
+        "provider.echo",
+        body='{"password": "hunter2", "api_key": "AK123", "name": "Ada"}',
+        header="Authorization: Token tk9f8e7d6c5b4a",
+        dsn="postgresql://bot:pg-pass-123@db.internal:5432/bot",
+        note="Token expired; retrying",
+    )
+    [line] = json_lines()
+    text = json.dumps(line)
+    for secret in ("hunter2", "AK123", "tk9f8e7d6c5b4a", "pg-pass-123"):
+        assert secret not in text
+    assert "Ada" in text and "db.internal" in text and line["note"] == "Token expired; retrying"
