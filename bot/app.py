@@ -60,6 +60,16 @@ def describe(body: dict[str, Any]) -> tuple[str, str]:
     return kind, user
 
 
+def audit_action(body: dict[str, Any]) -> str:
+    """The audit log's name for what a refused request tried, as its handler would record
+    it: ``contact.create``, ``call_events.route``."""
+    if "command" in body:
+        name = body["command"].strip("/").replace("-", "_")
+        sub = (body.get("text") or "").split(" ")[0].lower()
+        return f"{name}.{sub}" if name == "call_events" and sub else f"{name}.create"
+    return f"{(body.get('view') or {}).get('callback_id', 'unknown')}.create"
+
+
 def build_bolt_app(services: Services) -> AsyncApp:
     settings = services.settings
     assert settings.slack_signing_secret is not None
@@ -128,7 +138,7 @@ class ContextAndAccess(AsyncMiddleware):
             guarded = body.get("type") == "view_submission"
         if not guarded or self.services.access.may_provision(user):
             return await next()
-        await self.services.access.record(user, kind, "denied", detail="not in BOT_ALLOWED_USERS")
+        await self.services.access.record(user, audit_action(body), "denied", detail="not in BOT_ALLOWED_USERS")
         if "command" in body:
             answer: dict[str, Any] = {"response_type": "ephemeral", "text": REFUSAL}
         else:

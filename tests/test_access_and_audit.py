@@ -14,7 +14,7 @@ async def test_a_user_outside_the_allowlist_is_refused_politely_and_audited(tmp_
         assert reply.status == 200
         assert reply.json == {"response_type": "ephemeral", "text": REFUSAL}
         [entry] = await stack.services.store.recent_audit()
-        assert (entry.user_id, entry.action, entry.outcome) == ("U0OUTSIDER", "/call-events", "denied")
+        assert (entry.user_id, entry.action, entry.outcome) == ("U0OUTSIDER", "call_events.subscribe", "denied")
 
 
 async def test_help_is_open_to_everyone(tmp_path: Path) -> None:
@@ -32,7 +32,7 @@ async def test_a_modal_submission_from_outside_the_allowlist_is_refused(tmp_path
         assert reply.json["response_action"] == "update"
         assert REFUSAL in reply.json["view"]["blocks"][0]["text"]["text"]
         [entry] = await stack.services.store.recent_audit()
-        assert (entry.action, entry.outcome) == ("view_submission:contact", "denied")
+        assert (entry.action, entry.outcome) == ("contact.create", "denied")
 
 
 async def test_an_allowed_user_is_not_refused(tmp_path: Path) -> None:
