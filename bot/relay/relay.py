@@ -306,18 +306,11 @@ class Relay:
 
     async def _start(self, lane: Lane, a: Attempt) -> None:
         d, event = a.delivery, a.delivery.event
-        ts = await self._find(a, lane.channel, event.key, d.received_at)
-        if ts is None and a.uncertain:
-            await self._retry(a, "could not finish looking for an earlier post", uncertain=True)
-            return
-        ended = None
+        known = await self.outbox.call(d.call_id)
+        ended = "duration unknown" if known is not None and known.state == "ended" else None
+        ts = await self._post_once(lane, a, messages.call_parent(event, d.received_at, ended=ended))
         if ts is None:
-            call = await self.outbox.call(d.call_id)
-            ended = "duration unknown" if call is not None and call.state == "ended" else None
-            message = messages.call_parent(event, d.received_at, ended=ended)
-            answer = await self._write(lane, a, "chat_postMessage", text=message.text, blocks=message.blocks,
-                                       metadata=messages.metadata(event))
-            ts = str(answer["ts"])
+            return
         call, released = await self.outbox.started(d, lane.channel, ts, time.time())
         self._delivered(d)
         self.kick(released)  # its CallEnd, if waiting (perhaps in another lane), may go now
@@ -356,19 +349,27 @@ class Relay:
 
     async def _orphan_end(self, lane: Lane, a: Attempt) -> None:
         d, event = a.delivery, a.delivery.event
-        ts = await self._find(a, lane.channel, event.key, d.received_at)
-        if ts is None and a.uncertain:
-            await self._retry(a, "could not finish looking for an earlier post", uncertain=True)
-            return
+        ts = await self._post_once(lane, a, messages.orphan_end(event, d.received_at))
         if ts is None:
-            message = messages.orphan_end(event, d.received_at)
-            answer = await self._write(lane, a, "chat_postMessage", text=message.text, blocks=message.blocks,
-                                       metadata=messages.metadata(event))
-            ts = str(answer["ts"])
+            return
         call = await self.outbox.ended(d, lane.channel, ts, time.time())
         self._delivered(d)
         if call.parent_ts and call.start_event is not None:  # its CallStart was posted meanwhile
             await self._settle_race(lane, d, call)
+
+    async def _post_once(self, lane: Lane, a: Attempt, message: messages.Message) -> str | None:
+        """The ts of the event's top-level message: found where an earlier attempt posted
+        it, else posted now. None when the look could not finish (retried later)."""
+        d = a.delivery
+        ts = await self._find(a, lane.channel, d.key, d.received_at)
+        if ts is not None:
+            return ts
+        if a.uncertain:
+            await self._retry(a, "could not finish looking for an earlier post", uncertain=True)
+            return None
+        answer = await self._write(lane, a, "chat_postMessage", text=message.text, blocks=message.blocks,
+                                   metadata=messages.metadata(d.event))
+        return str(answer["ts"])
 
     async def _settle_race(self, lane: Lane, d: Delivery, call: Call) -> None:
         """After a delivery is recorded: show the parent ended, the call's other event having
