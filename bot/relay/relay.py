@@ -250,8 +250,10 @@ class Relay:
                         await self._deliver(lane, d)
                     except LeaseLost:
                         log.warning("relay.lease_lost")  # another replica has it now
-                    except Exception:  # the store failed before the claim: the sweep comes back
-                        log.exception("relay.delivery_failed_before_claim")
+                    except Exception:
+                        # The store failed (reading before the claim, or recording an
+                        # outcome): the row comes due again, by the sweep or its lease.
+                        log.exception("relay.delivery_store_failed")
                         return
 
     # --- delivery ------------------------------------------------------------------------------
