@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -79,7 +80,7 @@ def build_bolt_app(services: Services) -> AsyncApp:
         # Listeners ack first and hand slow work to services.background themselves, so the
         # HTTP answer goes out as soon as the listener returns (no 10 ms ack polling).
         process_before_response=True,
-        logger=logging.getLogger("slack_bolt"),
+        logger=_bolt_logger(),
         raise_error_for_unhandled_request=False,
     )
 
@@ -95,6 +96,20 @@ def build_bolt_app(services: Services) -> AsyncApp:
 
     register_all(app, services)
     return app
+
+
+def _bolt_logger() -> logging.Logger:
+    """Bolt's logger, without the warning it gives at every start because SLACK_BOT_TOKEN
+    is in the environment while the bot hands it a ready client (built from that token)."""
+    logger = logging.getLogger("slack_bolt")
+    if not any(isinstance(f, _ClientGivenFilter) for f in logger.filters):
+        logger.addFilter(_ClientGivenFilter())
+    return logger
+
+
+class _ClientGivenFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
 class ContextAndAccess(AsyncMiddleware):

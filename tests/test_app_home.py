@@ -55,3 +55,14 @@ async def test_home_shows_the_call_event_backlog_and_last_delivery_error(stack: 
     assert "Call events" in text
     assert "nothing waiting; 1 given up" in text
     assert "is_archived" in text and "unarchive the channel" in text
+
+
+async def test_home_says_which_provider_is_failing_with_its_own_message(stack: SandboxStack) -> None:
+    stack.bandwidth.inject(401, body={"category": "unauthorized", "code": "unauthorized",
+                                      "message": "Invalid credentials"}, count=10)
+    await stack.user("U0ADMIN").open_home()
+    text = await wait_for(lambda: home_text(stack, "U0ADMIN"))
+    [bandwidth] = [line for line in text.splitlines() if line.startswith("*Bandwidth*")]
+    assert "configured but failing" in bandwidth and "Invalid credentials" in bandwidth
+    [cinnox] = [line for line in text.splitlines() if line.startswith("*CINNOX*")]
+    assert "configured and reachable" in cinnox
