@@ -97,7 +97,7 @@ def split(text: str) -> tuple[str, list[str]]:
 def changes_nothing(command: str, text: str) -> bool:
     """``help``, or a sub-command that only shows: BOT_ALLOWED_USERS does not guard them."""
     spec = COMMANDS.get(command)
-    return is_help(text) or (spec is not None and split(text)[0] in spec.read_only and bool(spec.read_only))
+    return is_help(text) or (spec is not None and split(text)[0] in spec.read_only)
 
 
 def is_help(text: str) -> bool:

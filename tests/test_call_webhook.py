@@ -60,6 +60,8 @@ async def test_malformed_json_is_400_with_a_reason(stack: SandboxStack, raw: byt
                       "callees": [{"eid": "e1"}]}}, "message.caller: needs an eid or a number"),
         ({"message": {"id": "c1", "status": "CallStart", "serviceId": "s", "caller": {"number": 852.5},
                       "callees": [{"eid": "e1"}]}}, "message.caller.number: must be a phone number"),
+        ({"message": {"id": "c1", "status": "CallStart", "serviceId": "s", "caller": {"number": -85291234567},
+                      "callees": [{"eid": "e1"}]}}, "message.caller.number: must be a phone number"),
         ({"message": {"id": "c\u00001", "status": "CallEnd", "serviceId": "s"}}, "message.id: must not"),
         ({"message": {"id": "c1", "status": "CallEnd", "serviceId": "s\u0000"}}, "message.serviceId"),
         ({"event": "something else"}, "message"),
@@ -67,7 +69,7 @@ async def test_malformed_json_is_400_with_a_reason(stack: SandboxStack, raw: byt
     ],
     ids=["no-id", "unknown-status", "caller-not-object", "empty-id", "blank-id", "id-too-long",
          "no-service-id", "start-without-caller", "start-without-callees", "caller-nobody",
-         "number-not-digits", "nul-in-id", "nul-in-service", "no-message", "array"],
+         "number-not-digits", "number-negative", "nul-in-id", "nul-in-service", "no-message", "array"],
 )
 async def test_body_failing_the_schema_is_400_naming_the_field(
     stack: SandboxStack, body: object, reason: str

@@ -45,7 +45,7 @@ def _phone_number(value: Any) -> Any:
         raise ValueError("must be a phone number")
     if isinstance(value, str) and not value.strip():
         return None
-    return value
+    return _number_as_text(value)
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]
@@ -90,8 +90,7 @@ class CallEvent(BaseModel):
 
 
 class IncomingParty(Party):
-    number: Annotated[Text | None, BeforeValidator(_phone_number), BeforeValidator(_number_as_text)] = Field(
-        default=None, max_length=32)
+    number: Annotated[Text | None, BeforeValidator(_phone_number)] = Field(default=None, max_length=32)
 
     @model_validator(mode="after")
     def _someone(self) -> IncomingParty:

@@ -51,8 +51,7 @@ class Ingest:
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                refused = await self._commit(batch)
-                if isinstance(refused, DataRefused) and len(batch) > 1:
+                if await self._commit(batch):
                     # One event the store refuses must not fail the others sharing its
                     # commit: each is stored (or refused) on its own. (When the store is
                     # down, the batch fails at once instead: 503s, and CINNOX sends again.)
@@ -62,30 +61,26 @@ class Ingest:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _commit(self, batch: list[Pending]) -> Exception | None:
-        """Store ``batch`` in one transaction and answer its requests; the error when the
-        store failed (a ``DataRefused`` when it refused what it was given). Requests are
-        answered with the error unless a refused batch is about to be split."""
+    async def _commit(self, batch: list[Pending]) -> bool:
+        """Store ``batch`` in one transaction and answer its requests. True, with the
+        requests left unanswered, when the store refused the data of a batch of several:
+        the caller then stores each event on its own."""
         rows = [(event, at, self.route(event)) for event, at, _ in batch]
         try:
             await self.outbox.add_many(rows)
         except Exception as exc:
             log.error("ingest.store_failed", events=len(batch), error=type(exc).__name__)
-            refused: Exception = DataRefused(exc) if _is_data_error(exc) else exc
-            if len(batch) == 1 or not isinstance(refused, DataRefused):
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-            return refused
+            if len(batch) > 1 and _is_data_error(exc):
+                return True
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            return False
         for _, _, done in batch:
             if not done.done():
                 done.set_result(None)
         self.on_stored({channel for _, _, channel in rows if channel})
-        return None
-
-
-class DataRefused(Exception):
-    """The store refused the rows themselves (not an outage)."""
+        return False
 
 
 def _is_data_error(exc: Exception) -> bool:

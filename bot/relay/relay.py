@@ -81,7 +81,8 @@ class Attempt:
 
     delivery: Delivery  # as claimed: its ``attempts`` fences every write
     lease_until: float
-    #: an earlier attempt may have posted it: look before posting (cleared once looked)
+    #: a post may be in the channel (an earlier attempt's, or one this attempt sent that
+    #: Slack did not confirm): look before posting again. Cleared once a look found nothing.
     uncertain: bool
 
 
