@@ -69,7 +69,7 @@ class SipEndpointForm(Form):
         return Outcome(endpoint.id, f"SIP endpoint *{escape(endpoint.name)}* created on Bandwidth.", details)
 
     def sent_body(self, request: Any) -> dict[str, Any]:
-        domain_id, endpoint_request = request
+        _domain_id, endpoint_request = request
         body: dict[str, Any] = endpoint_request.to_api()
         return body
 

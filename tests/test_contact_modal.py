@@ -165,7 +165,8 @@ async def test_a_double_clicked_submit_creates_once(stack: SandboxStack) -> None
 async def test_a_disabled_provider_says_what_to_configure(tmp_path) -> None:
     async with SandboxStack(tmp_path, providers=False) as stack:
         reply = await stack.user().command("/contact")
-        assert "CINNOX_BASE_URL" in reply.json["text"] and "ask whoever runs the bot" in reply.json["text"].lower()
+        text = reply.json["text"]
+        assert "CINNOX_BASE_URL" in text and "ask whoever runs the bot" in text.lower()
         assert stack.slack.views == {}
 
 
