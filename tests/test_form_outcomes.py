@@ -137,7 +137,7 @@ async def test_a_failed_create_keeps_every_value_and_shows_the_reason(
             assert values.get(block_id) in (None, ""), f"{block_id}: a secret came back to Slack"
             assert "again" in block(kept, block_id)["hint"]["text"]
         else:
-            assert same(typed, values.get(block_id)), f"{block_id}: typed {typed!r}, shown {values.get(block_id)!r}"
+            assert same(typed, values.get(block_id)), f"{block_id}: {typed!r} → {values.get(block_id)!r}"
     if failure == "refused" and case.refused_field:
         at_field = kept["blocks"][kept["blocks"].index(block(kept, case.refused_field)) + 1]
         assert at_field["type"] == "context" and words in json.dumps(at_field), at_field
@@ -187,14 +187,15 @@ async def test_a_result_offers_another_like_it_and_the_request_sent(stack: Sandb
 
     before = user.slack.views[view["id"]]["hash"]
     await user.click(result, "form.create_another")
-    again = await eventually(lambda: user.slack.views[view["id"]]["hash"] != before and user.slack.views[view["id"]])
+    again = await eventually(
+        lambda: user.slack.views[view["id"]]["hash"] != before and user.slack.views[view["id"]])
     assert again["submit"]["text"] == "Create"
     values = shown(again)
     for block_id, typed in case.values.items():
         if block_id in case.secrets or block_id in case.unique:
             assert values.get(block_id) in (None, ""), block_id
         else:
-            assert same(typed, values.get(block_id)), f"{block_id}: typed {typed!r}, shown {values.get(block_id)!r}"
+            assert same(typed, values.get(block_id)), f"{block_id}: {typed!r} → {values.get(block_id)!r}"
     # ... and it creates a second one when submitted with the names it needs.
     fill = {k: v for k, v in case.values.items() if k in case.secrets}
     fill.update({k: f"{case.values[k]}2" for k in case.unique})
@@ -230,7 +231,8 @@ async def test_a_row_can_be_removed_and_the_rows_after_it_move_up(stack: Sandbox
              "phones.2.phone": "+85294667788", "phones.2.type": "Home"}
     before = user.slack.views[view["id"]]["hash"]
     await user.click(view, "remove_row", value="phones.1", block_id="remove.phones.1", values=typed)
-    view = await eventually(lambda: user.slack.views[view["id"]]["hash"] != before and user.slack.views[view["id"]])
+    view = await eventually(
+        lambda: user.slack.views[view["id"]]["hash"] != before and user.slack.views[view["id"]])
     assert [i for i in block_ids(view) if i.startswith("phones.")] == [
         "phones.0.phone", "phones.0.type", "phones.1.phone", "phones.1.type"]
     values = shown(view)
