@@ -81,7 +81,8 @@ def _register() -> None:
     VIEWS["service_group.kept"] = lambda: SERVICE_GROUP.kept_view(
         {}, {"displayName": "Sales", "types": ["PHONE", "STAFF"], "staffTargets": ["s-1"],
              "supportLanguages": ["en", "*"], "supportLocations": ["HK", "US-CA"]},
-        Failure("CINNOX said: displayName is duplicated.", {"displayName": "CINNOX: displayName is duplicated."}))
+        Failure("CINNOX said: displayName is duplicated.",
+                {"displayName": "CINNOX: displayName is duplicated."}))
     VIEWS["sip_endpoint.empty"] = lambda: SIP_ENDPOINT.view({})
     VIEWS["sip_endpoint.no_default_domain"] = lambda: SipEndpointForm(None).view({})
     VIEWS["sip_endpoint.kept"] = lambda: SIP_ENDPOINT.kept_view(
