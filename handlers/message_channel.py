@@ -35,11 +35,14 @@ ORDER = ("name", "channel", "account_data", "phone_number_id", "business_account
          "webhook_url_type", "send_rate", "accompanying_msg", "auto_close_session",
          "session_expired_time")
 DID_ORDER = ("did_number", "destination_type", "destination_id")
-HINTS = {
+HINTS: dict[str, str | None] = {
     "name": "Up to 127 characters; unique on the PBX.",
     "send_rate": "Messages per second the PBX may send; leave empty for the default.",
+    "webhook_url_type": "Which address of the PBX the provider sends messages to.",
+    "auto_close_session": None,
 }
-DID_HINTS = {
+DID_HINTS: dict[str, str | None] = {
+    "destination_type": "Who receives this number's messages: a user (extension), a queue or an API.",
     "destination_id": "The PBX's internal ID of that extension, queue or API target "
                       "(not the extension number).",
 }
@@ -137,9 +140,8 @@ class MessageChannelForm(Form):
                 continue
             suffix = f" (DID {index + 1})" if count > 1 else ""
             out.append(Input(f"dids.{index}.members", f"Members{suffix}", "multiline", optional=True,
-                             hint="Who may start message sessions on this number: one per line, the "
-                                  "kind (extension, ext_group or organization) then its ID in the PBX "
-                                  "(the internal ID, not the extension number).",
+                             hint="Who may start sessions: one per line, extension, ext_group or "
+                                  "organization, then its internal ID in the PBX (not the extension number).",
                              placeholder="extension 1002"))
         return out
 
