@@ -9,7 +9,7 @@ import pytest
 
 from bot.sandbox.slack_user import SlackUser
 from bot.sandbox.stack import SandboxStack
-from tests.flow import add_row, block, block_ids, eventually, open_modal, submit_and_wait, view_text
+from tests.flow import add_row, block, block_ids, changed, eventually, open_modal, submit_and_wait, view_text
 
 FULL = {
     "firstName": "Ada",
@@ -205,3 +205,23 @@ async def test_add_another_stops_before_the_form_outgrows_slacks_100_blocks(stac
     for list_field in ("phones", "emails"):
         assert any(i.startswith(f"{list_field}.") for i in ids), f"{list_field} rows were cut off"
     assert ids[-1] == "birthDate", "the last section is still there"
+
+
+async def test_a_custom_fields_value_input_follows_its_type(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await add_row(user, await open_modal(user, "/contact"), "customField")
+    view = await add_row(user, view, "customField")
+    assert block(view, "customField.0.value")["element"]["type"] == "plain_text_input"
+    chosen = {"customField.0.type": "FieldTypeBoolean", "customField.1.type": "FieldTypeDate"}
+    view = await changed(user, view, "customField.0.type", chosen)
+    assert block(view, "customField.0.value")["element"]["type"] == "checkboxes"
+    assert block(view, "customField.1.value")["element"]["type"] == "datetimepicker"
+    labels = [o["text"]["text"] for o in block(view, "customField.0.type")["element"]["options"]]
+    assert "Picklist" in labels and "FieldTypePicklist" not in labels
+    await submit_and_wait(user, view, {"firstName": "Ada", **chosen, "customField.0.name": "VIP",
+                                       "customField.0.value": ["true"], "customField.1.name": "Since",
+                                       "customField.1.value": 1714555800})
+    [sent] = contact_posts(stack)
+    assert sent.body["customField"] == [
+        {"type": "FieldTypeBoolean", "name": "VIP", "value": "true"},
+        {"type": "FieldTypeDate", "name": "Since", "value": "2024-05-01T09:30:00Z"}]
