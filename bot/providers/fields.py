@@ -174,10 +174,6 @@ def sentence(model: type[BaseModel], error: Any) -> str:
         child = _first_required_child(model, loc)
         if child:
             return f"Enter the {_lower_first(child)}."
-    if kind == "literal_error":
-        listed = str((error.get("ctx") or {}).get("expected", "")).replace(" or ", ",").split(",")
-        expected = " or ".join(option_words(v.strip(" '")) for v in listed)
-        return f"{title} must be one of: {expected}."
     if kind == "value_error":
         detail = str(error.get("ctx", {}).get("error", error["msg"]))
     elif kind in _TEMPLATES:
