@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.mrkdwn import escape
 from bot.providers.cinnox import ExternalContactRequest
 from bot.services import Services
+from handlers import call_directory
 from handlers.modal import Input
 from handlers.provisioning import Form, Outcome, register_form
 
@@ -51,6 +52,10 @@ class ContactForm(Form):
 
     def describe(self, request: Any) -> str:
         return " ".join(filter(None, [request.first_name, request.last_name]))
+
+    async def after_create(self, services: Services, request: Any, outcome: Outcome,
+                           meta: dict[str, Any]) -> None:
+        await call_directory.contact_created(services, request, outcome, meta)
 
 
 def register(app: AsyncApp, services: Services) -> Form:

@@ -132,6 +132,10 @@ class Form:
     async def create(self, services: Services, request: Any, meta: dict[str, Any]) -> Outcome:
         raise NotImplementedError
 
+    async def after_create(self, services: Services, request: Any, outcome: Outcome,
+                           meta: dict[str, Any]) -> None:
+        """Called after a successful ``create`` (e.g. the call directory learns a contact)."""
+
     async def options(self, services: Services, block_id: str, query: str) -> list[modal.Option]:
         """Options for an external select: a list of ours (languages, countries), or a
         picker fed by the provider (subclasses)."""
@@ -327,6 +331,7 @@ async def _create(services: Services, form: Form, request: Any, user: str, view_
             outcome, resource_id, detail = "failed", None, "internal error"
         else:
             text, outcome, resource_id, detail = result.mrkdwn(), "ok", result.resource_id, None
+            await form.after_create(services, request, result, meta)
     describe = form.describe(request)
     await services.access.record(user, form.action, outcome, resource_id=resource_id,
                                  detail="; ".join(filter(None, [describe, detail])) or None)

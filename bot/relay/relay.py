@@ -192,6 +192,19 @@ class Relay:
         await self.outbox.set_route(service_id, channel, user_id)
         self.routes[service_id] = channel
 
+    async def remove_route(self, service_id: str) -> bool:
+        self.routes.pop(service_id, None)
+        return await self.outbox.remove_route(service_id)
+
+    async def retry(self, d: Delivery) -> bool:
+        """Deliver a given-up event again, where its service is routed now."""
+        channel = self.channel_for(d.event)
+        if not await self.outbox.retry_given_up(d.id, channel):
+            return False
+        if channel:
+            self.kick([channel])
+        return True
+
     # --- scheduling --------------------------------------------------------------------------
 
     def kick(self, channels: Iterable[str]) -> None:

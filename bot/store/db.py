@@ -178,10 +178,13 @@ class Store:
                 )
             )
 
-    async def recent_audit(self, limit: int = 10) -> list[AuditEntry]:
+    async def recent_audit(self, limit: int = 10, user_id: str | None = None) -> list[AuditEntry]:
         t = tables.audit_log
+        query = select(t).order_by(t.c.id.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(t.c.user_id == user_id)
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(t).order_by(t.c.id.desc()).limit(limit))
+            rows = await conn.execute(query)
             return [
                 AuditEntry(r.at, r.user_id, r.action, r.outcome, r.resource_id, r.detail)
                 for r in rows

@@ -4,7 +4,7 @@ only this store, never a provider."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -38,6 +38,8 @@ class Directory:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = store.engine
+        #: told (without waiting) when a lookup met an EID the staff copy does not know
+        self.on_unknown_staff: Callable[[], None] | None = None
 
     # --- contacts ------------------------------------------------------------------------
 
@@ -98,6 +100,8 @@ class Directory:
             if eids:
                 rows = await conn.execute(select(staff).where(staff.c.eid.in_(eids)))
                 found.staff = {row.eid: StaffMember(row.eid, row.name, row.extension) for row in rows}
+                if len(found.staff) < len(eids) and self.on_unknown_staff is not None:
+                    self.on_unknown_staff()
             if service_ids:
                 rows = await conn.execute(select(services.c.service_id, services.c.name)
                                           .where(services.c.service_id.in_(service_ids)))

@@ -251,6 +251,26 @@ class Outbox:
         async with self.store.transaction() as conn:
             await conn.execute(statement.on_conflict_do_update(index_elements=["service_id"], set_=values))
 
+    async def remove_route(self, service_id: str) -> bool:
+        """Stop routing the service (its calls go to CALL_EVENTS_CHANNEL); False when it had none."""
+        async with self.store.transaction() as conn:
+            gone = await conn.execute(r.delete().where(r.c.service_id == service_id))
+        return bool(gone.rowcount)
+
+    async def given_up(self, limit: int = 10) -> list[tuple[Delivery, str]]:
+        """The newest deliveries Slack refused for good, with the error, for a "Retry"."""
+        query = select(o).where(o.c.state == "failed").order_by(o.c.id.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            return [(Delivery.of(row), row.last_error or "") for row in await conn.execute(query)]
+
+    async def retry_given_up(self, row_id: int, channel_id: str | None) -> bool:
+        """Deliver a given-up event again (to ``channel_id``, its route now); False when it
+        is not given up (any more)."""
+        async with self.store.transaction() as conn:
+            again = await conn.execute(o.update().where(o.c.id == row_id, o.c.state == "failed").values(
+                state="pending", attempts=0, next_attempt_at=0.0, channel_id=channel_id))
+        return bool(again.rowcount)
+
     async def routes(self) -> dict[str, str]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(r.c.service_id, r.c.channel_id).order_by(r.c.service_id))
