@@ -105,11 +105,12 @@ class HomePusher:
 
     async def _push(self) -> None:
         try:
-            await asyncio.sleep(PUSH_EVERY)
+            if not await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR):
+                return
+            await asyncio.sleep(PUSH_EVERY)  # calls changing together are pushed together
         finally:
             self._pending = False
-        users = await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR)
-        for user in users:
+        for user in await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR):
             await publish(self.services, self.services.slack, user)
 
 

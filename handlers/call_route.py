@@ -141,9 +141,9 @@ async def _route(services: Services, user: str, view_id: str, meta: dict[str, An
         view = await form_view(services, meta, values, problem)
     else:
         assert services.relay is not None
-        await services.relay.set_route(service_id, channel, user)
-        if values.get("name"):
+        if values.get("name"):  # named first: the next call routed there shows the name
             await services.directory.name_service(service_id, str(values["name"]), "route")
+        await services.relay.set_route(service_id, channel, user)
         await services.access.record(user, "call_events.route", "ok", resource_id=service_id,
                                      detail=f"→ {channel}")
         names = await services.directory.service_names()

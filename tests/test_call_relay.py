@@ -215,6 +215,7 @@ async def test_subscribe_points_cinnox_at_this_bot_and_status_shows_it(stack: Sa
     assert "Asking CINNOX" in reply.json["text"]
     [answer] = await eventually(user.responses)
     assert "now sends call events" in answer["text"]
+    assert answer["replace_original"] is True, "the outcome takes the place of 'Asking CINNOX…'"
     token = stack.services.webhook_token
     assert stack.cinnox.subscription["url"] == f"https://bot.example.com/webhooks/cinnox/{token}"
     assert stack.cinnox.subscription["enabled"] is True
@@ -250,6 +251,19 @@ async def test_subscribe_that_cinnox_answers_enabled_false_is_reported_as_failed
     assert answer["text"].startswith(":x: CINNOX did not take the subscription")
     entries = [(e.action, e.outcome) for e in await stack.services.store.recent_audit()]
     assert ("call_events.subscribe", "failed") in entries
+
+
+async def test_an_answer_that_does_not_say_enabled_is_not_a_subscription(stack: SandboxStack) -> None:
+    token = stack.services.webhook_token
+    stack.cinnox.inject(200, body={"code": 0, "result": {
+        "url": f"https://bot.example.com/webhooks/cinnox/{token}", "updatedAt": "2026-11-07T00:00:00.000Z"}})
+    user = stack.user()
+    await user.command("/call-events", "subscribe")
+    [answer] = await eventually(user.responses)
+    assert "did not take the subscription (it did not say whether it is on)" in answer["text"]
+    await user.command("/call-events", "status")
+    [status] = await eventually(user.responses)
+    assert "Unsubscribed" in status["text"] and "<!date^" in status["text"]
 
 
 async def test_route_needs_a_service_and_a_channel(stack: SandboxStack) -> None:
