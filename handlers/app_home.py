@@ -260,6 +260,8 @@ def _in_words(entry: AuditEntry) -> str:
     when = f"<!date^{int(entry.at.timestamp())}^{{date_short_pretty}} {{time}}|{entry.at:%Y-%m-%d %H:%M} UTC>"
     resource = f" `{escape(entry.resource_id)}`" if entry.resource_id else ""
     detail = escape((entry.detail or "").split(": ", 1)[-1])[:300]
+    if detail.startswith("→ ") and " " not in detail[2:]:  # a route's channel ID
+        detail = f"to <#{detail[2:]}>"
     if entry.outcome == "ok":
         sentence = f"{done}{resource}" + (f" ({detail})" if detail else "")
     elif entry.outcome == "denied":
