@@ -170,3 +170,35 @@ async def test_replicas_starting_together_on_a_new_database_both_start(tmp_path:
         finally:
             for s in stores:
                 await s.close()
+
+
+async def test_a_v2_database_gains_the_call_directory_and_keeps_its_routes(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.store import migrations
+    from bot.store.call_notes import CallNotes
+    from bot.store.directory import Directory
+    from bot.store.outbox import Outbox
+
+    added = ["directory_contacts", "directory_staff", "service_names", "call_outcomes", "call_callbacks",
+             "home_visits"]
+    with monkeypatch.context() as patch:  # the database as release 2 left it
+        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:2])
+        store = await Store.open(database_url)
+        async with store.engine.begin() as conn:
+            for table in added:
+                await conn.execute(text(f"DROP TABLE {table}"))
+        await Outbox(store).set_route("svc-1", "C1", "U1")
+        await store.close()
+
+    store = await Store.open(database_url)
+    try:
+        assert await store.schema_version() == LATEST
+        assert await Outbox(store).routes() == {"svc-1": "C1"}
+        directory = Directory(store)
+        await directory.add_contact(["+85291234567"], "Ada Lovelace", "ext-1", "U1")
+        assert (await directory.names(phones=["+85291234567"])).contacts == {"+85291234567": "Ada Lovelace"}
+        taken = await CallNotes(store).take_callback("call-1", "U1", 1.0)
+        assert (await CallNotes(store).take_callback("call-1", "U2", 2.0)) == taken
+    finally:
+        await store.close()
