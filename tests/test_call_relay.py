@@ -207,6 +207,17 @@ async def test_a_channel_the_bot_cannot_post_in_is_recorded_and_shown_in_status(
         assert "not_in_channel" in status["text"] and "invite the bot" in status["text"]
         posts = [r for r in stack.slack.requests if r.path == "/api/chat.postMessage"]
         assert len(posts) == 1, "a permanent error is not retried"
+        [retry] = [b["accessory"] for b in status["blocks"] if b.get("accessory", {}).get("action_id")
+                   == "call_events.retry"]
+        assert "Call `call-8` (start, received <!date^" in str(status["blocks"])
+
+        stack.slack.channels[CALLS].is_member = True  # someone invited the bot
+        status_message = Message(CALLS, "1.0", status["text"], status["blocks"])  # the ephemeral answer
+        await user.click_message(status_message, "call_events.retry")  # a button beside the failure
+        [told] = await eventually(user.responses)
+        assert "Sending that call notification again" in told["text"]
+        assert event_ids(await eventually(lambda: parents(stack))) == ["call-8:CallStart"]
+        assert retry["text"]["text"] == "Retry"
 
 
 async def test_subscribe_points_cinnox_at_this_bot_and_status_shows_it(stack: SandboxStack) -> None:

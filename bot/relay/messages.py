@@ -123,11 +123,15 @@ def party(p: Party | None, names: Names | None = None, role: str = "caller") -> 
     return escape(f"staff member {p.eid}")
 
 
-def service(service_id: str | None, names: Names | None = None) -> str:
+def service(service_id: str | None, names: Names | None = None, *, labelled: bool = True) -> str:
+    """The service by name; without one, its ID (``service x``, or ```x``` in a field
+    already labelled Service)."""
     if not service_id:
         return "unknown service"
     name = (names or Names()).services.get(service_id)
-    return escape(name) if name else f"service {escape(service_id)}"
+    if name:
+        return escape(name)
+    return f"service {escape(service_id)}" if labelled else f"`{escape(service_id)}`"
 
 
 def duration(seconds: float) -> str:
@@ -248,14 +252,14 @@ def call_parent(card: CallCard) -> Message:
         headline, text = (":telephone_receiver: *Incoming call* · ringing or in progress",
                           f"Incoming call from {caller} · {where}")
     pairs = [("Caller", caller), ("Callee" if len(start.callees) < 2 else "Callees", callees),
-             ("Service", where), ("Started", when)]
+             ("Service", service(start.service_id, names, labelled=False)), ("Started", when)]
     blocks = [_section(headline), _fields(*pairs)]
     blocks += _callback_blocks(card)
     actions = _buttons(card)
     if actions:
         blocks.append({"type": "actions", "block_id": "call", "elements": actions})
     ids = f"Call ID `{escape(card.call_id)}`"
-    if start.service_id:
+    if start.service_id and start.service_id in names.services:  # else it is the Service shown
         ids += f" · service ID `{escape(start.service_id)}`"
     blocks.append(_context(ids))
     callback = card.callback
@@ -321,7 +325,7 @@ def orphan_end(end: CallEvent, ended_at: float, names: Names | None = None) -> M
     where, call_id = service(end.service_id, names), escape(end.id)
     blocks = [
         _section(":checkered_flag: *Call ended*"),
-        _fields(("Service", where), ("Ended", when)),
+        _fields(("Service", service(end.service_id, names, labelled=False)), ("Ended", when)),
         _context(f"Call ID `{call_id}` · its start was not received, so the caller and the "
                  "duration are unknown"),
     ]

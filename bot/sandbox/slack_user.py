@@ -124,8 +124,9 @@ class SlackUser:
     async def click_message(self, message: Message, action_id: str) -> Reply:
         """A click on the button ``action_id`` of a channel message, as Slack sends it
         (a ``message`` container and a response_url for ephemeral answers)."""
-        block_id, button = next((b.get("block_id", ""), e) for b in message.blocks if b.get("type") == "actions"
-                                for e in b["elements"] if e.get("action_id") == action_id)
+        block_id, button = next((b.get("block_id", ""), e) for b in message.blocks
+                                for e in [*b.get("elements", []), b.get("accessory") or {}]
+                                if e.get("type") == "button" and e.get("action_id") == action_id)
         self.last_response_url = self.slack.new_response_url()
         payload = {
             "type": "block_actions", "team": {"id": TEAM}, "api_app_id": "A0SANDBOX",
