@@ -15,7 +15,7 @@ from bot.access import REFUSAL
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.slack import Message
 from bot.sandbox.stack import SandboxStack
-from tests.flow import block, eventually, submit_and_wait
+from tests.flow import block, eventually, eventually_async, submit_and_wait
 
 CALLS = "C0CALLS"
 
@@ -217,6 +217,18 @@ async def test_staff_are_named_from_cinnoxs_staff_list(stack: SandboxStack) -> N
     await stack.webhook(body)
     parent = await eventually(lambda: parent_of(stack, "c-staff2"))
     assert "Alan Turing (ext 1002)" in str(parent.blocks) and "staff-0002" not in str(parent.blocks)
+
+
+async def test_a_staff_eid_the_bot_does_not_know_makes_it_read_the_staff_list(stack: SandboxStack) -> None:
+    for call_id in ("c-s1", "c-s2"):
+        body = call_start(call_id)
+        body["message"]["callees"] = [{"eid": "staff-0004"}]
+        if call_id == "c-s2":
+            await eventually_async(stack.services.directory.staff_refreshed_at)  # read in the background
+        await stack.webhook(body)
+        await eventually(lambda c=call_id: parent_of(stack, c))
+    assert "Katherine Johnson (ext 1004)" in str(parent_of(stack, "c-s2").blocks)
+    assert len(stack.cinnox.calls("/contacts/staffcontact-list")) == 1, "read once, not per call"
 
 
 async def test_provisioning_buttons_honour_the_allowlist_with_an_audit_trail(tmp_path: Path) -> None:
