@@ -15,7 +15,7 @@ from bot.access import REFUSAL
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.slack import Message
 from bot.sandbox.stack import SandboxStack
-from tests.flow import block, eventually, eventually_async, submit_and_wait
+from tests.flow import block, changed, eventually, eventually_async, submit_and_wait
 
 CALLS = "C0CALLS"
 
@@ -217,6 +217,20 @@ async def test_staff_are_named_from_cinnoxs_staff_list(stack: SandboxStack) -> N
     await stack.webhook(body)
     parent = await eventually(lambda: parent_of(stack, "c-staff2"))
     assert "Alan Turing (ext 1002)" in str(parent.blocks) and "staff-0002" not in str(parent.blocks)
+
+
+async def test_a_service_group_created_through_the_bot_names_its_calls(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await user.open_modal("/service-group")
+    view = await changed(user, view, "types", {"types": ["TRUNK"]})
+    outcome = await submit_and_wait(user, view, {"displayName": "Sales HK", "supportLanguages": ["en"],
+                                                 "supportLocations": ["HK"], "types": ["TRUNK"],
+                                                 "trunkTargets": "+85230001234"})
+    assert "created" in outcome
+    [service_id] = stack.cinnox.destinations
+    await stack.webhook(call_start("c-sales", service_id))
+    parent = await eventually(lambda: parent_of(stack, "c-sales"))
+    assert parent.text == "Incoming call from +852 9123 4567 · Sales HK"
 
 
 async def test_a_staff_eid_the_bot_does_not_know_makes_it_read_the_staff_list(stack: SandboxStack) -> None:
