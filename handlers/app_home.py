@@ -96,9 +96,10 @@ class HomePusher:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._pending = False
+        self._next_look = 0.0  # nobody was watching: do not ask the store again before this
 
     def poke(self) -> None:
-        if self._pending or self.services.background.closing:
+        if self._pending or self.services.background.closing or time.monotonic() < self._next_look:
             return
         self._pending = True
         self.services.background.spawn(self._push(), name="home.push")
@@ -106,6 +107,7 @@ class HomePusher:
     async def _push(self) -> None:
         try:
             if not await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR):
+                self._next_look = time.monotonic() + PUSH_EVERY
                 return
             await asyncio.sleep(PUSH_EVERY)  # calls changing together are pushed together
         finally:

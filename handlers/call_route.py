@@ -49,8 +49,10 @@ async def form_view(services: Services, meta: dict[str, Any], values: dict[str, 
     if problem:
         blocks.append(modal.section(f":warning: {problem}"))
     service_id = meta.get("service")
+    names = await services.directory.service_names()
+    if service_id and "name" not in values and service_id in names:
+        values = {**values, "name": names[service_id]}  # shown, and kept unless changed
     if service_id:
-        names = await services.directory.service_names()
         shown = f"*{escape(names[service_id])}* (`{escape(service_id)}`)" if service_id in names \
             else f"`{escape(service_id)}`"
         blocks.append(modal.section(f"Calls of the service {shown} will go to the channel you choose."))
