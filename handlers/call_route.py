@@ -111,8 +111,9 @@ def register(app: AsyncApp, services: Services) -> None:
         meta = modal.parse_metadata(view)
         values = submitted(view)
         service_id = meta.get("service") or values.get("service_id") or values.get("service")
-        if not service_id:
-            await ack(response_action="errors", errors={"service_id": "Choose a service, or type its ID."})
+        if not service_id or len(str(service_id)) > 128:
+            problem = "Choose a service, or type its ID." if not service_id else "At most 128 characters."
+            await ack(response_action="errors", errors={"service_id": problem})
             return
         if not values.get("channel"):
             await ack(response_action="errors", errors={"channel": "Choose the channel for its calls."})

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.store import tables
 from bot.store.db import Store
+from bot.store.directory import upsert
 
 calls = tables.calls
 outcomes = tables.call_outcomes
@@ -71,9 +72,7 @@ class CallNotes:
         values = {"missed": outcome.missed, "seconds": outcome.seconds, "ended_at": outcome.ended_at,
                   "bye_reason": outcome.bye_reason and outcome.bye_reason[:128],
                   "release_party": outcome.release_party and outcome.release_party[:128]}
-        async with self.store.transaction() as conn:
-            await conn.execute(delete(outcomes).where(outcomes.c.call_id == call_id))
-            await conn.execute(outcomes.insert().values(call_id=call_id, **values))
+        await upsert(self.store, outcomes, "call_id", {"call_id": call_id, **values})
 
     # --- call-backs ---------------------------------------------------------------------------
 
@@ -138,9 +137,7 @@ class CallNotes:
     # --- App Home visitors ------------------------------------------------------------------
 
     async def home_opened(self, user_id: str, now: float) -> None:
-        async with self.store.transaction() as conn:
-            await conn.execute(delete(visits).where(visits.c.user_id == user_id))
-            await conn.execute(visits.insert().values(user_id=user_id, opened_at=now))
+        await upsert(self.store, visits, "user_id", {"user_id": user_id, "opened_at": now})
 
     async def home_visitors(self, since: float) -> list[str]:
         async with self.engine.connect() as conn:

@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.store import tables
 from bot.store.db import Store
@@ -34,6 +36,15 @@ class Names:
     services: dict[str, str] = field(default_factory=dict)  # serviceId → name
 
 
+async def upsert(store: Store, table: Table, key: str, values: dict[str, Any]) -> None:
+    """Insert the row, or update the one with the same ``key`` (safe when replicas race)."""
+    insert = (sqlite.insert if store.is_sqlite else postgresql.insert)(table).values(**values)
+    statement = insert.on_conflict_do_update(index_elements=[key],
+                                             set_={k: v for k, v in values.items() if k != key})
+    async with store.transaction() as conn:
+        await conn.execute(statement)
+
+
 class Directory:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -48,12 +59,10 @@ class Directory:
         """A contact created through the bot: each of its numbers now names it (the newest
         contact for a number wins)."""
         now = datetime.now(UTC)
-        numbers = sorted(set(phones))
-        async with self.store.transaction() as conn:
-            await conn.execute(delete(contacts).where(contacts.c.phone.in_(numbers)))
-            for phone in numbers:
-                await conn.execute(contacts.insert().values(
-                    phone=phone, name=name[:200], contact_id=contact_id, created_by=user_id, updated_at=now))
+        for phone in sorted(set(phones)):
+            await upsert(self.store, contacts, "phone", {"phone": phone, "name": name[:200],
+                                                         "contact_id": contact_id, "created_by": user_id,
+                                                         "updated_at": now})
 
     # --- staff ---------------------------------------------------------------------------
 
@@ -75,11 +84,8 @@ class Directory:
     # --- services ------------------------------------------------------------------------
 
     async def name_service(self, service_id: str, name: str, source: str) -> None:
-        now = datetime.now(UTC)
-        async with self.store.transaction() as conn:
-            await conn.execute(delete(services).where(services.c.service_id == service_id))
-            await conn.execute(services.insert().values(service_id=service_id, name=name[:200],
-                                                        source=source, updated_at=now))
+        await upsert(self.store, services, "service_id", {
+            "service_id": service_id, "name": name[:200], "source": source, "updated_at": datetime.now(UTC)})
 
     async def service_names(self) -> dict[str, str]:
         async with self.engine.connect() as conn:
