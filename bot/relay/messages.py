@@ -309,7 +309,8 @@ def call_end_reply(ended_at: float, seconds: float | None, *, missed: bool = Fal
         if how:
             pairs.append(("Hang-up", how))
         blocks = [_section(":no_entry: *Missed call*"), _fields(*pairs)]
-        return Message(f"Missed call: nobody answered; it ended at {when_text}", blocks)
+        return Message(f"Missed call: nobody answered; it ended at {when_text}" + (f". {how}" if how else ""),
+                       blocks)
     length = duration(seconds) if seconds is not None else "unknown"
     pairs = [("Duration", length), ("Ended", when)]
     if how:
