@@ -189,6 +189,8 @@ def in_words(code: str | None, table: dict[str, str]) -> str | None:
 
 def hang_up(bye_reason: str | None, release_party: str | None) -> str | None:
     who, why = in_words(release_party, RELEASE_PARTIES), in_words(bye_reason, BYE_REASONS)
+    if who and why and why.startswith(who):  # "the caller hung up before it was answered"
+        who = None
     if who and why:
         return f"{who[0].upper()}{who[1:]} hung up: {why}"
     if who:
