@@ -3,9 +3,10 @@
 Row states: ``pending`` (never tried, or known not to have reached Slack), ``sending``
 (claimed; a post may have reached Slack, so a retry first looks for it), ``done`` and
 ``failed`` (a permanent Slack error, kept for ``/call-events status``). A claimed row's
-``next_attempt_at`` is its lease: when a replica dies mid-delivery the row comes due again.
-Its ``attempts`` is the claim's fencing token: every write of a claimed delivery checks it,
-so a replica whose lease ran out (and was taken over) cannot overwrite the new owner's work.
+``next_attempt_at`` is its lease: short, and renewed by the replica while the delivery is in
+hand, so when that replica dies the row comes due again within one lease. Its ``attempts``
+is the claim's fencing token: every write of a claimed delivery checks it, so a replica
+whose lease ran out (and was taken over) cannot overwrite the new owner's work.
 """
 
 from __future__ import annotations
@@ -85,15 +86,17 @@ class Outbox:
 
     async def add_many(self, events: Sequence[tuple[CallEvent, float, str | None]]) -> None:
         """Store (event, received_at, channel) rows in one transaction; a duplicate (same
-        call ID and status) is ignored."""
-        rows = [
-            {"event_key": e.key, "call_id": e.id, "kind": e.status, "payload": e.payload(),
-             "received_at": at, "channel_id": channel, "state": "pending", "attempts": 0,
-             "next_attempt_at": 0.0}
-            for e, at, channel in events
-        ]
+        call ID and status) is ignored. On PostgreSQL a service's route as stored now wins
+        over ``channel``: another replica may have just changed it."""
         statement = self._insert(o).on_conflict_do_nothing(index_elements=["event_key"])
         async with self.store.transaction() as conn:
+            routed = {} if self.store.is_sqlite else await _routes_of(conn, events)
+            rows = [
+                {"event_key": e.key, "call_id": e.id, "kind": e.status, "payload": e.payload(),
+                 "received_at": at, "channel_id": routed.get(e.service_id or "") or channel,
+                 "state": "pending", "attempts": 0, "next_attempt_at": 0.0}
+                for e, at, channel in events
+            ]
             await conn.execute(statement, rows)
 
     # --- the relay's reads ---------------------------------------------------------------------
@@ -158,10 +161,12 @@ class Outbox:
             return None
         return replace(delivery, state="sending", attempts=delivery.attempts + 1)
 
-    async def renew(self, delivery: Delivery, lease_until: float) -> None:
-        """Extend a claimed delivery's lease; LeaseLost when it is no longer ours."""
+    async def renew(self, delivery: Delivery, held_until: float, lease_until: float) -> None:
+        """Extend a claimed delivery's lease from ``held_until`` (the end this replica last
+        set) to ``lease_until``. LeaseLost when it is no longer ours, or when its outcome was
+        recorded meanwhile (a renewal racing the outcome must not postpone a retry)."""
         async with self.store.transaction() as conn:
-            await _owned_update(conn, delivery, next_attempt_at=lease_until)
+            await _owned_update(conn, delivery, o.c.next_attempt_at == held_until, next_attempt_at=lease_until)
 
     async def expire_leases(self) -> None:
         """Make interrupted deliveries due now. Only for a single replica (SQLite): with
@@ -265,15 +270,24 @@ class Outbox:
         return Call.of((await conn.execute(upsert)).one())
 
 
+async def _routes_of(conn: AsyncConnection, events: Sequence[tuple[CallEvent, float, str | None]]
+                     ) -> dict[str, str]:
+    services = {e.service_id for e, _, _ in events if e.service_id is not None}
+    if not services:
+        return {}
+    found = await conn.execute(select(r.c.service_id, r.c.channel_id).where(r.c.service_id.in_(services)))
+    return {row.service_id: row.channel_id for row in found}
+
+
 def _unchanged(delivery: Delivery) -> Any:
     """The row is as ``delivery`` read it: nobody has claimed it since."""
     return (o.c.id == delivery.id) & (o.c.state == delivery.state) & (o.c.attempts == delivery.attempts)
 
 
-async def _owned_update(conn: AsyncConnection, delivery: Delivery, **values: Any) -> None:
+async def _owned_update(conn: AsyncConnection, delivery: Delivery, *also: Any, **values: Any) -> None:
     """Update a delivery this replica claimed; LeaseLost (rolling back the transaction)
-    when another replica has claimed it since."""
-    updated = await conn.execute(o.update().where(_unchanged(delivery)).values(**values))
+    when another replica has claimed it since (or a condition in ``also`` fails)."""
+    updated = await conn.execute(o.update().where(_unchanged(delivery), *also).values(**values))
     if updated.rowcount != 1:
         raise LeaseLost(delivery.key)
 
