@@ -269,7 +269,7 @@ async def test_a_replica_killed_mid_burst_loses_and_duplicates_nothing(pg_url: s
         twice, lost = assert_each_event_once_in_its_thread(slack, calls, channel_of)
         assert cinnox.acked == len(bodies)
         record_figures({
-            "events": len(calls) * 2, "duplicates_sent": len(bodies) - len(calls) * 2,
+            "test": "replica_killed", "events": len(calls) * 2, "duplicates_sent": len(bodies) - len(calls) * 2,
             "requests_acked": cinnox.acked, "acked_at_kill": acked_at_kill,
             "kill_at_s": round(killed_at - burst_started, 1),
             "failed_over": cinnox.failed_over, "held_by_dead": len(taken_over),
@@ -325,11 +325,13 @@ async def test_postgresql_restarting_mid_burst_loses_no_acknowledged_event(tmp_p
             assert not sending.done(), "the burst ended before the restart: nothing proved"
 
             await pg.stop("immediate")  # as if it crashed
+            stopped_at, acked_at_stop = time.monotonic(), cinnox.acked
             await eventually(lambda: cinnox.retry_after, timeout=30)
             for replica in (a, b):
                 async with http.get(f"{replica.url}/readyz") as resp:
                     assert resp.status == 503 and "store" in (await resp.json())["status"]
             await pg.start()
+            restarted_at = time.monotonic()
 
             await sending
             for replica in (a, b):
@@ -338,13 +340,21 @@ async def test_postgresql_restarting_mid_burst_loses_no_acknowledged_event(tmp_p
                         return resp.status == 200
                 await eventually_async(ready, timeout=30)
             await eventually(lambda: threads_complete(slack, calls, {"svc-1": DEFAULT_CHANNEL}), timeout=60)
+            completed_at = time.monotonic()
             await asyncio.sleep(0.5)  # a late duplicate would show up now
             assert [a.proc.pid, b.proc.pid] == pids and a.proc.returncode is None  # type: ignore[union-attr]
             assert b.proc.returncode is None  # type: ignore[union-attr]
 
         assert cinnox.retry_after and all(value == "5" for value in cinnox.retry_after)
         assert cinnox.acked == len(bodies)
-        assert_each_event_once_in_its_thread(slack, calls, {"svc-1": DEFAULT_CHANNEL})
+        twice, lost = assert_each_event_once_in_its_thread(slack, calls, {"svc-1": DEFAULT_CHANNEL})
+        record_figures({
+            "test": "postgresql_restart", "events": len(calls) * 2, "requests_acked": cinnox.acked,
+            "acked_at_stop": acked_at_stop, "postgres_down_s": round(restarted_at - stopped_at, 1),
+            "answered_503": len(cinnox.retry_after),
+            "all_in_slack_after_restart_s": round(completed_at - restarted_at, 1),
+            "posted_twice": twice, "lost": lost,
+        })
 
 
 async def test_a_live_replica_keeps_its_delivery_while_slack_is_slow(pg_url: str, tmp_path: Path) -> None:

@@ -88,15 +88,16 @@ class Outbox:
         """Store (event, received_at, channel) rows in one transaction; a duplicate (same
         call ID and status) is ignored. On PostgreSQL a service's route as stored now wins
         over ``channel``: another replica may have just changed it."""
+        rows = [
+            {"event_key": e.key, "call_id": e.id, "kind": e.status, "payload": e.payload(),
+             "received_at": at, "channel_id": channel, "state": "pending", "attempts": 0,
+             "next_attempt_at": 0.0}
+            for e, at, channel in events
+        ]
         statement = self._insert(o).on_conflict_do_nothing(index_elements=["event_key"])
         async with self.store.transaction() as conn:
-            routed = {} if self.store.is_sqlite else await _routes_of(conn, events)
-            rows = [
-                {"event_key": e.key, "call_id": e.id, "kind": e.status, "payload": e.payload(),
-                 "received_at": at, "channel_id": routed.get(e.service_id or "") or channel,
-                 "state": "pending", "attempts": 0, "next_attempt_at": 0.0}
-                for e, at, channel in events
-            ]
+            if not self.store.is_sqlite:
+                await _route_as_stored(conn, events, rows)
             await conn.execute(statement, rows)
 
     # --- the relay's reads ---------------------------------------------------------------------
@@ -270,13 +271,15 @@ class Outbox:
         return Call.of((await conn.execute(upsert)).one())
 
 
-async def _routes_of(conn: AsyncConnection, events: Sequence[tuple[CallEvent, float, str | None]]
-                     ) -> dict[str, str]:
+async def _route_as_stored(conn: AsyncConnection, events: Sequence[tuple[CallEvent, float, str | None]],
+                           rows: list[dict[str, Any]]) -> None:
     services = {e.service_id for e, _, _ in events if e.service_id is not None}
     if not services:
-        return {}
+        return
     found = await conn.execute(select(r.c.service_id, r.c.channel_id).where(r.c.service_id.in_(services)))
-    return {row.service_id: row.channel_id for row in found}
+    routed = {row.service_id: row.channel_id for row in found}
+    for (event, _, _), row in zip(events, rows, strict=True):
+        row["channel_id"] = routed.get(event.service_id or "") or row["channel_id"]
 
 
 def _unchanged(delivery: Delivery) -> Any:
