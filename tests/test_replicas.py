@@ -330,8 +330,11 @@ async def test_postgresql_restarting_mid_burst_loses_no_acknowledged_event(tmp_p
             for replica in (a, b):
                 async with http.get(f"{replica.url}/readyz") as resp:
                     assert resp.status == 503 and "store" in (await resp.json())["status"]
+            await asyncio.sleep(2)  # a restart takes a moment; the burst goes on meanwhile
             await pg.start()
-            restarted_at = time.monotonic()
+            restarted_at, posted_at_restart = time.monotonic(), len(posted_events(slack))
+            await eventually(lambda: len(posted_events(slack)) > posted_at_restart, timeout=30)
+            resumed_at = time.monotonic()
 
             await sending
             for replica in (a, b):
@@ -352,6 +355,7 @@ async def test_postgresql_restarting_mid_burst_loses_no_acknowledged_event(tmp_p
             "test": "postgresql_restart", "events": len(calls) * 2, "requests_acked": cinnox.acked,
             "acked_at_stop": acked_at_stop, "postgres_down_s": round(restarted_at - stopped_at, 1),
             "answered_503": len(cinnox.retry_after),
+            "relay_resumed_after_restart_s": round(resumed_at - restarted_at, 1),
             "all_in_slack_after_restart_s": round(completed_at - restarted_at, 1),
             "posted_twice": twice, "lost": lost,
         })
