@@ -238,6 +238,11 @@ async def test_a_replica_killed_mid_burst_loses_and_duplicates_nothing(pg_url: s
             burst_started = time.monotonic()
             sending = asyncio.create_task(cinnox.send_all(bodies))
             await eventually(lambda: cinnox.acked >= len(bodies) // 2 or sending.done(), timeout=60)
+
+            async def a_has_work_in_hand() -> bool:  # B holds at most one per channel
+                return len(await outbox_rows(pg_url)) > len(channels) or sending.done()
+
+            await eventually_async(a_has_work_in_hand, timeout=30)
             assert not sending.done(), "the burst ended before the kill: nothing proved"
             a.kill()
             killed_at = time.monotonic()
