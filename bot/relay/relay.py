@@ -93,6 +93,7 @@ class Attempt:
     #: Slack did not confirm): look before posting again. Cleared once a look found nothing.
     uncertain: bool
     renewing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one renewal at a time
+    finished: bool = False  # its lease needs no more renewing
 
 
 class Lane:
@@ -302,7 +303,8 @@ class Relay:
             else:
                 await self._retry(attempt, "internal error", uncertain=True)
         finally:
-            async with attempt.renewing:  # not while it writes: the transaction would be cut
+            attempt.finished = True  # the keeper stops at its next turn, or now when idle:
+            if not attempt.renewing.locked():  # never cut in the middle of its transaction
                 keeper.cancel()
 
     async def _end_may_go(self, lane: Lane, d: Delivery) -> bool:
@@ -492,6 +494,8 @@ class Relay:
         renew its lease every third of it. Ends when the delivery is no longer ours."""
         while True:
             await asyncio.sleep(self.lease / 3)
+            if a.finished:
+                return
             try:
                 await self._renew(a)
             except LeaseLost:
