@@ -21,6 +21,8 @@ from bot.services import Services
 log = structlog.get_logger(__name__)
 
 MAX_BODY = 64 * 1024
+#: Seconds CINNOX is asked to wait before sending again while the store is unreachable.
+STORE_RETRY_AFTER = "5"
 
 
 def answer(services: Services, status: int, body: dict[str, object], label: str) -> web.Response:
@@ -54,7 +56,9 @@ async def cinnox_webhook(request: web.Request, services: Services) -> web.Respon
         await services.relay.ingest.store(event, received_at)
     except Exception:
         log.exception("webhook.store_failed", call_id=event.id)
-        return answer(services, 503, {"code": 503, "message": "temporarily unavailable"}, "store_failed")
+        unavailable = answer(services, 503, {"code": 503, "message": "temporarily unavailable"}, "store_failed")
+        unavailable.headers["Retry-After"] = STORE_RETRY_AFTER
+        return unavailable
     log.info("webhook.stored", call_id=event.id, status=event.status)
     return answer(services, 200, {"code": 0}, "stored")
 

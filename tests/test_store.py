@@ -160,6 +160,28 @@ async def test_a_replica_whose_lease_ran_out_cannot_overwrite_the_replica_that_t
         await store.close()
 
 
+async def test_a_lease_renewal_racing_a_recorded_retry_does_not_postpone_it(database_url: str) -> None:
+    from bot.relay.events import CallEvent
+    from bot.store.outbox import LeaseLost, Outbox
+
+    store = await Store.open(database_url)
+    try:
+        outbox = Outbox(store)
+        event = CallEvent.model_validate({"id": "c1", "status": "CallStart", "serviceId": "s"})
+        await outbox.add_many([(event, 1.0, "C1")])
+        [due] = await outbox.due_for("C1", now=2.0)
+        claimed = await outbox.claim(due, lease_until=10.0)
+        assert claimed is not None
+        await outbox.renew(claimed, held_until=10.0, lease_until=12.0)  # still in hand
+        await outbox.retry_later(claimed, at=3.0, error="Slack unreachable", uncertain=True)
+        with pytest.raises(LeaseLost):  # the heartbeat, a moment too late
+            await outbox.renew(claimed, held_until=12.0, lease_until=14.0)
+        [again] = await outbox.due_for("C1", now=3.0)
+        assert again.key == "c1:CallStart" and again.state == "sending"
+    finally:
+        await store.close()
+
+
 async def test_replicas_starting_together_on_a_new_database_both_start(tmp_path: Path) -> None:
     import asyncio
 

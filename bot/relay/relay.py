@@ -16,7 +16,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,8 +51,16 @@ PRUNE_EVERY = 3600.0
 #: the row is given up.
 UNKNOWN_ERROR_ATTEMPTS = 5
 #: Seconds one Slack call may take. slack-sdk ignores its own ``timeout`` when given a
-#: session, so the session carries it; it keeps every wait well inside a delivery's lease.
+#: session, so the session carries it.
 SLACK_TIMEOUT = 10.0
+#: Seconds a claimed delivery stays claimed without renewal. The replica working on it
+#: renews it every third of that (and before each Slack write), so a dead replica's
+#: deliveries are taken over within one lease, while a live one keeps them however long
+#: Slack makes it wait.
+LEASE = 5.0
+#: A lane busy with a batch of rows reads again this often when new work came in
+#: meanwhile, so a dead replica's deliveries (older rows) are not left behind a long batch.
+REREAD_AFTER = 0.5
 #: Seconds the CINNOX call log may take to say how long a call lasted: a nicety, never
 #: worth holding the channel's other calls back for.
 CALL_LOG_TIMEOUT = 5.0
@@ -83,10 +91,12 @@ class Attempt:
     """One claimed delivery while it is being worked on."""
 
     delivery: Delivery  # as claimed: its ``attempts`` fences every write
-    lease_until: float
+    lease_until: float  # as this replica last wrote it
     #: a post may be in the channel (an earlier attempt's, or one this attempt sent that
     #: Slack did not confirm): look before posting again. Cleared once a look found nothing.
     uncertain: bool
+    renewing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one renewal at a time
+    finished: bool = False  # its lease needs no more renewing
 
 
 class Lane:
@@ -129,7 +139,7 @@ class Relay:
         grace: float = 30.0,
         retry_base: float = 1.0,
         retry_cap: float = 300.0,
-        lease: float = 60.0,
+        lease: float = LEASE,
         poll: float = 5.0,
     ) -> None:
         settings = services.settings
@@ -260,9 +270,12 @@ class Relay:
                 if lane.dirty:
                     continue
                 return
+            read_at = time.monotonic()
             for d in rows:
                 if self._stopping:
                     return
+                if lane.dirty and time.monotonic() - read_at > REREAD_AFTER:
+                    break
                 with structlog.contextvars.bound_contextvars(call_id=d.call_id, event=d.kind,
                                                              channel=lane.channel):
                     try:
@@ -285,6 +298,7 @@ class Relay:
         if claimed is None:
             return  # another replica took it
         attempt = Attempt(claimed, lease_until, uncertain=d.state == "sending")
+        keeper = asyncio.get_running_loop().create_task(self._keep_leased(attempt), name=f"lease:{d.key}")
         try:
             if d.kind == CALL_START:
                 await self._start(lane, attempt)
@@ -306,6 +320,10 @@ class Relay:
                 await self.outbox.fail(claimed, "internal error")
             else:
                 await self._retry(attempt, "internal error", uncertain=True)
+        finally:
+            attempt.finished = True  # the keeper stops at its next turn, or now when idle:
+            if not attempt.renewing.locked():  # never cut in the middle of its transaction
+                keeper.cancel()
 
     async def _end_may_go(self, lane: Lane, d: Delivery) -> bool:
         """A call's CallEnd goes after its CallStart, in the parent's channel; without a
@@ -488,10 +506,31 @@ class Relay:
             return answer
 
     async def _hold(self, a: Attempt) -> None:
-        now = time.time()
-        if a.lease_until - now < self.lease / 2:
-            a.lease_until = now + self.lease
-            await self.outbox.renew(a.delivery, a.lease_until)
+        """Before a write: a lease with at least two thirds of it left, so that the write
+        lands well before another replica could take the delivery over, even if this one
+        cannot renew it meanwhile."""
+        if a.lease_until - time.time() < self.lease * 2 / 3:
+            await self._renew(a)
+
+    async def _renew(self, a: Attempt) -> None:
+        async with a.renewing:
+            lease_until = time.time() + self.lease
+            await self.outbox.renew(a.delivery, a.lease_until, lease_until)
+            a.lease_until = lease_until
+
+    async def _keep_leased(self, a: Attempt) -> None:
+        """While the delivery is in hand (Slack slow, a 429 waited out, a channel searched),
+        renew its lease every third of it. Ends when the delivery is no longer ours."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            if a.finished:
+                return
+            try:
+                await self._renew(a)
+            except LeaseLost:
+                return  # recorded meanwhile, or taken over: the next fenced write will say
+            except Exception as exc:  # the store unreachable: the lease may run out
+                log.warning("relay.lease_not_renewed", error=type(exc).__name__)
 
     async def _find(self, a: Attempt, channel: str, event_id: str, received_at: float) -> str | None:
         """When an earlier attempt may have posted the event: the ts of the top-level

@@ -20,6 +20,9 @@ from sqlalchemy.pool import NullPool
 
 from bot.store import migrations, tables
 
+#: Seconds to wait for PostgreSQL to accept a connection.
+CONNECT_TIMEOUT = 5.0
+
 
 def async_url(url: str) -> str:
     """`sqlite:///x.db` → `sqlite+aiosqlite:///x.db`; `postgresql://` → `postgresql+asyncpg://`."""
@@ -72,7 +75,12 @@ class Store:
             kwargs["poolclass"] = NullPool if parsed.database in (None, "", ":memory:") else None
             kwargs = {k: v for k, v in kwargs.items() if v is not None}
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # When PostgreSQL restarts, the pool's connections die with it: pre-ping finds
+            # that out at checkout and opens a new one, so the bot recovers by itself. Until
+            # the server is back, a connection attempt fails within CONNECT_TIMEOUT, so the
+            # webhook answers 503 promptly instead of hanging.
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True,
+                          connect_args={"timeout": CONNECT_TIMEOUT})
         engine = create_async_engine(full, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

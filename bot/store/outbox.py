@@ -3,9 +3,10 @@
 Row states: ``pending`` (never tried, or known not to have reached Slack), ``sending``
 (claimed; a post may have reached Slack, so a retry first looks for it), ``done`` and
 ``failed`` (a permanent Slack error, kept for ``/call-events status``). A claimed row's
-``next_attempt_at`` is its lease: when a replica dies mid-delivery the row comes due again.
-Its ``attempts`` is the claim's fencing token: every write of a claimed delivery checks it,
-so a replica whose lease ran out (and was taken over) cannot overwrite the new owner's work.
+``next_attempt_at`` is its lease: short, and renewed by the replica while the delivery is in
+hand, so when that replica dies the row comes due again within one lease. Its ``attempts``
+is the claim's fencing token: every write of a claimed delivery checks it, so a replica
+whose lease ran out (and was taken over) cannot overwrite the new owner's work.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ class Outbox:
 
     async def add_many(self, events: Sequence[tuple[CallEvent, float, str | None]]) -> None:
         """Store (event, received_at, channel) rows in one transaction; a duplicate (same
-        call ID and status) is ignored."""
+        call ID and status) is ignored. On PostgreSQL a service's route as stored now wins
+        over ``channel``: another replica may have just changed it."""
         rows = [
             {"event_key": e.key, "call_id": e.id, "kind": e.status, "payload": e.payload(),
              "received_at": at, "channel_id": channel, "state": "pending", "attempts": 0,
@@ -94,6 +96,8 @@ class Outbox:
         ]
         statement = self._insert(o).on_conflict_do_nothing(index_elements=["event_key"])
         async with self.store.transaction() as conn:
+            if not self.store.is_sqlite:
+                await _route_as_stored(conn, events, rows)
             await conn.execute(statement, rows)
 
     # --- the relay's reads ---------------------------------------------------------------------
@@ -158,10 +162,12 @@ class Outbox:
             return None
         return replace(delivery, state="sending", attempts=delivery.attempts + 1)
 
-    async def renew(self, delivery: Delivery, lease_until: float) -> None:
-        """Extend a claimed delivery's lease; LeaseLost when it is no longer ours."""
+    async def renew(self, delivery: Delivery, held_until: float, lease_until: float) -> None:
+        """Extend a claimed delivery's lease from ``held_until`` (the end this replica last
+        set) to ``lease_until``. LeaseLost when it is no longer ours, or when its outcome was
+        recorded meanwhile (a renewal racing the outcome must not postpone a retry)."""
         async with self.store.transaction() as conn:
-            await _owned_update(conn, delivery, next_attempt_at=lease_until)
+            await _owned_update(conn, delivery, o.c.next_attempt_at == held_until, next_attempt_at=lease_until)
 
     async def expire_leases(self) -> None:
         """Make interrupted deliveries due now. Only for a single replica (SQLite): with
@@ -285,15 +291,26 @@ class Outbox:
         return Call.of((await conn.execute(upsert)).one())
 
 
+async def _route_as_stored(conn: AsyncConnection, events: Sequence[tuple[CallEvent, float, str | None]],
+                           rows: list[dict[str, Any]]) -> None:
+    services = {e.service_id for e, _, _ in events if e.service_id is not None}
+    if not services:
+        return
+    found = await conn.execute(select(r.c.service_id, r.c.channel_id).where(r.c.service_id.in_(services)))
+    routed = {row.service_id: row.channel_id for row in found}
+    for (event, _, _), row in zip(events, rows, strict=True):
+        row["channel_id"] = routed.get(event.service_id or "") or row["channel_id"]
+
+
 def _unchanged(delivery: Delivery) -> Any:
     """The row is as ``delivery`` read it: nobody has claimed it since."""
     return (o.c.id == delivery.id) & (o.c.state == delivery.state) & (o.c.attempts == delivery.attempts)
 
 
-async def _owned_update(conn: AsyncConnection, delivery: Delivery, **values: Any) -> None:
+async def _owned_update(conn: AsyncConnection, delivery: Delivery, *also: Any, **values: Any) -> None:
     """Update a delivery this replica claimed; LeaseLost (rolling back the transaction)
-    when another replica has claimed it since."""
-    updated = await conn.execute(o.update().where(_unchanged(delivery)).values(**values))
+    when another replica has claimed it since (or a condition in ``also`` fails)."""
+    updated = await conn.execute(o.update().where(_unchanged(delivery), *also).values(**values))
     if updated.rowcount != 1:
         raise LeaseLost(delivery.key)
 
