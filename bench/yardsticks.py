@@ -6,9 +6,10 @@ prints ``ready`` once listening, and serves until stdin closes.
 
 - bare: a bare aiohttp handler. The webhook route parses the JSON and answers 200; the
   Slack route parses the form and answers an ephemeral message. It stores nothing.
-- naive: the webhook a first version would be: aiosqlite, one INSERT OR IGNORE (so
-  duplicates are stored once) and one commit per event before the 200, on the same SQLite
-  settings as the bot (WAL, synchronous=NORMAL); 400 when the JSON or its id/status is bad.
+- naive: the webhook a first version would be: aiosqlite, one transaction per event (an
+  INSERT OR IGNORE, so duplicates are stored once, and its COMMIT, one event at a time as
+  SQLite takes one writer at a time) before the 200, on the same SQLite settings as the bot
+  (WAL, synchronous=NORMAL); 400 when the JSON or its id/status is bad.
 - bolt: a minimal stock Bolt AsyncApp (process_before_response, as the bot) that verifies
   the signature and only acks ``/contact`` and the ``contact`` view submission.
 """
@@ -50,6 +51,7 @@ async def naive(path: str) -> web.Application:
     await db.execute("CREATE TABLE IF NOT EXISTS events (key TEXT PRIMARY KEY, payload TEXT NOT NULL, "
                      "received_at REAL NOT NULL)")
     await db.commit()
+    one_at_a_time = asyncio.Lock()  # else two events could share a commit
 
     async def webhook(request: web.Request) -> web.Response:
         try:
@@ -57,9 +59,10 @@ async def naive(path: str) -> web.Application:
             key = f"{message['id']}:{message['status']}"
         except (ValueError, KeyError, TypeError):
             return web.json_response({"code": 400, "message": "bad event"}, status=400)
-        await db.execute("INSERT OR IGNORE INTO events (key, payload, received_at) VALUES (?, ?, "
-                         "julianday('now'))", (key, json.dumps(message)))
-        await db.commit()
+        async with one_at_a_time:
+            await db.execute("INSERT OR IGNORE INTO events (key, payload, received_at) VALUES (?, ?, "
+                             "julianday('now'))", (key, json.dumps(message)))
+            await db.commit()
         return web.json_response({"code": 0})
 
     async def close(_: web.Application) -> None:

@@ -12,6 +12,7 @@ import hmac
 import json
 import time
 
+import orjson
 import structlog
 from aiohttp import web
 
@@ -23,9 +24,13 @@ log = structlog.get_logger(__name__)
 MAX_BODY = 64 * 1024
 
 
-def answer(services: Services, status: int, body: dict[str, object], label: str) -> web.Response:
-    services.metrics.webhooks.labels(label).inc()
-    return web.json_response(body, status=status)
+STORED = orjson.dumps({"code": 0})  # the answer to nearly every request: encoded once
+
+
+def answer(services: Services, status: int, body: dict[str, object] | bytes, label: str) -> web.Response:
+    services.metrics.webhook_answered(label)
+    encoded = body if isinstance(body, bytes) else orjson.dumps(body)
+    return web.Response(body=encoded, status=status, content_type="application/json")
 
 
 async def cinnox_webhook(request: web.Request, services: Services) -> web.Response:
@@ -56,7 +61,7 @@ async def cinnox_webhook(request: web.Request, services: Services) -> web.Respon
         log.exception("webhook.store_failed", call_id=event.id)
         return answer(services, 503, {"code": 503, "message": "temporarily unavailable"}, "store_failed")
     log.info("webhook.stored", call_id=event.id, status=event.status)
-    return answer(services, 200, {"code": 0}, "stored")
+    return answer(services, 200, STORED, "stored")
 
 
 async def _read_limited(request: web.Request) -> bytes | None:
