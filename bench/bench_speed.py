@@ -45,7 +45,7 @@ from bench.wrk import WrkResult, ensure_wrk, write_signed, wrk
 from bot.sandbox.signing import signature
 from bot.sandbox.stack import BOT_TOKEN, SIGNING_SECRET, SandboxStack
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
 CONNECTIONS = 50
 WEBHOOK_TOKEN = "bench-webhook-token-0123456789"

@@ -132,7 +132,8 @@ class Outbox:
         self.engine = store.engine
         self._insert = sqlite.insert if store.is_sqlite else postgresql.insert
         self._ingest_sql = _ingest_sql(["?"] * 6 if store.is_sqlite else [f"${n}" for n in range(1, 7)])
-        path = self.engine.url.database if store.is_sqlite else None
+        url = self.engine.url
+        path = url.database if store.is_sqlite and not url.query else None
         self._appender = _SqliteAppender(path, store) if path and path != ":memory:" else None
 
     async def close(self) -> None:
