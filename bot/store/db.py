@@ -51,6 +51,15 @@ class Store:
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
 
     @contextlib.asynccontextmanager
+    async def writer(self) -> AsyncIterator[None]:
+        """Held while writing outside ``transaction`` (SQLite: one writer at a time)."""
+        if self._sqlite_writer is None:
+            yield
+        else:
+            async with self._sqlite_writer:
+                yield
+
+    @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction. SQLite takes one writer at a time: two of ours colliding
         would wait in SQLite's busy handler, which sleeps up to 100 ms at a go; queueing
@@ -83,7 +92,7 @@ class Store:
                           connect_args={"timeout": CONNECT_TIMEOUT})
         engine = create_async_engine(full, **kwargs)
         if parsed.get_backend_name() == "sqlite":
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         store = cls(engine)
         async with engine.begin() as conn:
             await conn.run_sync(migrations.upgrade)
@@ -199,7 +208,7 @@ class Store:
             ]
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
