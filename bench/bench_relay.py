@@ -1,12 +1,11 @@
-"""Issue 6: call events. Durable webhook ingest against a bare aiohttp handler (same load,
-same run); CallStart received → Slack message posted on loopback; a 1,000-event backlog
-over 10 channels against the per-channel rate the Slack emulator allows."""
+"""Issue 6: call events. CallStart received → Slack message posted on loopback; a
+1,000-event backlog over 10 channels against the per-channel rate the Slack emulator
+allows. (Webhook ingest under load is in bench_speed.)"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import statistics
 import sys
 import time
 import uuid
@@ -16,10 +15,9 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bench.common import figure, heading, load, ms, percentile, serving
+from bench.common import figure, heading, ms, percentile
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.stack import BOT_TOKEN, SandboxStack
 
@@ -39,42 +37,10 @@ def webhook_requests(n: int) -> list[dict[str, Any]]:
 
 
 @asynccontextmanager
-async def bare_receiver() -> AsyncIterator[str]:
-    """The yardstick: parses the JSON and answers 200, storing nothing."""
-    async def handler(request: web.Request) -> web.Response:
-        json.loads(await request.read())
-        return web.json_response({"code": 0})
-
-    async with serving("/webhooks/cinnox/{token}", handler) as url:
-        yield url.replace("{token}", "token")
-
-
-@asynccontextmanager
 async def bot(**settings: Any) -> AsyncIterator[SandboxStack]:
     with TemporaryDirectory() as tmp:
         async with SandboxStack(Path(tmp), providers=False, log_level="ERROR", **settings) as stack:
             yield stack
-
-
-async def ingest(url: str, count: int) -> float:
-    result = await load(url, webhook_requests(count), mode="closed", duration=DURATION,
-                        concurrency=50, limit=count - 50, warmup=0)
-    bad = {k: v for k, v in result.statuses.items() if k != "200"}
-    if bad:
-        raise SystemExit(f"non-200 webhook answers during the bench: {bad}")
-    return result.throughput
-
-
-async def bench_ingest() -> None:
-    rates: dict[str, list[float]] = {"bare": [], "ours": []}
-    async with bare_receiver() as bare_url, bot() as stack:
-        for _ in range(ROUNDS):  # interleaved, so a noisy moment hurts both alike
-            rates["bare"].append(await ingest(bare_url, 30000))
-            rates["ours"].append(await ingest(stack.webhook_url, 30000))
-    bare, ours = statistics.median(rates["bare"]), statistics.median(rates["ours"])
-    figure("bare aiohttp handler (parse, answer): throughput", f"{bare:,.0f} req/s")
-    figure("this bot's webhook (stored durably before the 200): throughput", f"{ours:,.0f} req/s")
-    figure("durable ingest / bare aiohttp", f"{ours / bare:.2f}x", "target >= 0.3x", ours / bare >= 0.3)
 
 
 async def bench_latency() -> None:
@@ -150,8 +116,6 @@ async def bench_backlog(per_channel_rate: float = 10.0, channels: int = 10, even
 
 
 async def run() -> None:
-    heading(f"Call events (issue 6): webhook ingest, 50 concurrent senders (median of {ROUNDS} "
-            "interleaved rounds); delivery latency; backlog drain")
-    await bench_ingest()
+    heading("Call events (issue 6): delivery latency; backlog drain")
     await bench_latency()
     await bench_backlog()

@@ -139,9 +139,7 @@ class ContextAndAccess(AsyncMiddleware):
                 status = str(answer.status) if answer is not None else "200"
                 return answer
             finally:
-                metrics = self.services.metrics
-                metrics.slack_requests.labels(kind, status).inc()
-                metrics.slack_latency.labels(kind).observe(time.perf_counter() - started)
+                self.services.metrics.slack_answered(kind, status, time.perf_counter() - started)
         return await self._guarded(req, body, kind, user, next)
 
     async def _guarded(self, req: AsyncBoltRequest, body: dict[str, Any], kind: str, user: str,
@@ -153,7 +151,10 @@ class ContextAndAccess(AsyncMiddleware):
             guarded = body.get("type") == "view_submission"
         if not guarded or self.services.access.may_provision(user):
             return await next()
-        await self.services.access.record(user, audit_action(body), "denied", detail="not in BOT_ALLOWED_USERS")
+        # The refusal is answered at once; its audit row is written after (nothing the ack needs).
+        self.services.background.spawn(
+            self.services.access.record(user, audit_action(body), "denied", detail="not in BOT_ALLOWED_USERS"),
+            name="audit")
         if "command" in body:
             answer: dict[str, Any] = {"response_type": "ephemeral", "text": refusal(user)}
         else:

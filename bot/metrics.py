@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -45,6 +47,28 @@ class Metrics:
         self.webhooks = Counter(
             "bot_webhook_requests_total", "CINNOX webhook requests by answer", ["answer"], registry=r
         )
+
+        # Labelled children by label values: prometheus_client's labels() validates and locks on
+        # every call; a request's metrics cost a dict lookup and the increments instead.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        key = (id(metric), *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
+    def http_answered(self, route: str, method: str, status: int, seconds: float) -> None:
+        self._child(self.http_requests, route, method, str(status)).inc()
+        self._child(self.http_latency, route).observe(seconds)
+
+    def slack_answered(self, kind: str, status: int | str, seconds: float) -> None:
+        self._child(self.slack_requests, kind, str(status)).inc()
+        self._child(self.slack_latency, kind).observe(seconds)
+
+    def webhook_answered(self, label: str) -> None:
+        self._child(self.webhooks, label).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -21,6 +21,7 @@ from bot.metrics import Metrics
 from bot.relay.relay import Relay
 from bot.server import build_web_app
 from bot.services import Services
+from bot.staff_sync import StaffSync
 from bot.store import Store
 from bot.store.outbox import Outbox
 
@@ -81,6 +82,7 @@ class Runtime:
         self.bolt: AsyncApp | None = None
         self._runner: web.AppRunner | None = None
         self._socket_mode: Any = None
+        self.staff_sync: StaffSync | None = None
         self.url = ""
 
     async def start(self, *, serve_http: bool = True) -> None:
@@ -115,6 +117,8 @@ class Runtime:
         services.relay = Relay(services, services.outbox, channel_rate=settings.relay_channel_rate,
                                grace=settings.call_end_grace_seconds)
         await services.relay.start()
+        self.staff_sync = StaffSync(services)
+        self.staff_sync.start()
         self.services = services
         self.bolt = build_bolt_app(services)
         if serve_http:
@@ -153,6 +157,8 @@ class Runtime:
             await services.background.drain()
             if services.relay is not None:
                 await services.relay.stop()
+            if self.staff_sync is not None:
+                await self.staff_sync.stop()
             for client in (services.cinnox, services.bandwidth, services.yeastar):
                 if client is not None:
                     await client.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -12,6 +13,8 @@ from bot.background import Background
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.store import Store
+from bot.store.call_notes import CallNotes
+from bot.store.directory import Directory
 
 if TYPE_CHECKING:
     from bot.providers.bandwidth import BandwidthClient
@@ -35,6 +38,16 @@ class Services:
     webhook_token: str = ""
     outbox: Outbox | None = None
     relay: Relay | None = None
+
+    @cached_property
+    def directory(self) -> Directory:
+        """Names for call messages (contacts, staff, services)."""
+        return Directory(self.store)
+
+    @cached_property
+    def call_notes(self) -> CallNotes:
+        """How calls ended, their call-backs, the App Home's call lists."""
+        return CallNotes(self.store)
 
     def provider(self, name: str) -> object | None:
         return {"cinnox": self.cinnox, "bandwidth": self.bandwidth, "yeastar": self.yeastar}[name]

@@ -12,6 +12,7 @@ import hmac
 import json
 import time
 
+import orjson
 import structlog
 from aiohttp import web
 
@@ -21,11 +22,17 @@ from bot.services import Services
 log = structlog.get_logger(__name__)
 
 MAX_BODY = 64 * 1024
+#: Seconds CINNOX is asked to wait before sending again while the store is unreachable.
+STORE_RETRY_AFTER = "5"
 
 
-def answer(services: Services, status: int, body: dict[str, object], label: str) -> web.Response:
-    services.metrics.webhooks.labels(label).inc()
-    return web.json_response(body, status=status)
+STORED = orjson.dumps({"code": 0})  # the answer to nearly every request: encoded once
+
+
+def answer(services: Services, status: int, body: dict[str, object] | bytes, label: str) -> web.Response:
+    services.metrics.webhook_answered(label)
+    encoded = body if isinstance(body, bytes) else orjson.dumps(body)
+    return web.Response(body=encoded, status=status, content_type="application/json")
 
 
 async def cinnox_webhook(request: web.Request, services: Services) -> web.Response:
@@ -54,9 +61,11 @@ async def cinnox_webhook(request: web.Request, services: Services) -> web.Respon
         await services.relay.ingest.store(event, received_at)
     except Exception:
         log.exception("webhook.store_failed", call_id=event.id)
-        return answer(services, 503, {"code": 503, "message": "temporarily unavailable"}, "store_failed")
+        unavailable = answer(services, 503, {"code": 503, "message": "temporarily unavailable"}, "store_failed")
+        unavailable.headers["Retry-After"] = STORE_RETRY_AFTER
+        return unavailable
     log.info("webhook.stored", call_id=event.id, status=event.status)
-    return answer(services, 200, {"code": 0}, "stored")
+    return answer(services, 200, STORED, "stored")
 
 
 async def _read_limited(request: web.Request) -> bytes | None:

@@ -10,7 +10,9 @@ from bot.services import Services
 def register_all(app: AsyncApp, services: Services) -> None:
     from handlers import (
         app_home,
+        call_buttons,
         call_events,
+        call_route,
         contact,
         message_channel,
         service_group,
@@ -26,4 +28,6 @@ def register_all(app: AsyncApp, services: Services) -> None:
     ]
     register_view_actions(app, services, forms)
     call_events.register(app, services)
-    app_home.register(app, services)
+    call_route.register(app, services)
+    call_buttons.register(app, services, forms)
+    app_home.register(app, services, forms)

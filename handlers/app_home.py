@@ -1,29 +1,64 @@
-"""The App Home tab: which providers work, the commands, the last actions."""
+"""The App Home tab as the console: the call-event subscription, calls in progress and
+the last ones, missed calls nobody has taken, the routing, given-up deliveries, buttons
+that open each form, this user's recent actions in words, and which providers work.
+
+Refreshed whenever it is opened, and pushed to the people who opened it in the last ten
+minutes when a call starts or ends (at most once every few seconds)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
 import structlog
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from bot.config import PROVIDERS
 from bot.mrkdwn import escape
 from bot.providers.errors import ProviderError
+from bot.relay import messages
+from bot.relay.events import CallEvent
 from bot.services import Services
+from bot.store.call_notes import CallSummary
+from bot.store.db import AuditEntry
 from handlers import modal
-from handlers.call_events import delivery_summary
+from handlers.call_events import SUBSCRIPTION_SETTING, delivery_summary, given_up_blocks, routes_blocks
 from handlers.commands import COMMANDS
-from handlers.provisioning import not_configured
+from handlers.provisioning import Form, not_configured
 
 log = structlog.get_logger(__name__)
 
 TITLES = {"cinnox": "CINNOX", "bandwidth": "Bandwidth", "yeastar": "Yeastar P-Series"}
 PING_TTL = 60.0  # seconds a reachability answer is reused, so opening Home stays quick
+#: People who opened the Home this recently get it pushed when a call starts or ends.
+WATCHING_FOR = 600.0
+#: At most one push round this often (views.publish is rate-limited per workspace).
+PUSH_EVERY = 3.0
+OPEN_FORM = "home.open_form"
+#: (label, form callback_id) of the buttons that open each form.
+FORMS = (("New service group", "service_group"), ("New contact", "contact"),
+         ("New SIP endpoint", "sip_endpoint"), ("New message channel", "message_channel"),
+         ("Route a service's calls", "call_route"))
 _OUTCOME_ICON = {"ok": ":white_check_mark:", "failed": ":x:", "denied": ":no_entry:",
                  "invalid": ":pencil2:", "started": ":hourglass:"}
+#: audit action → (what was tried, what was done)
+ACTIONS = {
+    "contact.create": ("create a CINNOX contact", "Created the CINNOX contact"),
+    "service_group.create": ("create a CINNOX service group", "Created the CINNOX service group"),
+    "sip_endpoint.create": ("create a Bandwidth SIP endpoint", "Created the Bandwidth SIP endpoint"),
+    "message_channel.create": ("create a Yeastar message channel", "Created the Yeastar message channel"),
+    "call_events.subscribe": ("subscribe to CINNOX call events", "Subscribed to CINNOX call events"),
+    "call_events.unsubscribe": ("unsubscribe from CINNOX call events", "Unsubscribed from CINNOX call events"),
+    "call_events.route": ("route a service's calls", "Routed the calls of"),
+    "call_route.create": ("route a service's calls", "Routed the calls of"),
+    "call_events.unroute": ("remove a route", "Removed the route of"),
+    "call_events.retry": ("retry a call notification", "Retried a call notification"),
+    "call.callback": ("take a call-back", "Took the call-back of call"),
+    "call.callback_done": ("finish a call-back", "Called back call"),
+}
 
 
 class Reachability:
@@ -48,38 +83,195 @@ class Reachability:
         return text
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    reachability = Reachability()
+_reachability: dict[int, Reachability] = {}  # one per running bot (tests run several)
+
+
+def reachability(services: Services) -> Reachability:
+    return _reachability.setdefault(id(services), Reachability())
+
+
+class HomePusher:
+    """Pushes the Home to its recent viewers when calls change, coalescing bursts."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._pending = False
+        self._next_look = 0.0  # nobody was watching: do not ask the store again before this
+
+    def poke(self) -> None:
+        if self._pending or self.services.background.closing or time.monotonic() < self._next_look:
+            return
+        self._pending = True
+        self.services.background.spawn(self._push(), name="home.push")
+
+    async def _push(self) -> None:
+        try:
+            if not await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR):
+                self._next_look = time.monotonic() + PUSH_EVERY
+                return
+            await asyncio.sleep(PUSH_EVERY)  # calls changing together are pushed together
+        finally:
+            self._pending = False
+        for user in await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR):
+            await publish(self.services, self.services.slack, user)
+
+
+def register(app: AsyncApp, services: Services, forms: list[Form]) -> None:
+    by_id = {form.callback_id: form for form in forms}
+    if services.relay is not None:
+        services.relay.on_call_change = HomePusher(services).poke
 
     @app.event("app_home_opened")
     async def home(event: dict[str, Any], client: Any) -> None:
         if event.get("tab", "home") != "home":
             return
-        services.background.spawn(publish(services, reachability, client, event["user"]),
-                                  name="home.publish")
+        services.background.spawn(_opened(services, client, event["user"]), name="home.publish")
+
+    @app.action(OPEN_FORM)
+    async def open_form(ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
+        await ack()
+        services.background.spawn(_open_form(services, by_id, body, str(action.get("value", "")), client),
+                                  name="home.open_form")
 
 
-async def publish(services: Services, reachability: Reachability, client: Any, user: str) -> None:
-    statuses = await asyncio.gather(*(reachability.status(services, p) for p in PROVIDERS))
-    blocks: list[dict[str, Any]] = [modal.header("Telephony ops"), modal.section("*Providers*")]
-    blocks += [modal.section(f"*{TITLES[p]}*  {s}") for p, s in zip(PROVIDERS, statuses, strict=True)]
+async def _opened(services: Services, client: Any, user: str) -> None:
+    await services.call_notes.home_opened(user, time.time())
+    await publish(services, client, user)
+
+
+async def _open_form(services: Services, forms: dict[str, Form], body: dict[str, Any], form_id: str,
+                     client: Any) -> None:
+    from handlers import call_route
+    from handlers.call_buttons import may_provision, tell
+
+    action = "call_events.route" if form_id == "call_route" else f"{form_id}.create"
+    if form_id not in forms and form_id != "call_route":
+        return
+    if not await may_provision(services, body, action):
+        return
+    if form_id == "call_route":
+        await call_route.open_form(services, client, body["trigger_id"], {})
+        return
+    form = forms[form_id]
+    if services.provider(form.provider) is None:
+        await tell(services, body, not_configured(form.provider))
+        return
+    try:
+        await client.views_open(trigger_id=body["trigger_id"],
+                                view=form.view({"response_url": "", "channel_id": "", "sub": ""}))
+    except SlackApiError as exc:
+        log.warning("views.open_failed", error=exc.response.get("error"))
+
+
+async def publish(services: Services, client: Any, user: str, *, notice: str | None = None) -> None:
+    try:
+        await client.views_publish(user_id=user, view={"type": "home", "blocks": (await home_blocks(
+            services, user, notice))[:100]})
+    except SlackApiError as exc:
+        log.warning("home.publish_failed", error=exc.response.get("error"))
+
+
+async def home_blocks(services: Services, user: str, notice: str | None = None) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [modal.header("Telephony ops")]
+    if notice:
+        blocks.append(modal.section(notice))
     if services.outbox is not None:
-        summary = await delivery_summary(services)
-        blocks += [modal.section("*Call events*"), modal.context(" · ".join(summary))]
-    blocks += [modal.divider(), modal.section("*Commands*")]
-    blocks += [modal.section(f"`{c.synopsis}`\n{c.description}") for c in COMMANDS.values()]
-    blocks += [modal.divider(), modal.section("*Last actions*")]
-    entries = await services.store.recent_audit(10)
-    if not entries:
-        blocks.append(modal.context("Nothing yet."))
-    for entry in entries:
-        icon = _OUTCOME_ICON.get(entry.outcome, "•")
-        resource = f" → `{escape(entry.resource_id)}`" if entry.resource_id else ""
-        fallback = f"{entry.at:%Y-%m-%d %H:%M} UTC"
-        when = f"<!date^{int(entry.at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-        blocks.append(modal.context(f"{icon} {when} <@{entry.user_id}> {entry.action} "
-                                    f"*{entry.outcome}*{resource}"))
+        blocks += await _call_blocks(services)
+    blocks += [modal.divider(), modal.section("*Create*"),
+               {"type": "actions", "block_id": "forms", "elements": [
+                   messages.button(label, OPEN_FORM, form_id) for label, form_id in FORMS]}]
+    statuses = await asyncio.gather(*(reachability(services).status(services, p) for p in PROVIDERS))
+    blocks += [modal.divider(), modal.section("*Providers*")]
+    blocks += [modal.section(f"*{TITLES[p]}*  {s}") for p, s in zip(PROVIDERS, statuses, strict=True)]
+    blocks += [modal.divider(), modal.section("*Your recent actions*")]
+    entries = await services.store.recent_audit(8, user_id=user)
+    blocks += [modal.context(_in_words(e)) for e in entries] or [modal.context("Nothing yet.")]
+    blocks += [modal.divider(), modal.context("Commands: " + " · ".join(
+        f"`{c.synopsis}`" for c in COMMANDS.values()))]
     if services.access.allowed is None:
         blocks.append(modal.context(":warning: Everyone in the workspace may provision: "
                                     "set BOT_ALLOWED_USERS to restrict it."))
-    await client.views_publish(user_id=user, view={"type": "home", "blocks": blocks[:100]})
+    return blocks
+
+
+async def _call_blocks(services: Services) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [modal.divider()]
+    blocks.append(await _subscription_block(services))
+    blocks.append(modal.context(" · ".join(await delivery_summary(services))))
+    blocks += await given_up_blocks(services, limit=5)
+    notes = services.call_notes
+    live, missed, recent = (await notes.in_progress(time.time()), await notes.missed_not_taken(5),
+                            await notes.recent(20))
+    blocks.append(modal.section("*Calls in progress*"))
+    blocks.append(modal.section("\n".join([await _call_line(services, c) for c in live]))
+                  if live else modal.context("None right now."))
+    blocks.append(modal.section("*Missed calls nobody has taken*"))
+    for call in missed:
+        block = modal.section(await _call_line(services, call))
+        block["accessory"] = messages.button("I'll call back", messages.CALLBACK, call.call_id, "primary")
+        blocks.append(block)
+    if not missed:
+        blocks.append(modal.context("None: every missed call has someone calling back."))
+    blocks.append(modal.section("*Last 20 calls*"))
+    blocks.append(modal.section("\n".join([await _call_line(services, c) for c in recent]))
+                  if recent else modal.context("No calls yet."))
+    blocks += await routes_blocks(services)
+    return blocks
+
+
+async def _subscription_block(services: Services) -> dict[str, Any]:
+    if services.cinnox is None:
+        return modal.section(f"*Call events* — {not_configured('cinnox')}")
+    stored = await services.store.get_setting(SUBSCRIPTION_SETTING)
+    enabled = bool(stored and json.loads(stored).get("enabled"))
+    if enabled:
+        block = modal.section("*Call events* — :large_green_circle: CINNOX sends call events to this bot.")
+        block["accessory"] = messages.button("Unsubscribe", "call_events.unsubscribe", "unsubscribe")
+    else:
+        block = modal.section("*Call events* — :white_circle: not subscribed: CINNOX sends no calls here.")
+        block["accessory"] = messages.button("Subscribe", "call_events.subscribe", "subscribe", "primary")
+    return block
+
+
+async def _call_line(services: Services, call: CallSummary) -> str:
+    from bot.relay.cards import names_for
+
+    assert call.start_event is not None
+    start = CallEvent.model_validate(call.start_event)
+    names = await names_for(services, start)
+    when, _ = messages.clock(call.started_at or 0.0, "{date_short_pretty} {time}")
+    caller = messages.party(start.caller, names, "caller")
+    where = messages.service(start.service_id, names)
+    outcome = call.outcome
+    if outcome is None:
+        state = ":telephone_receiver: in progress" if call.state != "ended" else ":checkered_flag: ended"
+    elif outcome.missed:
+        state = ":no_entry: missed"
+        if call.callback is not None:
+            taker = f"<@{call.callback.user_id}>"
+            state += f", {taker} " + ("called back" if call.callback.done_at else "calling back")
+    else:
+        length = messages.duration(outcome.seconds) if outcome.seconds is not None else "duration unknown"
+        state = f":white_check_mark: answered, {length}"
+    return f"{when} · {caller} · {where} · {state}"
+
+
+def _in_words(entry: AuditEntry) -> str:
+    tried, done = ACTIONS.get(entry.action, (entry.action.replace("_", " ").replace(".", ": "),) * 2)
+    icon = _OUTCOME_ICON.get(entry.outcome, "•")
+    when = f"<!date^{int(entry.at.timestamp())}^{{date_short_pretty}} {{time}}|{entry.at:%Y-%m-%d %H:%M} UTC>"
+    resource = f" `{escape(entry.resource_id)}`" if entry.resource_id else ""
+    detail = escape((entry.detail or "").split(": ", 1)[-1])[:300]
+    if detail.startswith("→ ") and " " not in detail[2:]:  # a route's channel ID
+        detail = f"to <#{detail[2:]}>"
+    if entry.outcome == "ok":
+        sentence = f"{done}{resource}" + (f" ({detail})" if detail else "")
+    elif entry.outcome == "denied":
+        sentence = f"Not allowed to {tried}: you are not in BOT_ALLOWED_USERS"
+    elif entry.outcome == "invalid":
+        sentence = f"The form to {tried} had fields to fix" + (f": {detail}" if detail else "")
+    elif entry.outcome == "started":
+        sentence = f"Started to {tried}"
+    else:
+        sentence = f"Could not {tried}" + (f": {detail}" if detail else "")
+    return f"{icon} {when} {sentence}"

@@ -12,11 +12,12 @@ from urllib.parse import urlsplit
 
 import structlog
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import escape
 from bot.providers.errors import ProviderError
+from bot.relay.messages import button, clock
 from bot.services import Services
+from handlers.call_route import channel_problem, open_form
 from handlers.commands import split
 from handlers.provisioning import not_configured
 from handlers.usage import usage_answer
@@ -24,7 +25,9 @@ from handlers.usage import usage_answer
 log = structlog.get_logger(__name__)
 
 COMMAND = "/call-events"
-SUBCOMMANDS = ("subscribe", "unsubscribe", "status", "route", "routes")
+SUBCOMMANDS = ("subscribe", "unsubscribe", "status", "route", "unroute", "routes")
+RETRY = "call_events.retry"
+UNROUTE = "call_events.unroute"
 SUBSCRIPTION_SETTING = "cinnox_call_event_subscription"
 # <#C123|name>, <#C123> or a bare channel ID
 CHANNEL = re.compile(r"^(?:<#(?P<linked>[CG][A-Z0-9]+)(?:\|[^>]*)?>|(?P<bare>[CG][A-Z0-9]{2,}))$")
@@ -39,7 +42,7 @@ def webhook_url(services: Services) -> str | None:
 
 def register(app: AsyncApp, services: Services) -> None:
     @app.command(COMMAND)
-    async def call_events(ack: Any, command: dict[str, Any], respond: Respond) -> None:
+    async def call_events(ack: Any, command: dict[str, Any], respond: Respond, client: Any) -> None:
         text = command.get("text", "")
         answer = usage_answer(COMMAND, text, SUBCOMMANDS)
         if answer is not None:
@@ -53,14 +56,45 @@ def register(app: AsyncApp, services: Services) -> None:
                 await ack(response_type="ephemeral", text=problem)
                 return
             await ack(response_type="ephemeral", text=":hourglass_flowing_sand: Asking CINNOX…")
-            services.background.spawn(_subscribe(services, user, sub == "subscribe", respond),
+
+            async def outcome(text: str) -> None:  # in place of "Asking CINNOX…"
+                await respond(response_type="ephemeral", replace_original=True, text=text)
+
+            services.background.spawn(_subscribe(services, user, sub == "subscribe", outcome),
                                       name=f"call_events.{sub}")
+        elif sub == "route" and not args:
+            await ack()
+            services.background.spawn(open_form(services, client, command["trigger_id"], {}),
+                                      name="call_route.open")
         elif sub == "route":
             await _route(services, user, args, ack, respond)
+        elif sub == "unroute":
+            await _unroute(services, user, args, ack)
+        elif sub == "status":
+            await ack()
+            services.background.spawn(_show_status(services, respond), name="call_events.status")
         else:
             await ack()
-            show = _status if sub == "status" else _routes
-            services.background.spawn(_reply(show(services), respond), name=f"call_events.{sub}")
+            services.background.spawn(_reply(_routes(services), respond), name=f"call_events.{sub}")
+
+    for sub in ("subscribe", "unsubscribe"):
+        @app.action(f"call_events.{sub}")
+        async def subscribe_button(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+            await ack()
+            on = action["action_id"] == "call_events.subscribe"
+            services.background.spawn(_subscribe_button(services, body, on), name="call_events.subscribe")
+
+    @app.action(UNROUTE)
+    async def unroute_button(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        services.background.spawn(_unroute_button(services, body, str(action.get("value", ""))),
+                                  name="call_events.unroute")
+
+    @app.action(RETRY)
+    async def retry_button(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        services.background.spawn(_retry_button(services, body, str(action.get("value", ""))),
+                                  name="call_events.retry")
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -79,7 +113,10 @@ def _cannot_subscribe(services: Services) -> str | None:
     return None
 
 
-async def _subscribe(services: Services, user: str, enabled: bool, respond: Respond) -> None:
+async def _subscribe(services: Services, user: str, enabled: bool,
+                     say: Callable[[str], Awaitable[Any]]) -> None:
+    """Change the subscription and ``say`` the outcome: success only when CINNOX's answer
+    says ``enabled`` as asked, for this bot's URL."""
     assert services.cinnox is not None
     url = webhook_url(services)
     assert url is not None
@@ -88,29 +125,55 @@ async def _subscribe(services: Services, user: str, enabled: bool, respond: Resp
         state = await services.cinnox.set_call_event_subscription(enabled, url)
     except ProviderError as exc:
         await services.access.record(user, action, "failed", detail=f"{type(exc).__name__}: {exc.message}")
-        await respond(response_type="ephemeral", replace_original=False,
-                      text=f":x: CINNOX did not change the subscription. {escape(exc.user_sentence())}")
+        await say(f":x: CINNOX did not change the subscription. {escape(exc.user_sentence())}")
         return
     # CINNOX answers enabled=false when a subscription failed (its document says so), and
-    # may keep another URL: either way calls would not reach this bot.
-    refused = enabled and (not state.enabled or (state.url is not None and not _same_url(state.url, url)))
+    # may keep another URL: either way calls would not reach this bot. An answer that does
+    # not say enabled at all confirms nothing.
+    ours = state.url is None or _same_url(state.url, url)
+    confirmed = state.enabled is enabled and (ours or not enabled)
+    now_enabled = bool(state.enabled) and ours
     await services.store.set_setting(SUBSCRIPTION_SETTING, json.dumps(
-        {"enabled": state.enabled and not refused, "updated_at": state.updated_at, "by": user}))
-    if refused:
-        await services.access.record(user, action, "failed", detail="CINNOX kept the subscription off")
-        await respond(response_type="ephemeral", replace_original=False, text=(
-            ":x: CINNOX did not take the subscription (it answered enabled = false or another URL). "
-            "Check that it can reach PUBLIC_BASE_URL over https and that the webhook answers its "
-            "challenge (`/call-events status`), then try again."))
+        {"enabled": now_enabled, "updated_at": state.updated_at, "by": user}))
+    if not confirmed:
+        said = "did not say whether it is on" if state.enabled is None else (
+            "answered enabled = false" if enabled and not state.enabled else "answered with another URL")
+        await services.access.record(user, action, "failed", detail=f"CINNOX {said}")
+        if enabled:
+            text = (f":x: CINNOX did not take the subscription (it {said}). Check that it can reach "
+                    "PUBLIC_BASE_URL over https and that the webhook answers its challenge "
+                    "(`/call-events status`), then try again.")
+        else:
+            text = f":x: CINNOX did not confirm the unsubscription (it {said}). Try again."
+        await say(text)
         return
     await services.access.record(user, action, "ok")
-    if state.enabled:
+    if enabled:
         text = (":white_check_mark: CINNOX now sends call events to this bot. Calls appear in "
                 f"{_channel_name(services.settings.call_events_channel)} unless a service is routed "
-                "elsewhere (`/call-events route <serviceId> <#channel>`).")
+                "elsewhere (`/call-events route`).")
     else:
         text = ":white_check_mark: CINNOX no longer sends call events to this bot."
-    await respond(response_type="ephemeral", replace_original=False, text=text)
+    await say(text)
+
+
+async def _subscribe_button(services: Services, body: dict[str, Any], enabled: bool) -> None:
+    from handlers.app_home import publish
+    from handlers.call_buttons import may_provision
+
+    action = "call_events.subscribe" if enabled else "call_events.unsubscribe"
+    if not await may_provision(services, body, action):
+        return
+    user = body["user"]["id"]
+    problem = _cannot_subscribe(services)
+    if problem:
+        await publish(services, services.slack, user, notice=f":warning: {problem}")
+        return
+
+    async def say(text: str) -> None:
+        await publish(services, services.slack, user, notice=text)
+
+    await _subscribe(services, user, enabled, say)
 
 
 async def _route(services: Services, user: str, args: list[str], ack: Any, respond: Respond) -> None:
@@ -135,34 +198,118 @@ async def _route(services: Services, user: str, args: list[str], ack: Any, respo
 
 async def _check_channel(services: Services, channel: str, respond: Respond) -> None:
     """Warn at once when the bot will not be able to post there."""
-    try:
-        info = (await services.slack.conversations_info(channel=channel))["channel"]
-    except SlackApiError as exc:
-        problem = f"I can't see <#{channel}> ({exc.response.get('error')})"
+    problem = await channel_problem(services, channel)
+    if problem is not None:
+        await respond(response_type="ephemeral", replace_original=False,
+                      text=f":warning: Calls routed there will not be posted until this is fixed. {problem}")
+
+
+async def _unroute(services: Services, user: str, args: list[str], ack: Any) -> None:
+    if len(args) != 1:
+        await ack(response_type="ephemeral", text="Usage: `/call-events unroute <serviceId>`, e.g. "
+                                                  "`/call-events unroute 5f1c2d`.")
+        return
+    await ack(response_type="ephemeral", text=await unroute(services, user, args[0]))
+
+
+async def unroute(services: Services, user: str, service_id: str) -> str:
+    assert services.relay is not None
+    shown = _service_label(service_id, await services.directory.service_names())
+    default = _channel_name(services.settings.call_events_channel)
+    if not await services.relay.remove_route(service_id):
+        return f"{shown} has no route of its own: its calls go to {default}."
+    await services.access.record(user, "call_events.unroute", "ok", resource_id=service_id)
+    return f":white_check_mark: Calls of {shown} go to {default} again, from the next call on."
+
+
+async def _unroute_button(services: Services, body: dict[str, Any], service_id: str) -> None:
+    from handlers.app_home import publish
+    from handlers.call_buttons import may_provision, tell
+
+    if not await may_provision(services, body, "call_events.unroute"):
+        return
+    text = await unroute(services, body["user"]["id"], service_id)
+    if (body.get("view") or {}).get("type") == "home":
+        await publish(services, services.slack, body["user"]["id"], notice=text)
     else:
-        if info.get("is_archived"):
-            problem = f"<#{channel}> is archived"
-        elif not info.get("is_member") and info.get("is_private"):
-            problem = f"I'm not a member of the private channel <#{channel}>"
-        else:
-            return
-    await respond(response_type="ephemeral", replace_original=False,
-                  text=f":warning: {problem}: calls routed there will not be posted. "
-                       f"Invite me with `/invite @bot` or pick another channel.")
+        await tell(services, body, text)
+
+
+async def _retry_button(services: Services, body: dict[str, Any], value: str) -> None:
+    from handlers.app_home import publish
+    from handlers.call_buttons import may_provision, tell
+
+    if not await may_provision(services, body, "call_events.retry"):
+        return
+    assert services.outbox is not None and services.relay is not None
+    found = [d for d, _ in await services.outbox.given_up(limit=200) if str(d.id) == value]
+    if found and await services.relay.retry(found[0]):
+        await services.access.record(body["user"]["id"], "call_events.retry", "ok", resource_id=found[0].key)
+        text = ":arrows_counterclockwise: Sending that call notification again."
+    else:
+        text = "That notification is not waiting for a retry any more."
+    if (body.get("view") or {}).get("type") == "home":
+        await publish(services, services.slack, body["user"]["id"], notice=text)
+    else:
+        await tell(services, body, text)
 
 
 async def _reply(text: Awaitable[str], respond: Respond) -> None:
     await respond(response_type="ephemeral", replace_original=False, text=await text)
 
 
+def _service_label(service_id: str, names: dict[str, str]) -> str:
+    return f"*{escape(names[service_id])}* (`{escape(service_id)}`)" if service_id in names \
+        else f"`{escape(service_id)}`"
+
+
 async def _routes(services: Services) -> str:
     assert services.outbox is not None
     routes = await services.outbox.routes()
+    names = await services.directory.service_names()
     default = f"Everything else: {_channel_name(services.settings.call_events_channel)}."
     if not routes:
         return f"*Call routing*\nNo service is routed to its own channel. {default}"
-    lines = [f"• `{escape(service)}` → <#{channel}>" for service, channel in routes.items()]
+    lines = [f"• {_service_label(service, names)} → <#{channel}>" for service, channel in routes.items()]
     return "\n".join(["*Call routing*", *lines, default])
+
+
+async def routes_blocks(services: Services, limit: int = 15) -> list[dict[str, Any]]:
+    """The routing with a Remove button per route (the App Home)."""
+    assert services.outbox is not None
+    routes = await services.outbox.routes()
+    names = await services.directory.service_names()
+    blocks = [_section("*Routing*")]
+    for service, channel in list(routes.items())[:limit]:
+        block = _section(f"{_service_label(service, names)} → <#{channel}>")
+        block["accessory"] = button("Remove", UNROUTE, service)
+        blocks.append(block)
+    blocks.append(_context(f"Everything else: {_channel_name(services.settings.call_events_channel)}."))
+    return blocks
+
+
+async def given_up_blocks(services: Services, limit: int = 5) -> list[dict[str, Any]]:
+    """Notifications Slack refused for good, each with a Retry button."""
+    assert services.outbox is not None
+    given_up = await services.outbox.given_up(limit)
+    if not given_up:
+        return []
+    blocks = [_section("*Call notifications given up*")]
+    for d, error in given_up:
+        when, _ = clock(d.received_at, "{date_short_pretty} {time}")
+        where = f" in <#{d.channel_id}>" if d.channel_id else ""
+        kind = "start" if d.kind == "CallStart" else "end"
+        block = _section(f"Call `{escape(d.call_id)}` ({kind}, received {when}){where}: "
+                         f"`{escape(error)}`{_hint(error)}")
+        block["accessory"] = button("Retry", RETRY, str(d.id))
+        blocks.append(block)
+    return blocks
+
+
+async def _show_status(services: Services, respond: Respond) -> None:
+    text = await _status(services)
+    blocks = [_section(text[:3000]), *await given_up_blocks(services, limit=10)]
+    await respond(response_type="ephemeral", replace_original=False, text=text, blocks=blocks)
 
 
 async def _status(services: Services) -> str:
@@ -174,8 +321,9 @@ async def _status(services: Services) -> str:
     else:
         sub = json.loads(stored)
         state = "subscribed" if sub.get("enabled") else "unsubscribed"
-        updated = sub.get("updated_at") or "at an unknown time"
-        subscription = f"{state.capitalize()} (CINNOX says updated {updated})."
+        updated = _epoch(sub.get("updated_at"))
+        when = clock(updated, "{date_short_pretty} {time}")[0] if updated else "at an unknown time"
+        subscription = f"{state.capitalize()} (CINNOX says updated {when})."
     lines = [
         "*Call events*",
         f"• *Subscription:* {subscription}",
@@ -195,7 +343,7 @@ async def delivery_summary(services: Services) -> list[str]:
     lines = [f"*Backlog:* {backlog}; {failed} given up"]
     if last is not None:
         error, channel, at = last
-        when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        when, _ = clock(at, "{date_short_pretty} {time}")
         where = f" in <#{channel}>" if channel else ""
         lines.append(f"*Last delivery error:* `{escape(error)}`{where} (event received {when}){_hint(error)}")
     else:
@@ -209,6 +357,24 @@ def _hint(error: str) -> str:
         "channel_not_found": " — the channel was deleted or the ID is wrong; re-route the service",
         "is_archived": " — unarchive the channel or re-route the service",
     }.get(error, "")
+
+
+def _epoch(rfc3339: Any) -> float | None:
+    if not isinstance(rfc3339, str) or not rfc3339:
+        return None
+    try:
+        moment = datetime.fromisoformat(rfc3339.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
 
 
 def _channel_name(channel: str | None) -> str:

@@ -71,12 +71,14 @@ COMMANDS: dict[str, Command] = {
         Command(
             "/call-events",
             "Relay CINNOX call events into Slack threads",
-            "subscribe|unsubscribe|status|route <serviceId> <#channel>|routes",
+            "subscribe|unsubscribe|status|route [<serviceId> <#channel>]|unroute <serviceId>|routes",
             (
                 "/call-events subscribe — point CINNOX call events at this bot",
                 "/call-events unsubscribe — stop CINNOX call events",
-                "/call-events status — subscription, routing, backlog and last delivery error",
+                "/call-events status — subscription, routing, backlog, given-up notifications (with Retry)",
+                "/call-events route — a form: pick a service and a channel for its calls",
                 "/call-events route <serviceId> <#channel> — send one service's calls to a channel",
+                "/call-events unroute <serviceId> — send its calls to the default channel again",
                 "/call-events routes — list the routing",
             ),
             "cinnox",

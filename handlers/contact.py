@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.mrkdwn import escape
 from bot.providers.cinnox import ExternalContactRequest
 from bot.services import Services
+from handlers import call_directory
 from handlers.modal import Input
 from handlers.provisioning import Form, Outcome, register_form
 
@@ -157,6 +158,10 @@ def _row_position(inp: Input) -> tuple[str, int, int]:
         order = ROW_ORDER[parts[0]]
         return (parts[0], int(parts[1]), order.index(parts[2]) if parts[2] in order else 9)
     return ("", 0, 0)
+
+    async def after_create(self, services: Services, request: Any, outcome: Outcome,
+                           meta: dict[str, Any]) -> None:
+        await call_directory.contact_created(services, request, outcome, meta)
 
 
 def register(app: AsyncApp, services: Services) -> Form:

@@ -14,7 +14,7 @@ from bot.mrkdwn import escape
 from bot.providers.cinnox import ServiceGroupRequest
 from bot.providers.fields import option_words
 from bot.services import Services
-from handlers import modal
+from handlers import call_directory, modal
 from handlers.modal import Input
 from handlers.provisioning import Form, Outcome, register_form
 
@@ -85,6 +85,10 @@ class ServiceGroupForm(Form):
 
     def describe(self, request: Any) -> str:
         return str(request.display_name)
+
+    async def after_create(self, services: Services, request: Any, outcome: Outcome,
+                           meta: dict[str, Any]) -> None:
+        await call_directory.service_group_created(services, request, outcome)
 
 
 def _status(staff: Any) -> str:

@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -28,12 +29,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def start_serve(cwd: Path, port: int, **env: str) -> asyncio.subprocess.Process:
-    """``python -m bot serve`` on ``port``, returned once /readyz answers 200."""
+async def start_serve(cwd: Path, port: int, log: Path | None = None, **env: str) -> asyncio.subprocess.Process:
+    """``python -m bot serve`` on ``port``, returned once /readyz answers 200. Its output
+    goes to ``log`` (appended) when given: a pipe nobody reads would stall a busy bot."""
+    output: Any = asyncio.subprocess.PIPE if log is None else log.open("ab")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "serve", cwd=cwd,
         env=bot_env(HOST="127.0.0.1", PORT=str(port), LOG_FORMAT="json", **env),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout=output, stderr=output)
+    if log is not None:
+        output.close()  # the child has its own copy
     async with aiohttp.ClientSession() as http:
         for _ in range(200):
             try:
@@ -47,4 +52,8 @@ async def start_serve(cwd: Path, port: int, **env: str) -> asyncio.subprocess.Pr
             await asyncio.sleep(0.1)
     proc.kill()
     _, err = await proc.communicate()
-    pytest.fail(f"serve never became ready:\n{err.decode()[-2000:]}")
+    pytest.fail(f"serve never became ready:\n{(err.decode() if log is None else tail(log))[-2000:]}")
+
+
+def tail(log: Path, size: int = 2000) -> str:
+    return log.read_text(errors="replace")[-size:] if log.exists() else ""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bot.access import refusal
 from bot.sandbox.stack import SandboxStack
+from tests.flow import eventually_async
 
 
 async def test_a_user_outside_the_allowlist_is_refused_politely_and_audited(tmp_path: Path) -> None:
@@ -14,7 +15,8 @@ async def test_a_user_outside_the_allowlist_is_refused_politely_and_audited(tmp_
         assert reply.status == 200
         assert reply.json == {"response_type": "ephemeral", "text": refusal("U0OUTSIDER")}
         assert "U0OUTSIDER" in reply.json["text"] and "BOT_ALLOWED_USERS" in reply.json["text"]
-        [entry] = await stack.services.store.recent_audit()
+        # written after the ack (the refusal does not wait for it)
+        [entry] = await eventually_async(stack.services.store.recent_audit)
         assert (entry.user_id, entry.action, entry.outcome) == ("U0OUTSIDER", "call_events.subscribe", "denied")
 
 
@@ -32,7 +34,7 @@ async def test_a_modal_submission_from_outside_the_allowlist_is_refused(tmp_path
         reply = await stack.user("U0OUTSIDER").submit(view, {})
         assert reply.json["response_action"] == "update"
         assert refusal("U0OUTSIDER") in reply.json["view"]["blocks"][0]["text"]["text"]
-        [entry] = await stack.services.store.recent_audit()
+        [entry] = await eventually_async(stack.services.store.recent_audit)
         assert (entry.action, entry.outcome) == ("contact.create", "denied")
 
 

@@ -26,7 +26,10 @@ def home_text(stack: SandboxStack, user: str) -> str:
     for block in view["blocks"]:
         if "text" in block:
             parts.append(block["text"]["text"])
-        parts += [e.get("text", "") for e in block.get("elements", [])]
+        parts += [e["text"]["text"] if isinstance(e.get("text"), dict) else e.get("text", "")
+                  for e in block.get("elements", [])]
+        if "accessory" in block:
+            parts.append(f"[{block['accessory']['text']['text']}]")
     return "\n".join(parts)
 
 
@@ -38,7 +41,7 @@ async def test_home_lists_providers_commands_and_last_actions(stack: SandboxStac
     text = await wait_for(lambda: home_text(stack, "U0ADMIN"))
     for name in COMMANDS:
         assert name in text
-    assert "contact.create" in text and "ext-42" in text
+    assert "Created the CINNOX contact `ext-42`" in text and "contact.create" not in text
     for title in ("CINNOX", "Bandwidth", "Yeastar"):
         assert title in text
 
@@ -66,3 +69,73 @@ async def test_home_says_which_provider_is_failing_with_its_own_message(stack: S
     assert "configured but failing" in bandwidth and "Invalid credentials" in bandwidth
     [cinnox] = [line for line in text.splitlines() if line.startswith("*CINNOX*")]
     assert "configured and reachable" in cinnox
+
+
+def home_view(stack: SandboxStack, user: str) -> dict:
+    return stack.slack.home_views[user]
+
+
+async def test_home_is_the_console_for_calls_routes_and_deliveries(stack: SandboxStack) -> None:
+    from slack_sdk.models.views import View
+
+    from bot.sandbox.calls import call_end, call_start
+    from tests.flow import eventually, eventually_async
+
+    user = stack.user("U0ADMIN")
+    await user.command("/call-events", "route svc-sales <#C0SALES|sales>")
+    stack.slack.add_channel("C0DEAD", "dead", member=False)
+    await user.command("/call-events", "route svc-dead <#C0DEAD|dead>")
+    stack.cinnox.record_call("c-missed", 0, bye_reason="NO_ANSWER")
+    await stack.webhook(call_start("c-live", caller="85261110000"))
+    await stack.webhook(call_start("c-missed", caller="85291234567"))
+    await stack.webhook(call_end("c-missed"))
+    await stack.webhook(call_start("c-dead", "svc-dead"))
+    await eventually_async(stack.services.outbox.failed_count)
+    await eventually(lambda: len(stack.slack.channel_messages("C0CALLS")) == 2
+                     and any(m.edits for m in stack.slack.channel_messages("C0CALLS")))
+
+    await user.open_home()
+    text = await wait_for(lambda: home_text(stack, "U0ADMIN"))
+    View(type="home", blocks=home_view(stack, "U0ADMIN")["blocks"]).validate_json()
+    live = text.split("*Calls in progress*")[1].split("*Missed calls")[0]
+    assert "+852 6111 0000" in live and "in progress" in live and "+852 9123 4567" not in live
+    missed = text.split("*Missed calls nobody has taken*")[1].split("*Last 20 calls*")[0]
+    assert "+852 9123 4567" in missed and "[I'll call back]" in missed
+    assert "`svc-sales` → <#C0SALES>\n[Remove]" in text
+    assert "Call `c-dead` (start" in text and "not_in_channel" in text and "[Retry]" in text
+    assert "[Subscribe]" in text
+    assert "New contact" in text and "Route a service's calls" in text
+
+    await user.click(home_view(stack, "U0ADMIN"), "call_events.unroute", value="svc-sales")
+    await wait_for(lambda: "Calls of `svc-sales` go to" in home_text(stack, "U0ADMIN"))
+    assert "svc-sales" not in await stack.services.outbox.routes()
+
+    stack.slack.channels["C0DEAD"].is_member = True
+    [(dead, _)] = await stack.services.outbox.given_up()
+    await user.click(home_view(stack, "U0ADMIN"), "call_events.retry", value=str(dead.id))
+    await eventually(lambda: stack.slack.channel_messages("C0DEAD"))
+
+    await user.click(home_view(stack, "U0ADMIN"), "call_events.subscribe", value="subscribe")
+    await wait_for(lambda: "now sends call events" in home_text(stack, "U0ADMIN"))
+    assert stack.cinnox.subscription["enabled"] is True
+    assert "[Unsubscribe]" in home_text(stack, "U0ADMIN")
+
+
+async def test_home_is_pushed_to_its_recent_viewers_when_a_call_starts(stack: SandboxStack) -> None:
+    from bot.sandbox.calls import call_start
+
+    await stack.user("U0WATCH").open_home()
+    await wait_for(lambda: home_text(stack, "U0WATCH"))
+    await stack.webhook(call_start("c-push", caller="85261112222"))
+    await wait_for(lambda: "+852 6111 2222" in home_text(stack, "U0WATCH"), timeout=15)
+
+
+async def test_recent_actions_are_said_in_words(stack: SandboxStack) -> None:
+    await stack.services.store.audit(user_id="U0ADMIN", action="message_channel.create", outcome="invalid",
+                                     detail="account_data.api_key")
+    await stack.services.store.audit(user_id="U0OTHER", action="contact.create", outcome="ok", resource_id="x")
+    await stack.user("U0ADMIN").open_home()
+    text = await wait_for(lambda: home_text(stack, "U0ADMIN"))
+    assert "The form to create a Yeastar message channel had fields to fix: account_data.api_key" in text
+    assert "message_channel.create" not in text and "*invalid*" not in text
+    assert "`x`" not in text, "only this user's actions"

@@ -119,7 +119,7 @@ async def test_a_v1_database_gets_the_relay_index_and_keeps_its_events(
 
     store = await Store.open(database_url)
     try:
-        assert await store.schema_version() == LATEST == 2
+        assert await store.schema_version() == LATEST
         async with store.engine.connect() as conn:
             indexes = await conn.run_sync(lambda c: [i["name"] for i in inspect(c).get_indexes("outbox")])
         assert "ix_outbox_channel_due" in indexes
@@ -160,6 +160,28 @@ async def test_a_replica_whose_lease_ran_out_cannot_overwrite_the_replica_that_t
         await store.close()
 
 
+async def test_a_lease_renewal_racing_a_recorded_retry_does_not_postpone_it(database_url: str) -> None:
+    from bot.relay.events import CallEvent
+    from bot.store.outbox import LeaseLost, Outbox
+
+    store = await Store.open(database_url)
+    try:
+        outbox = Outbox(store)
+        event = CallEvent.model_validate({"id": "c1", "status": "CallStart", "serviceId": "s"})
+        await outbox.add_many([(event, 1.0, "C1")])
+        [due] = await outbox.due_for("C1", now=2.0)
+        claimed = await outbox.claim(due, lease_until=10.0)
+        assert claimed is not None
+        await outbox.renew(claimed, held_until=10.0, lease_until=12.0)  # still in hand
+        await outbox.retry_later(claimed, at=3.0, error="Slack unreachable", uncertain=True)
+        with pytest.raises(LeaseLost):  # the heartbeat, a moment too late
+            await outbox.renew(claimed, held_until=12.0, lease_until=14.0)
+        [again] = await outbox.due_for("C1", now=3.0)
+        assert again.key == "c1:CallStart" and again.state == "sending"
+    finally:
+        await store.close()
+
+
 async def test_replicas_starting_together_on_a_new_database_both_start(tmp_path: Path) -> None:
     import asyncio
 
@@ -170,3 +192,35 @@ async def test_replicas_starting_together_on_a_new_database_both_start(tmp_path:
         finally:
             for s in stores:
                 await s.close()
+
+
+async def test_a_v2_database_gains_the_call_directory_and_keeps_its_routes(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.store import migrations
+    from bot.store.call_notes import CallNotes
+    from bot.store.directory import Directory
+    from bot.store.outbox import Outbox
+
+    added = ["directory_contacts", "directory_staff", "service_names", "call_outcomes", "call_callbacks",
+             "home_visits"]
+    with monkeypatch.context() as patch:  # the database as release 2 left it
+        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:2])
+        store = await Store.open(database_url)
+        async with store.engine.begin() as conn:
+            for table in added:
+                await conn.execute(text(f"DROP TABLE {table}"))
+        await Outbox(store).set_route("svc-1", "C1", "U1")
+        await store.close()
+
+    store = await Store.open(database_url)
+    try:
+        assert await store.schema_version() == LATEST
+        assert await Outbox(store).routes() == {"svc-1": "C1"}
+        directory = Directory(store)
+        await directory.add_contact(["+85291234567"], "Ada Lovelace", "ext-1", "U1")
+        assert (await directory.names(phones=["+85291234567"])).contacts == {"+85291234567": "Ada Lovelace"}
+        taken = await CallNotes(store).take_callback("call-1", "U1", 1.0)
+        assert (await CallNotes(store).take_callback("call-1", "U2", 2.0)) == taken
+    finally:
+        await store.close()

@@ -417,7 +417,8 @@ class CallEventSubscription(_Request):
 class CallEventSubscriptionState(_Response):
     """The subscription as CINNOX reports it after the PATCH."""
 
-    enabled: bool = Field(title="Subscribed")
+    #: None when the answer does not say: that confirms nothing.
+    enabled: bool | None = Field(default=None, title="Subscribed")
     url: str = Field(title="Webhook URL")
     updated_at: str | None = Field(default=None, alias="updatedAt", title="Updated at", description="RFC 3339")
 
@@ -612,7 +613,8 @@ class CinnoxClient:
                 operation=operation,
                 status=answer.status,
             )
-        return errors.parse_answer(CallEventSubscriptionState, {**body, **result}, provider=PROVIDER,
+        # The URL asked for stands in when the answer leaves it out; ``enabled`` never does.
+        return errors.parse_answer(CallEventSubscriptionState, {"url": url, **result}, provider=PROVIDER,
                                    operation=operation, status=answer.status)
 
     # --- reads ----------------------------------------------------------------------------------

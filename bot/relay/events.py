@@ -17,7 +17,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 CALL_START = "CallStart"
 CALL_END = "CallEnd"
@@ -36,16 +35,6 @@ def _number_as_text(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
-
-
-def _phone_number(value: Any) -> Any:
-    # A Number in the document. Text is taken too ("+852 …", "anonymous" for a withheld
-    # caller): it is only shown, and a call must not be lost over how its number is written.
-    if isinstance(value, bool | float) or (isinstance(value, int) and value < 0):
-        raise ValueError("must be a phone number")
-    if isinstance(value, str) and not value.strip():
-        return None
-    return _number_as_text(value)
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]
@@ -89,40 +78,53 @@ class CallEvent(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
-class IncomingParty(Party):
-    number: Annotated[Text | None, BeforeValidator(_phone_number)] = Field(default=None, max_length=32)
+def _lenient_text(value: Any, limit: int) -> str | None:
+    """A party's field as text to show, whatever CINNOX put there: a number kept whole, a
+    value that is not one (an object, a boolean) dropped. NULs cannot be stored; cut to
+    ``limit`` characters."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float):
+        value = str(int(value)) if value.is_integer() else repr(value)
+    elif isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = value.replace("\x00", "").strip()
+    return value[:limit] or None
 
-    @model_validator(mode="after")
-    def _someone(self) -> IncomingParty:
-        if self.eid is None and self.number is None:
-            raise ValueError("needs an eid or a number")
-        return self
+
+def _lenient_party(value: Any) -> dict[str, Any]:
+    """A party as shown: unknown (neither eid nor number) rather than refused."""
+    if not isinstance(value, dict):
+        return {}
+    out = {"eid": _lenient_text(value.get("eid"), 128), "number": _lenient_text(value.get("number"), 64)}
+    return {k: v for k, v in out.items() if v is not None}
 
 
 class IncomingCallEvent(CallEvent):
-    """The notification as the document defines it: serviceId on both events; a CallStart
-    names its caller and callee(s), each by eid or number."""
+    """The notification as received: only what keys it is required (``id``, ``status``,
+    ``serviceId``). A CallStart without its caller or callees, or a party naming nobody, is
+    still a call: it is stored and shown with an unknown caller / callee."""
 
     service_id: Id = Field(alias="serviceId")
-    caller: IncomingParty | None = None
-    callees: list[IncomingParty] = Field(default_factory=list, max_length=50)  # type: ignore[assignment]
 
     @model_validator(mode="before")
     @classmethod
-    def _end_carries_no_parties(cls, data: Any) -> Any:
-        # The document's CallEnd has only id, status and serviceId: parties sent with it
-        # anyway are not read, so they cannot make it fail.
-        if isinstance(data, dict) and data.get("status") == CALL_END:
-            return {k: v for k, v in data.items() if k not in ("caller", "callees")}
+    def _parties_as_shown(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        caller, callees = data.get("caller"), data.get("callees")
+        data = {k: v for k, v in data.items() if k not in ("caller", "callees")}
+        if data.get("status") == CALL_END:
+            return data  # the document's CallEnd has no parties: any sent are not read
+        if caller is not None:
+            data["caller"] = _lenient_party(caller)
+        if isinstance(callees, dict):
+            callees = [callees]
+        if isinstance(callees, list):
+            data["callees"] = [_lenient_party(p) for p in callees[:50]]
         return data
-
-    @model_validator(mode="after")
-    def _start_names_the_parties(self) -> IncomingCallEvent:
-        if self.status == CALL_START and self.caller is None:
-            raise PydanticCustomError("missing", "a CallStart needs its caller", {"field": "caller"})
-        if self.status == CALL_START and not self.callees:
-            raise PydanticCustomError("missing", "a CallStart needs at least one callee", {"field": "callees"})
-        return self
 
 
 class Notification(BaseModel):

@@ -44,6 +44,7 @@ class Ingest:
             await self._queue.join()
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
+        await self.outbox.close()
 
     async def _write(self) -> None:
         while True:

@@ -1,24 +1,61 @@
-"""How a call looks in Slack: Block Kit with a readable text fallback (notifications and
-screen readers show the text)."""
+"""How a call looks in Slack: Block Kit with a one-line text fallback that says the same
+(notifications and screen readers show the text). Names come from the bot's directory,
+CINNOX's codes are said in words, and the start time first shown never changes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import phonenumbers
 
 from bot.mrkdwn import escape
 from bot.relay.events import CallEvent, Party
+from bot.store.call_notes import Callback, CallSummary
+from bot.store.directory import Names
 
 METADATA_TYPE = "cinnox_call"
+#: Buttons on a call's parent (their action_ids are contract: design.md).
+SAVE_CONTACT = "call.save_contact"
+ROUTE = "call.route"
+CALLBACK = "call.callback"
+CALLBACK_DONE = "call.callback_done"
+
+State = Literal["ringing", "ended", "missed"]
 
 
 @dataclass(frozen=True)
 class Message:
     text: str
     blocks: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class CallCard:
+    """Everything a call's parent message shows."""
+
+    call_id: str
+    start: CallEvent
+    started_at: float  # when the CallStart arrived: shown from the first post on, never changed
+    state: State = "ringing"
+    seconds: float | None = None
+    callback: Callback | None = None
+    names: Names = field(default_factory=Names)
+
+    @classmethod
+    def of(cls, call: CallSummary, names: Names) -> CallCard:
+        assert call.start_event is not None
+        start = CallEvent.model_validate(call.start_event)
+        outcome = call.outcome
+        state: State = "ringing"
+        if outcome is not None:
+            state = "missed" if outcome.missed else "ended"
+        elif call.state == "ended":
+            state = "ended"
+        return cls(call.call_id, start, call.started_at or 0.0, state,
+                   outcome.seconds if outcome else None, call.callback, names)
 
 
 def metadata(event: CallEvent) -> dict[str, Any]:
@@ -34,26 +71,67 @@ def event_id_of(message: dict[str, Any]) -> str | None:
     return (meta.get("event_payload") or {}).get("event_id")
 
 
+# --- numbers and names ---------------------------------------------------------------------------
+
+
+def e164(number: str | None) -> str | None:
+    """The number in E.164 when it is a valid international number, else None. CINNOX sends
+    numbers without their "+"; one is added only when the result is a valid number, so a
+    local number is never given a country it does not belong to."""
+    parsed = _parsed(number)
+    return None if parsed is None else phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 def phone(number: str | None) -> str | None:
+    """The number as people write it (``+852 9123 4567``), or as CINNOX sent it."""
     if not number:
         return None
-    candidate = number if number.startswith("+") else "+" + number
-    try:
-        parsed = phonenumbers.parse(candidate, None)
-    except phonenumbers.NumberParseException:
-        return number
-    if not phonenumbers.is_possible_number(parsed):
+    parsed = _parsed(number)
+    if parsed is None:
         return number
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
-def party(p: Party | None) -> str:
-    if p is None:
-        return "unknown"
+def _parsed(number: str | None) -> phonenumbers.PhoneNumber | None:
+    if not number:
+        return None
+    digits = number.strip()
+    candidate = digits if digits.startswith("+") else "+" + digits
+    try:
+        parsed = phonenumbers.parse(candidate, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return parsed if phonenumbers.is_valid_number(parsed) else None
+
+
+def party(p: Party | None, names: Names | None = None, role: str = "caller") -> str:
+    """A caller or callee in words, escaped for mrkdwn: name and number where known."""
+    names = names or Names()
+    if p is None or (not p.eid and not p.number):
+        return f"unknown {role}"
     number = phone(p.number)
-    if number and p.eid:
-        return escape(f"{number} (staff {p.eid})")
-    return escape(number or (f"staff {p.eid}" if p.eid else "unknown"))
+    member = names.staff.get(p.eid) if p.eid else None
+    name = member.name if member else names.contacts.get(e164(p.number) or "")
+    if member and member.extension and not number:
+        number = f"ext {member.extension}"
+    if name and number:
+        return escape(f"{name} ({number})")
+    if name:
+        return escape(name)
+    if number:
+        return escape(number)
+    return escape(f"staff member {p.eid}")
+
+
+def service(service_id: str | None, names: Names | None = None, *, labelled: bool = True) -> str:
+    """The service by name; without one, its ID (``service x``, or ```x``` in a field
+    already labelled Service)."""
+    if not service_id:
+        return "unknown service"
+    name = (names or Names()).services.get(service_id)
+    if name:
+        return escape(name)
+    return f"service {escape(service_id)}" if labelled else f"`{escape(service_id)}`"
 
 
 def duration(seconds: float) -> str:
@@ -67,10 +145,66 @@ def duration(seconds: float) -> str:
     return f"{secs} s"
 
 
-def _clock(epoch: float) -> tuple[str, str]:
+# --- CINNOX's codes in words ----------------------------------------------------------------------
+
+#: byeReason: CINNOX reports SIP / Q.850 hang-up causes by name.
+BYE_REASONS = {
+    "NORMAL_CLEARING": "normal hang-up",
+    "NORMAL_UNSPECIFIED": "normal hang-up",
+    "USER_BUSY": "the line was busy",
+    "NO_ANSWER": "nobody answered",
+    "NO_USER_RESPONSE": "the phone did not respond",
+    "ORIGINATOR_CANCEL": "the caller hung up before it was answered",
+    "CALL_REJECTED": "the call was rejected",
+    "UNALLOCATED_NUMBER": "the number does not exist",
+    "INVALID_NUMBER_FORMAT": "the number was incomplete",
+    "NORMAL_TEMPORARY_FAILURE": "a temporary network failure",
+    "NETWORK_OUT_OF_ORDER": "the network was out of order",
+    "DESTINATION_OUT_OF_ORDER": "the phone called was out of order",
+    "SUBSCRIBER_ABSENT": "the person called was unreachable",
+    "RECOVERY_ON_TIMER_EXPIRE": "the call timed out",
+    "ALLOTTED_TIMEOUT": "the call reached its time limit",
+    "MEDIA_TIMEOUT": "the audio was lost",
+    "LOSE_RACE": "it was answered elsewhere",
+    "PICKED_OFF": "it was picked up on another phone",
+    "MANAGER_REQUEST": "an administrator ended it",
+    "BLIND_TRANSFER": "it was transferred",
+    "ATTENDED_TRANSFER": "it was transferred",
+    "SERVICE_UNAVAILABLE": "the service was unavailable",
+}
+#: releaseParty: who ended the call.
+RELEASE_PARTIES = {
+    "CALLER": "the caller", "CALLEE": "the person called", "SYSTEM": "the system",
+    "STAFF": "the staff member", "AGENT": "the staff member", "CUSTOMER": "the caller",
+}
+
+
+def in_words(code: str | None, table: dict[str, str]) -> str | None:
+    """A CINNOX code in words; one the bot does not know is ``other (CODE)``."""
+    if not code or not code.strip():
+        return None
+    key = code.strip().upper().replace("-", "_").replace(" ", "_")
+    return table.get(key) or f"other ({escape(code.strip()[:60])})"
+
+
+def hang_up(bye_reason: str | None, release_party: str | None) -> str | None:
+    who, why = in_words(release_party, RELEASE_PARTIES), in_words(bye_reason, BYE_REASONS)
+    if who and why and why.startswith(who):  # "the caller hung up before it was answered"
+        who = None
+    if who and why:
+        return f"{who[0].upper()}{who[1:]} hung up: {why}"
+    if who:
+        return f"{who[0].upper()}{who[1:]} hung up"
+    return f"{why[0].upper()}{why[1:]}" if why else None
+
+
+# --- Block Kit pieces ---------------------------------------------------------------------------
+
+
+def clock(epoch: float, style: str = "{date_short_pretty} {time_secs}") -> tuple[str, str]:
     """(Slack date token shown in the reader's time zone, UTC fallback for the text)."""
     fallback = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"<!date^{int(epoch)}^{{date_short_pretty}} {{time_secs}}|{fallback}>", fallback
+    return f"<!date^{int(epoch)}^{style}|{fallback}>", fallback
 
 
 def _fields(*pairs: tuple[str, str]) -> dict[str, Any]:
@@ -83,50 +217,120 @@ def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cap(text, 3000)}}
+
+
 def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cap(text, 3000)}]}
 
 
-def call_parent(start: CallEvent, started_at: float, *, ended: str | None = None) -> Message:
-    """The thread's parent: who called whom; ``ended`` = the duration once the call is over."""
-    caller = party(start.caller)
-    callees = ", ".join(party(p) for p in start.callees) or "unknown"
-    service = escape(start.service_id or "—")
-    when, when_text = _clock(started_at)
-    headline = f":telephone_receiver: Call ended · {ended}" if ended else ":telephone_receiver: Call started"
-    blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
-        _fields(("Caller", caller), ("Callee" if len(start.callees) < 2 else "Callees", callees),
-                ("Service", f"`{service}`"), ("Started", when)),
-        _context(f"Call ID `{escape(start.id)}`"),
-    ]
-    state = f"ended after {ended}" if ended else "started"
-    text = f"Call {state}: {caller} → {callees} (service {service}), started {when_text}"
+def button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "button", "action_id": action_id, "value": value[:2000],
+                           "text": {"type": "plain_text", "text": label[:75], "emoji": True}}
+    if style:
+        out["style"] = style
+    return out
+
+
+# --- the messages -------------------------------------------------------------------------------
+
+
+def call_parent(card: CallCard) -> Message:
+    """The thread's parent: the call's state, who called whom, the service, the start time,
+    and what can be done about it."""
+    start, names = card.start, card.names
+    caller = party(start.caller, names, "caller")
+    callees = ", ".join(party(p, names, "callee") for p in start.callees) or "unknown callee"
+    where = service(start.service_id, names)
+    when, _ = clock(card.started_at)
+    length = duration(card.seconds) if card.seconds is not None else "duration unknown"
+    if card.state == "missed":
+        headline, text = ":no_entry: *Missed call* · nobody answered", f"Missed call from {caller} · {where}"
+    elif card.state == "ended":
+        headline, text = (f":white_check_mark: *Call ended* · {length}",
+                          f"Call from {caller} ended after {length} · {where}")
+    else:
+        headline, text = (":telephone_receiver: *Incoming call* · ringing or in progress",
+                          f"Incoming call from {caller} · {where}")
+    pairs = [("Caller", caller), ("Callee" if len(start.callees) < 2 else "Callees", callees),
+             ("Service", service(start.service_id, names, labelled=False)), ("Started", when)]
+    blocks = [_section(headline), _fields(*pairs)]
+    blocks += _callback_blocks(card)
+    actions = _buttons(card)
+    if actions:
+        blocks.append({"type": "actions", "block_id": "call", "elements": actions})
+    ids = f"Call ID `{escape(card.call_id)}`"
+    if start.service_id and start.service_id in names.services:  # else it is the Service shown
+        ids += f" · service ID `{escape(start.service_id)}`"
+    blocks.append(_context(ids))
+    callback = card.callback
+    if card.state == "missed" and callback is not None:
+        text += f" · <@{callback.user_id}> " + ("called back" if callback.done_at else "is calling back")
+    return Message(_cap(text, 3000), blocks)
+
+
+def _callback_blocks(card: CallCard) -> list[dict[str, Any]]:
+    callback = card.callback
+    if card.state != "missed" or callback is None:
+        return []
+    if callback.done_at is not None:
+        when, _ = clock(callback.done_at, "{time}")
+        return [_section(f":white_check_mark: <@{callback.user_id}> called back ({when})")]
+    when, _ = clock(callback.taken_at, "{time}")
+    return [_section(f":telephone_receiver: <@{callback.user_id}> is calling back (since {when})")]
+
+
+def _buttons(card: CallCard) -> list[dict[str, Any]]:
+    out = []
+    if card.state == "missed":
+        if card.callback is None:
+            out.append(button("I'll call back", CALLBACK, card.call_id, "primary"))
+        elif card.callback.done_at is None:
+            out.append(button("Mark call-back done", CALLBACK_DONE, card.call_id))
+    caller = card.start.caller
+    number = e164(caller.number) if caller else None
+    known = number in card.names.contacts or bool(caller and caller.eid and caller.eid in card.names.staff)
+    if number and not known:
+        out.append(button("Save caller as contact", SAVE_CONTACT,
+                          json.dumps({"call": card.call_id, "phone": number}, separators=(",", ":"))))
+    if card.start.service_id:
+        out.append(button("Route this service", ROUTE,
+                          json.dumps({"call": card.call_id, "service": card.start.service_id},
+                                     separators=(",", ":"))))
+    return out
+
+
+def call_end_reply(ended_at: float, seconds: float | None, *, missed: bool = False,
+                   bye_reason: str | None = None, release_party: str | None = None) -> Message:
+    """The reply in the call's thread: how it ended, in words."""
+    when, when_text = clock(ended_at)
+    how = hang_up(bye_reason, release_party)
+    if missed:
+        pairs = [("Outcome", "Missed: nobody answered"), ("Ended", when)]
+        if how:
+            pairs.append(("Hang-up", how))
+        blocks = [_section(":no_entry: *Missed call*"), _fields(*pairs)]
+        return Message(f"Missed call: nobody answered; it ended at {when_text}" + (f". {how}" if how else ""),
+                       blocks)
+    length = duration(seconds) if seconds is not None else "unknown"
+    pairs = [("Duration", length), ("Ended", when)]
+    if how:
+        pairs.append(("Hang-up", how))
+    blocks = [_section(":checkered_flag: *Call ended*"), _fields(*pairs)]
+    text = f"Call ended after {length}, at {when_text}" + (f". {how}" if how else "")
     return Message(text, blocks)
 
 
-def call_end_reply(end: CallEvent, ended_at: float, seconds: float | None,
-                   hangup: str | None = None) -> Message:
-    when, when_text = _clock(ended_at)
-    length = duration(seconds) if seconds is not None else "unknown"
-    pairs = [("Duration", length), ("Ended", when)]
-    if hangup:
-        pairs.append(("Hang-up", escape(hangup)))
-    blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*:checkered_flag: Call ended*"}},
-        _fields(*pairs),
-    ]
-    return Message(f"Call ended after {length}, at {when_text}", blocks)
-
-
-def orphan_end(end: CallEvent, ended_at: float) -> Message:
+def orphan_end(end: CallEvent, ended_at: float, names: Names | None = None) -> Message:
     """A CallEnd whose CallStart never arrived within the grace period."""
-    when, when_text = _clock(ended_at)
-    service, call_id = escape(end.service_id or "—"), escape(end.id)
+    when, when_text = clock(ended_at)
+    where, call_id = service(end.service_id, names), escape(end.id)
     blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*:checkered_flag: Call ended*"}},
-        _fields(("Service", f"`{service}`"), ("Ended", when)),
-        _context(f"Call ID `{call_id}` · its start was not received, so the duration is unknown"),
+        _section(":checkered_flag: *Call ended*"),
+        _fields(("Service", service(end.service_id, names, labelled=False)), ("Ended", when)),
+        _context(f"Call ID `{call_id}` · its start was not received, so the caller and the "
+                 "duration are unknown"),
     ]
-    text = f"Call {call_id} ended (service {service}) at {when_text}; its start was not received"
+    text = f"Call {call_id} ended ({where}) at {when_text}; its start was not received"
     return Message(text, blocks)

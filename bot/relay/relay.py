@@ -15,8 +15,8 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,9 +26,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.relay import messages
+from bot.relay.cards import card_for, names_for
 from bot.relay.events import CALL_END, CALL_START, CallEvent
 from bot.relay.ingest import Ingest
 from bot.services import Services
+from bot.store.call_notes import Outcome
 from bot.store.outbox import OPEN, Call, Delivery, LeaseLost, Outbox
 
 log = structlog.get_logger(__name__)
@@ -49,8 +51,16 @@ PRUNE_EVERY = 3600.0
 #: the row is given up.
 UNKNOWN_ERROR_ATTEMPTS = 5
 #: Seconds one Slack call may take. slack-sdk ignores its own ``timeout`` when given a
-#: session, so the session carries it; it keeps every wait well inside a delivery's lease.
+#: session, so the session carries it.
 SLACK_TIMEOUT = 10.0
+#: Seconds a claimed delivery stays claimed without renewal. The replica working on it
+#: renews it every third of that (and before each Slack write), so a dead replica's
+#: deliveries are taken over within one lease, while a live one keeps them however long
+#: Slack makes it wait.
+LEASE = 5.0
+#: A lane busy with a batch of rows reads again this often when new work came in
+#: meanwhile, so a dead replica's deliveries (older rows) are not left behind a long batch.
+REREAD_AFTER = 0.5
 #: Seconds the CINNOX call log may take to say how long a call lasted: a nicety, never
 #: worth holding the channel's other calls back for.
 CALL_LOG_TIMEOUT = 5.0
@@ -70,9 +80,10 @@ def relay_client(token: str, base_url: str, session: aiohttp.ClientSession) -> A
 @dataclass(frozen=True)
 class CallTiming:
     seconds: float | None
-    hangup: str | None
-    started_at: float | None  # from CINNOX's call log, when it has the call
     ended_at: float
+    missed: bool = False  # CINNOX's call log says nobody answered
+    bye_reason: str | None = None
+    release_party: str | None = None
 
 
 @dataclass
@@ -80,10 +91,12 @@ class Attempt:
     """One claimed delivery while it is being worked on."""
 
     delivery: Delivery  # as claimed: its ``attempts`` fences every write
-    lease_until: float
+    lease_until: float  # as this replica last wrote it
     #: a post may be in the channel (an earlier attempt's, or one this attempt sent that
     #: Slack did not confirm): look before posting again. Cleared once a look found nothing.
     uncertain: bool
+    renewing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one renewal at a time
+    finished: bool = False  # its lease needs no more renewing
 
 
 class Lane:
@@ -126,7 +139,7 @@ class Relay:
         grace: float = 30.0,
         retry_base: float = 1.0,
         retry_cap: float = 300.0,
-        lease: float = 60.0,
+        lease: float = LEASE,
         poll: float = 5.0,
     ) -> None:
         settings = services.settings
@@ -149,6 +162,8 @@ class Relay:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._next_prune = 0.0
+        #: called (without waiting) when a call starts or ends in Slack: the App Home follows
+        self.on_call_change: Callable[[], None] | None = None
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -186,6 +201,19 @@ class Relay:
     async def set_route(self, service_id: str, channel: str, user_id: str) -> None:
         await self.outbox.set_route(service_id, channel, user_id)
         self.routes[service_id] = channel
+
+    async def remove_route(self, service_id: str) -> bool:
+        self.routes.pop(service_id, None)
+        return await self.outbox.remove_route(service_id)
+
+    async def retry(self, d: Delivery) -> bool:
+        """Deliver a given-up event again, where its service is routed now."""
+        channel = self.channel_for(d.event)
+        if not await self.outbox.retry_given_up(d.id, channel):
+            return False
+        if channel:
+            self.kick([channel])
+        return True
 
     # --- scheduling --------------------------------------------------------------------------
 
@@ -242,9 +270,12 @@ class Relay:
                 if lane.dirty:
                     continue
                 return
+            read_at = time.monotonic()
             for d in rows:
                 if self._stopping:
                     return
+                if lane.dirty and time.monotonic() - read_at > REREAD_AFTER:
+                    break
                 with structlog.contextvars.bound_contextvars(call_id=d.call_id, event=d.kind,
                                                              channel=lane.channel):
                     try:
@@ -267,6 +298,7 @@ class Relay:
         if claimed is None:
             return  # another replica took it
         attempt = Attempt(claimed, lease_until, uncertain=d.state == "sending")
+        keeper = asyncio.get_running_loop().create_task(self._keep_leased(attempt), name=f"lease:{d.key}")
         try:
             if d.kind == CALL_START:
                 await self._start(lane, attempt)
@@ -288,6 +320,10 @@ class Relay:
                 await self.outbox.fail(claimed, "internal error")
             else:
                 await self._retry(attempt, "internal error", uncertain=True)
+        finally:
+            attempt.finished = True  # the keeper stops at its next turn, or now when idle:
+            if not attempt.renewing.locked():  # never cut in the middle of its transaction
+                keeper.cancel()
 
     async def _end_may_go(self, lane: Lane, d: Delivery) -> bool:
         """A call's CallEnd goes after its CallStart, in the parent's channel; without a
@@ -310,14 +346,16 @@ class Relay:
     async def _start(self, lane: Lane, a: Attempt) -> None:
         d, event = a.delivery, a.delivery.event
         known = await self.outbox.call(d.call_id)
-        ended = "duration unknown" if known is not None and known.state == "ended" else None
-        ts = await self._post_once(lane, a, messages.call_parent(event, d.received_at, ended=ended))
+        ended = known is not None and known.state == "ended"
+        card = messages.CallCard(d.call_id, event, d.received_at, "ended" if ended else "ringing",
+                                 names=await names_for(self.services, event))
+        ts = await self._post_once(lane, a, messages.call_parent(card))
         if ts is None:
             return
         call, released = await self.outbox.started(d, lane.channel, ts, time.time())
         self._delivered(d)
         self.kick(released)  # its CallEnd, if waiting (perhaps in another lane), may go now
-        if ended is None and call.state == "ended":
+        if not ended and call.state == "ended":
             # A CallEnd given up waiting was delivered on its own meanwhile: this parent
             # shows the call ended too. (Of the two, the one that commits last sees the other.)
             await self._settle_race(lane, d, call)
@@ -340,19 +378,22 @@ class Relay:
                 await self._retry(a, "could not finish looking for an earlier post", uncertain=True)
                 return
         if reply_ts is None:
-            reply = messages.call_end_reply(event, timing.ended_at, timing.seconds, timing.hangup)
+            reply = messages.call_end_reply(timing.ended_at, timing.seconds, missed=timing.missed,
+                                            bye_reason=timing.bye_reason, release_party=timing.release_party)
             answer = await self._write(lane, a, "chat_postMessage", thread_ts=call.parent_ts, text=reply.text,
                                        blocks=reply.blocks, metadata=messages.metadata(event))
             reply_ts = str(answer["ts"])
             await self.outbox.record_reply(d, reply_ts)
-        length = messages.duration(timing.seconds) if timing.seconds is not None else "duration unknown"
-        await self._show_ended(lane, a, call, length, started_at=timing.started_at)
+        await self.services.call_notes.record_outcome(d.call_id, Outcome(
+            timing.missed, timing.seconds, timing.ended_at, timing.bye_reason, timing.release_party))
+        await self._show_ended(lane, a, call)
         await self.outbox.ended(d, lane.channel, reply_ts, time.time())
         self._delivered(d)
 
     async def _orphan_end(self, lane: Lane, a: Attempt) -> None:
         d, event = a.delivery, a.delivery.event
-        ts = await self._post_once(lane, a, messages.orphan_end(event, d.received_at))
+        names = await self.services.directory.names(service_ids=[event.service_id] if event.service_id else [])
+        ts = await self._post_once(lane, a, messages.orphan_end(event, d.received_at, names))
         if ts is None:
             return
         call = await self.outbox.ended(d, lane.channel, ts, time.time())
@@ -379,17 +420,20 @@ class Relay:
         been delivered alongside, each unaware of the other. Best effort: the event is
         delivered already."""
         try:
-            await self._show_ended(lane, Attempt(d, math.inf, uncertain=False), call, "duration unknown")
+            await self._show_ended(lane, Attempt(d, math.inf, uncertain=False), call)
         except Exception as exc:
             log.warning("relay.parent_update_failed", error=type(exc).__name__)
 
-    async def _show_ended(self, lane: Lane, a: Attempt, call: Call, length: str,
-                          started_at: float | None = None) -> None:
-        """Edit the call's parent message to show the call ended."""
+    async def _show_ended(self, lane: Lane, a: Attempt, call: Call) -> None:
+        """Edit the call's parent message to show the call ended (missed, or its duration),
+        with the start time it showed from the first."""
         assert call.parent_ts is not None and call.start_event is not None
-        start = CallEvent.model_validate(call.start_event)
-        started = started_at or call.started_at or a.delivery.received_at
-        parent = messages.call_parent(start, started, ended=length)
+        card = await card_for(self.services, call.call_id)
+        if card is None:
+            return
+        if card.state == "ringing":  # recorded as ended by this delivery, read before it committed
+            card = replace(card, state="ended")
+        parent = messages.call_parent(card)
         if call.channel_id and call.channel_id != lane.channel:
             lane = self._lane(call.channel_id)
         try:
@@ -399,11 +443,12 @@ class Relay:
                 raise
 
     async def _timing(self, d: Delivery, call: Call) -> CallTiming:
-        """CINNOX's call log when it has the call (its duration, start and end), else the
-        time between the two events (unknown when the CallEnd came first)."""
-        measured = CallTiming(None, None, None, d.received_at)
+        """CINNOX's call log when it has the call (its duration and end, whether anybody
+        answered, who hung up and why), else the time between the two events (unknown when
+        the CallEnd came first)."""
+        measured = CallTiming(None, d.received_at)
         if call.started_at is not None and d.received_at >= call.started_at:
-            measured = CallTiming(d.received_at - call.started_at, None, None, d.received_at)
+            measured = CallTiming(d.received_at - call.started_at, d.received_at)
         cinnox = self.services.cinnox
         if cinnox is None:
             return measured
@@ -415,13 +460,15 @@ class Relay:
         if entry is None or entry.call_duration is None:
             return measured
         ended_at = _epoch(entry.call_end_time) or d.received_at
-        started_at = _epoch(entry.call_date)
-        return CallTiming(float(entry.call_duration), entry.bye_reason, started_at, ended_at)
+        return CallTiming(float(entry.call_duration), ended_at, missed=entry.call_duration == 0,
+                          bye_reason=entry.bye_reason, release_party=entry.release_party)
 
     def _delivered(self, d: Delivery) -> None:
         latency = time.time() - d.received_at
         self.services.metrics.delivery_latency.observe(latency)
         log.info("relay.delivered", latency_ms=round(latency * 1000, 1))
+        if self.on_call_change is not None:
+            self.on_call_change()
 
     def _lane(self, channel: str) -> Lane:
         lane = self._lanes.get(channel)
@@ -459,10 +506,31 @@ class Relay:
             return answer
 
     async def _hold(self, a: Attempt) -> None:
-        now = time.time()
-        if a.lease_until - now < self.lease / 2:
-            a.lease_until = now + self.lease
-            await self.outbox.renew(a.delivery, a.lease_until)
+        """Before a write: a lease with at least two thirds of it left, so that the write
+        lands well before another replica could take the delivery over, even if this one
+        cannot renew it meanwhile."""
+        if a.lease_until - time.time() < self.lease * 2 / 3:
+            await self._renew(a)
+
+    async def _renew(self, a: Attempt) -> None:
+        async with a.renewing:
+            lease_until = time.time() + self.lease
+            await self.outbox.renew(a.delivery, a.lease_until, lease_until)
+            a.lease_until = lease_until
+
+    async def _keep_leased(self, a: Attempt) -> None:
+        """While the delivery is in hand (Slack slow, a 429 waited out, a channel searched),
+        renew its lease every third of it. Ends when the delivery is no longer ours."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            if a.finished:
+                return
+            try:
+                await self._renew(a)
+            except LeaseLost:
+                return  # recorded meanwhile, or taken over: the next fenced write will say
+            except Exception as exc:  # the store unreachable: the lease may run out
+                log.warning("relay.lease_not_renewed", error=type(exc).__name__)
 
     async def _find(self, a: Attempt, channel: str, event_id: str, received_at: float) -> str | None:
         """When an earlier attempt may have posted the event: the ts of the top-level

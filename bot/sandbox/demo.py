@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.logs import configure_logging
 from bot.sandbox.base import FakeService
-from bot.sandbox.calls import call_end, call_start
+from bot.sandbox.demo_calls import play_calls
 from bot.sandbox.slack_user import SlackUser
 from bot.sandbox.stack import SandboxStack
 from handlers.commands import COMMANDS
@@ -288,35 +288,6 @@ async def wait_for(check: Any, seconds: float = 15.0) -> Any:
     return None
 
 
-async def play_call(stack: SandboxStack, user: SlackUser) -> bool:
-    """Route a service to a channel, then CINNOX reports a call starting and ending."""
-    channel = "C0SUPPORT"
-    stack.slack.add_channel(channel, "support-calls")
-    stack.slack.add_channel(stack.services.settings.call_events_channel or "", "calls")  # the default
-    reply = await user.command("/call-events", f"route svc-support <#{channel}|support-calls>")
-    show_reply(user, "/call-events route svc-support #support-calls", (reply.json or {}).get("text", ""))
-
-    start = call_start("7f3a9c", "svc-support", caller="85291234567", callees=("85261234567",))
-    for attempt in ("", " (CINNOX retries the same event: it is posted once)"):
-        status, answer = await stack.webhook(start)
-        say(f"CINNOX → POST /webhooks/cinnox/•••••• CallStart{attempt}: {status} {json.dumps(answer)}")
-    if not await wait_for(lambda: stack.slack.channel_messages(channel)):
-        return False
-    show_channel(stack, channel, "while the call is on")
-    stack.cinnox.record_call("7f3a9c", 95)  # CINNOX's call log knows the duration
-    status, answer = await stack.webhook(call_end("7f3a9c", "svc-support"))
-    say(f"CINNOX → POST /webhooks/cinnox/•••••• CallEnd: {status} {json.dumps(answer)}")
-    parent = await wait_for(lambda: [m for m in stack.slack.channel_messages(channel)
-                                     if m.edits and stack.slack.thread(channel, m.ts)])
-    if not parent:
-        return False
-    show_channel(stack, channel, "once it has ended")
-    await user.command("/call-events", "status")
-    status_text = await wait_for(lambda: user.responses())
-    show_reply(user, "/call-events status", status_text[-1]["text"] if status_text else "(no answer)")
-    return True
-
-
 NEXT_STEP = """Next: connect a real workspace.
   1. cp .env.example .env, then print a manifest: make manifest (Socket Mode) and create the
      Slack app from it on https://api.slack.com/apps (README, "Create the Slack app").
@@ -348,9 +319,8 @@ async def run_demo() -> int:
             say("Demo failed: a form did not behave as described.")
             return 1
 
-        say("━━ 5. A call starting and ending, relayed into Slack as a thread ━━")
-        if not await play_call(stack, user):
-            say("Demo failed: the call did not show up as a thread.")
+        say("━━ 5. Calls relayed into Slack, and acted on ━━")
+        if not await play_calls(stack, user):
             return 1
         say("Demo finished.")
         say()

@@ -15,7 +15,7 @@ import aiohttp
 
 from bot.sandbox.block_kit import errors_problems, view_problems
 from bot.sandbox.signing import signed_headers
-from bot.sandbox.slack import TEAM, SlackEmulator
+from bot.sandbox.slack import TEAM, Message, SlackEmulator
 
 _ids = itertools.count(1)
 
@@ -118,6 +118,27 @@ class SlackUser:
             "trigger_id": f"{next(_ids)}.trigger", "container": {"type": "view", "view_id": view["id"]},
             "view": {**view, "state": {"values": state_values(view, values or {})}},
             "actions": [action],
+        }
+        return await self.post(urlencode({"payload": json.dumps(payload)}))
+
+    async def click_message(self, message: Message, action_id: str) -> Reply:
+        """A click on the button ``action_id`` of a channel message, as Slack sends it
+        (a ``message`` container and a response_url for ephemeral answers)."""
+        block_id, button = next((b.get("block_id", ""), e) for b in message.blocks
+                                for e in [*b.get("elements", []), b.get("accessory") or {}]
+                                if e.get("type") == "button" and e.get("action_id") == action_id)
+        self.last_response_url = self.slack.new_response_url()
+        payload = {
+            "type": "block_actions", "team": {"id": TEAM}, "api_app_id": "A0SANDBOX",
+            "user": {"id": self.user_id, "name": self.user_id.lower(), "team_id": TEAM},
+            "trigger_id": f"{next(_ids)}.trigger",
+            "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel,
+                          "is_ephemeral": False},
+            "channel": {"id": message.channel, "name": message.channel.lower()},
+            "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks},
+            "response_url": self.last_response_url,
+            "actions": [{"action_id": action_id, "block_id": block_id, "type": "button",
+                         "value": button.get("value", ""), "action_ts": "1"}],
         }
         return await self.post(urlencode({"payload": json.dumps(payload)}))
 

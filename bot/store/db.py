@@ -20,6 +20,9 @@ from sqlalchemy.pool import NullPool
 
 from bot.store import migrations, tables
 
+#: Seconds to wait for PostgreSQL to accept a connection.
+CONNECT_TIMEOUT = 5.0
+
 
 def async_url(url: str) -> str:
     """`sqlite:///x.db` → `sqlite+aiosqlite:///x.db`; `postgresql://` → `postgresql+asyncpg://`."""
@@ -48,6 +51,15 @@ class Store:
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
 
     @contextlib.asynccontextmanager
+    async def writer(self) -> AsyncIterator[None]:
+        """Held while writing outside ``transaction`` (SQLite: one writer at a time)."""
+        if self._sqlite_writer is None:
+            yield
+        else:
+            async with self._sqlite_writer:
+                yield
+
+    @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction. SQLite takes one writer at a time: two of ours colliding
         would wait in SQLite's busy handler, which sleeps up to 100 ms at a go; queueing
@@ -72,10 +84,15 @@ class Store:
             kwargs["poolclass"] = NullPool if parsed.database in (None, "", ":memory:") else None
             kwargs = {k: v for k, v in kwargs.items() if v is not None}
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # When PostgreSQL restarts, the pool's connections die with it: pre-ping finds
+            # that out at checkout and opens a new one, so the bot recovers by itself. Until
+            # the server is back, a connection attempt fails within CONNECT_TIMEOUT, so the
+            # webhook answers 503 promptly instead of hanging.
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True,
+                          connect_args={"timeout": CONNECT_TIMEOUT})
         engine = create_async_engine(full, **kwargs)
         if parsed.get_backend_name() == "sqlite":
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         store = cls(engine)
         async with engine.begin() as conn:
             await conn.run_sync(migrations.upgrade)
@@ -178,17 +195,20 @@ class Store:
                 )
             )
 
-    async def recent_audit(self, limit: int = 10) -> list[AuditEntry]:
+    async def recent_audit(self, limit: int = 10, user_id: str | None = None) -> list[AuditEntry]:
         t = tables.audit_log
+        query = select(t).order_by(t.c.id.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(t.c.user_id == user_id)
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(t).order_by(t.c.id.desc()).limit(limit))
+            rows = await conn.execute(query)
             return [
                 AuditEntry(r.at, r.user_id, r.action, r.outcome, r.resource_id, r.detail)
                 for r in rows
             ]
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -29,7 +29,14 @@ def _v2_outbox_by_channel(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_outbox_by_channel]
+def _v3_directory_and_call_state(conn: Connection) -> None:
+    # Names for call messages, how calls ended, call-backs, App Home visitors.
+    added = [tables.directory_contacts, tables.directory_staff, tables.service_names,
+             tables.call_outcomes, tables.call_callbacks, tables.home_visits]
+    tables.metadata.create_all(conn, tables=added, checkfirst=True)
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_outbox_by_channel, _v3_directory_and_call_state]
 LATEST = len(MIGRATIONS)
 UPGRADE_LOCK = 0x7E1E_B07  # any constant shared by every replica
 

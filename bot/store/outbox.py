@@ -3,25 +3,30 @@
 Row states: ``pending`` (never tried, or known not to have reached Slack), ``sending``
 (claimed; a post may have reached Slack, so a retry first looks for it), ``done`` and
 ``failed`` (a permanent Slack error, kept for ``/call-events status``). A claimed row's
-``next_attempt_at`` is its lease: when a replica dies mid-delivery the row comes due again.
-Its ``attempts`` is the claim's fencing token: every write of a claimed delivery checks it,
-so a replica whose lease ran out (and was taken over) cannot overwrite the new owner's work.
+``next_attempt_at`` is its lease: short, and renewed by the replica while the delivery is in
+hand, so when that replica dies the row comes due again within one lease. Its ``attempts``
+is the claim's fencing token: every write of a claimed delivery checks it, so a replica
+whose lease ran out (and was taken over) cannot overwrite the new owner's work.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy.exc
 from sqlalchemy import Row, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.relay.events import CallEvent
 from bot.store import tables
-from bot.store.db import Store
+from bot.store.db import Store, sqlite_pragmas
 
 OPEN = ("pending", "sending")
 o = tables.outbox
@@ -75,26 +80,82 @@ class Call:
                    row.ended_at, row.state, row.start_event)
 
 
+_INGEST_COLUMNS = "event_key, call_id, kind, payload, received_at, channel_id, state, attempts, next_attempt_at"
+
+
+def _ingest_sql(placeholders: list[str]) -> str:
+    """The ingest INSERT as the driver takes it: on the webhook's hot path, so neither
+    compiled nor bound by SQLAlchemy each time (columns as in tables.outbox)."""
+    return (f"INSERT INTO outbox ({_INGEST_COLUMNS}) VALUES ({', '.join(placeholders)}, 'pending', 0, 0.0) "
+            "ON CONFLICT (event_key) DO NOTHING")
+
+
+class _SqliteAppender:
+    """The ingest INSERT on a SQLite file: a connection of its own in a thread of its own,
+    so a batch costs the event loop one hand-over (aiosqlite through SQLAlchemy costs one
+    per step: check-out, execute, commit, reset). Writes still queue behind the store's
+    writer lock, as every other write does."""
+
+    def __init__(self, path: str, store: Store) -> None:
+        self.path = path
+        self.store = store
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="outbox-ingest")
+        self._conn: sqlite3.Connection | None = None
+
+    async def add(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        loop = asyncio.get_running_loop()
+        async with self.store.writer():
+            try:
+                await loop.run_in_executor(self._thread, self._write, sql, rows)
+            except sqlite3.Error as exc:  # as SQLAlchemy would raise it (ingest tells them apart)
+                raise sqlalchemy.exc.DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            sqlite_pragmas(self._conn, None)
+        with self._conn:  # one transaction: committed, or rolled back on an error
+            self._conn.executemany(sql, rows)
+
+    async def close(self) -> None:
+        def close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, close)
+        self._thread.shutdown()
+
+
 class Outbox:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = store.engine
         self._insert = sqlite.insert if store.is_sqlite else postgresql.insert
+        self._ingest_sql = _ingest_sql(["?"] * 6 if store.is_sqlite else [f"${n}" for n in range(1, 7)])
+        url = self.engine.url
+        path = url.database if store.is_sqlite and not url.query else None
+        self._appender = _SqliteAppender(path, store) if path and path != ":memory:" else None
+
+    async def close(self) -> None:
+        if self._appender is not None:
+            await self._appender.close()
 
     # --- ingest ----------------------------------------------------------------------------
 
     async def add_many(self, events: Sequence[tuple[CallEvent, float, str | None]]) -> None:
         """Store (event, received_at, channel) rows in one transaction; a duplicate (same
-        call ID and status) is ignored."""
-        rows = [
-            {"event_key": e.key, "call_id": e.id, "kind": e.status, "payload": e.payload(),
-             "received_at": at, "channel_id": channel, "state": "pending", "attempts": 0,
-             "next_attempt_at": 0.0}
-            for e, at, channel in events
-        ]
-        statement = self._insert(o).on_conflict_do_nothing(index_elements=["event_key"])
+        call ID and status) is ignored. One prepared statement, executed for every row. On
+        PostgreSQL a service's route as stored now wins over ``channel``: another replica may
+        have just changed it."""
+        rows = [(e.key, e.id, e.status, e.model_dump_json(by_alias=True, exclude_none=True), at, channel)
+                for e, at, channel in events]
+        if self._appender is not None:
+            return await self._appender.add(self._ingest_sql, rows)
         async with self.store.transaction() as conn:
-            await conn.execute(statement, rows)
+            if not self.store.is_sqlite:
+                rows = await _route_as_stored(conn, events, rows)
+            await conn.exec_driver_sql(self._ingest_sql, rows)
 
     # --- the relay's reads ---------------------------------------------------------------------
 
@@ -158,10 +219,12 @@ class Outbox:
             return None
         return replace(delivery, state="sending", attempts=delivery.attempts + 1)
 
-    async def renew(self, delivery: Delivery, lease_until: float) -> None:
-        """Extend a claimed delivery's lease; LeaseLost when it is no longer ours."""
+    async def renew(self, delivery: Delivery, held_until: float, lease_until: float) -> None:
+        """Extend a claimed delivery's lease from ``held_until`` (the end this replica last
+        set) to ``lease_until``. LeaseLost when it is no longer ours, or when its outcome was
+        recorded meanwhile (a renewal racing the outcome must not postpone a retry)."""
         async with self.store.transaction() as conn:
-            await _owned_update(conn, delivery, next_attempt_at=lease_until)
+            await _owned_update(conn, delivery, o.c.next_attempt_at == held_until, next_attempt_at=lease_until)
 
     async def expire_leases(self) -> None:
         """Make interrupted deliveries due now. Only for a single replica (SQLite): with
@@ -251,6 +314,26 @@ class Outbox:
         async with self.store.transaction() as conn:
             await conn.execute(statement.on_conflict_do_update(index_elements=["service_id"], set_=values))
 
+    async def remove_route(self, service_id: str) -> bool:
+        """Stop routing the service (its calls go to CALL_EVENTS_CHANNEL); False when it had none."""
+        async with self.store.transaction() as conn:
+            gone = await conn.execute(r.delete().where(r.c.service_id == service_id))
+        return bool(gone.rowcount)
+
+    async def given_up(self, limit: int = 10) -> list[tuple[Delivery, str]]:
+        """The newest deliveries Slack refused for good, with the error, for a "Retry"."""
+        query = select(o).where(o.c.state == "failed").order_by(o.c.id.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            return [(Delivery.of(row), row.last_error or "") for row in await conn.execute(query)]
+
+    async def retry_given_up(self, row_id: int, channel_id: str | None) -> bool:
+        """Deliver a given-up event again (to ``channel_id``, its route now); False when it
+        is not given up (any more)."""
+        async with self.store.transaction() as conn:
+            again = await conn.execute(o.update().where(o.c.id == row_id, o.c.state == "failed").values(
+                state="pending", attempts=0, next_attempt_at=0.0, channel_id=channel_id))
+        return bool(again.rowcount)
+
     async def routes(self) -> dict[str, str]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(r.c.service_id, r.c.channel_id).order_by(r.c.service_id))
@@ -265,15 +348,27 @@ class Outbox:
         return Call.of((await conn.execute(upsert)).one())
 
 
+async def _route_as_stored(conn: AsyncConnection, events: Sequence[tuple[CallEvent, float, str | None]],
+                           rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``rows`` with each event's channel replaced by its service's route as stored now."""
+    services = {e.service_id for e, _, _ in events if e.service_id is not None}
+    if not services:
+        return rows
+    found = await conn.execute(select(r.c.service_id, r.c.channel_id).where(r.c.service_id.in_(services)))
+    routed = {row.service_id: row.channel_id for row in found}
+    return [(*row[:5], routed.get(event.service_id or "") or row[5])
+            for (event, _, _), row in zip(events, rows, strict=True)]
+
+
 def _unchanged(delivery: Delivery) -> Any:
     """The row is as ``delivery`` read it: nobody has claimed it since."""
     return (o.c.id == delivery.id) & (o.c.state == delivery.state) & (o.c.attempts == delivery.attempts)
 
 
-async def _owned_update(conn: AsyncConnection, delivery: Delivery, **values: Any) -> None:
+async def _owned_update(conn: AsyncConnection, delivery: Delivery, *also: Any, **values: Any) -> None:
     """Update a delivery this replica claimed; LeaseLost (rolling back the transaction)
-    when another replica has claimed it since."""
-    updated = await conn.execute(o.update().where(_unchanged(delivery)).values(**values))
+    when another replica has claimed it since (or a condition in ``also`` fails)."""
+    updated = await conn.execute(o.update().where(_unchanged(delivery), *also).values(**values))
     if updated.rowcount != 1:
         raise LeaseLost(delivery.key)
 

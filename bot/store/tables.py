@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -104,4 +105,67 @@ submissions = Table(
     Column("user_id", String(32), nullable=False),
     Column("state", String(16), nullable=False),  # started | ok | failed
     Column("result", Text),
+)
+
+# --- who is calling: the directory the call messages read names from -----------------------
+
+# Contacts created through the bot, by the E.164 number they were given.
+directory_contacts = Table(
+    "directory_contacts",
+    metadata,
+    Column("phone", String(32), primary_key=True),  # E.164
+    Column("name", String(200), nullable=False),
+    Column("contact_id", String(128)),
+    Column("created_by", String(32)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# CINNOX staff by EID, copied from staffcontact-list in the background.
+directory_staff = Table(
+    "directory_staff",
+    metadata,
+    Column("eid", String(128), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("extension", String(32)),
+    Column("refreshed_at", Float, nullable=False),  # epoch seconds
+)
+
+# Service names: from service groups created through the bot, or given when routing.
+service_names = Table(
+    "service_names",
+    metadata,
+    Column("service_id", String(128), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("source", String(16), nullable=False),  # service_group | route
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# How each call ended, as its parent message shows it.
+call_outcomes = Table(
+    "call_outcomes",
+    metadata,
+    Column("call_id", String(128), primary_key=True),
+    Column("missed", Boolean, nullable=False, default=False),
+    Column("seconds", Float),  # None: duration unknown
+    Column("ended_at", Float, nullable=False),
+    Column("bye_reason", String(128)),
+    Column("release_party", String(128)),
+)
+
+# Missed calls' call-backs: the first person to click takes it.
+call_callbacks = Table(
+    "call_callbacks",
+    metadata,
+    Column("call_id", String(128), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("taken_at", Float, nullable=False),
+    Column("done_at", Float),
+)
+
+# Who opened the App Home lately (its call lists are pushed to them when calls change).
+home_visits = Table(
+    "home_visits",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("opened_at", Float, nullable=False),
 )

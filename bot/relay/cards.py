@@ -1,0 +1,50 @@
+"""A call's parent message rebuilt from the store (its call, how it ended, its call-back,
+the directory's names): the relay uses it when a call ends, the buttons when someone acts
+on a call. Reads the store only, never a provider."""
+
+from __future__ import annotations
+
+import structlog
+from slack_sdk.errors import SlackApiError
+
+from bot.relay import messages
+from bot.relay.events import CallEvent
+from bot.services import Services
+from bot.store.directory import Names
+
+log = structlog.get_logger(__name__)
+
+
+async def names_for(services: Services, event: CallEvent) -> Names:
+    parties = [p for p in [event.caller, *event.callees] if p is not None]
+    return await services.directory.names(
+        phones=[n for p in parties if (n := messages.e164(p.number))],
+        eids=[p.eid for p in parties if p.eid],
+        service_ids=[event.service_id] if event.service_id else [])
+
+
+async def card_for(services: Services, call_id: str) -> messages.CallCard | None:
+    """The call as its parent shows it now; None when it has no parent message."""
+    call = await services.call_notes.summary(call_id)
+    if call is None or call.start_event is None or not call.parent_ts:
+        return None
+    start = CallEvent.model_validate(call.start_event)
+    return messages.CallCard.of(call, await names_for(services, start))
+
+
+async def refresh_parent(services: Services, call_id: str) -> bool:
+    """Show the call's parent as the store now has it (after a click: a name saved, a
+    call-back taken). Through the bot's own client, not a relay lane, so that deliveries
+    never wait for it. False when the call has no parent message (any more)."""
+    call = await services.call_notes.summary(call_id)
+    card = await card_for(services, call_id)
+    if card is None or call is None or not call.channel_id or not call.parent_ts:
+        return False
+    parent = messages.call_parent(card)
+    try:
+        await services.slack.chat_update(channel=call.channel_id, ts=call.parent_ts, text=parent.text,
+                                         blocks=parent.blocks)
+    except SlackApiError as exc:
+        log.info("call.parent_refresh_failed", call_id=call_id, error=exc.response.get("error"))
+        return False
+    return True

@@ -1,0 +1,145 @@
+"""What the bot adds to a call beyond where its messages are (``outbox.py``): how it ended
+(answered, missed), who took its call-back, and the lists the App Home shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.store import tables
+from bot.store.db import Store
+from bot.store.directory import upsert
+
+calls = tables.calls
+outcomes = tables.call_outcomes
+callbacks = tables.call_callbacks
+visits = tables.home_visits
+
+#: A call with no CallEnd after this long is not listed as in progress any more.
+IN_PROGRESS_FOR = 4 * 3600.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    missed: bool
+    seconds: float | None
+    ended_at: float
+    bye_reason: str | None = None
+    release_party: str | None = None
+
+
+@dataclass(frozen=True)
+class Callback:
+    user_id: str
+    taken_at: float
+    done_at: float | None = None
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    """One call as the App Home and its message show it."""
+
+    call_id: str
+    service_id: str | None
+    channel_id: str | None
+    parent_ts: str | None
+    started_at: float | None
+    state: str
+    start_event: dict[str, Any] | None
+    outcome: Outcome | None
+    callback: Callback | None
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> CallSummary:
+        outcome = None if row.outcome_ended_at is None else Outcome(
+            bool(row.missed), row.seconds, row.outcome_ended_at, row.bye_reason, row.release_party)
+        callback = None if row.user_id is None else Callback(row.user_id, row.taken_at, row.done_at)
+        return cls(row.call_id, row.service_id, row.channel_id, row.parent_ts, row.started_at, row.state,
+                   row.start_event, outcome, callback)
+
+
+class CallNotes:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    # --- how a call ended ---------------------------------------------------------------------
+
+    async def record_outcome(self, call_id: str, outcome: Outcome) -> None:
+        values = {"missed": outcome.missed, "seconds": outcome.seconds, "ended_at": outcome.ended_at,
+                  "bye_reason": outcome.bye_reason and outcome.bye_reason[:128],
+                  "release_party": outcome.release_party and outcome.release_party[:128]}
+        await upsert(self.store, outcomes, "call_id", {"call_id": call_id, **values})
+
+    # --- call-backs ---------------------------------------------------------------------------
+
+    async def take_callback(self, call_id: str, user_id: str, now: float) -> Callback:
+        """The call-back as it now stands: taken by ``user_id``, unless someone was first."""
+        try:
+            async with self.store.transaction() as conn:
+                await conn.execute(callbacks.insert().values(call_id=call_id, user_id=user_id, taken_at=now))
+        except IntegrityError:
+            pass
+        found = await self.callback(call_id)
+        assert found is not None
+        return found
+
+    async def finish_callback(self, call_id: str, user_id: str, now: float) -> bool:
+        """Mark the call-back done; only its taker can. False when it is not theirs."""
+        async with self.store.transaction() as conn:
+            done = await conn.execute(callbacks.update().where(
+                callbacks.c.call_id == call_id, callbacks.c.user_id == user_id).values(done_at=now))
+        return bool(done.rowcount)
+
+    async def callback(self, call_id: str) -> Callback | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(callbacks).where(callbacks.c.call_id == call_id))).first()
+        return None if row is None else Callback(row.user_id, row.taken_at, row.done_at)
+
+    # --- reading calls ------------------------------------------------------------------------
+
+    def _summaries(self) -> Any:
+        return (select(calls, outcomes.c.missed, outcomes.c.seconds,
+                       outcomes.c.ended_at.label("outcome_ended_at"), outcomes.c.bye_reason,
+                       outcomes.c.release_party,
+                       callbacks.c.user_id, callbacks.c.taken_at, callbacks.c.done_at)
+                .select_from(calls.outerjoin(outcomes, outcomes.c.call_id == calls.c.call_id)
+                             .outerjoin(callbacks, callbacks.c.call_id == calls.c.call_id)))
+
+    async def summary(self, call_id: str) -> CallSummary | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(self._summaries().where(calls.c.call_id == call_id))).first()
+        return None if row is None else CallSummary.of(row)
+
+    async def recent(self, limit: int = 20) -> list[CallSummary]:
+        query = (self._summaries().where(calls.c.start_event.is_not(None))
+                 .order_by(calls.c.started_at.desc()).limit(limit))
+        async with self.engine.connect() as conn:
+            return [CallSummary.of(row) for row in await conn.execute(query)]
+
+    async def in_progress(self, now: float, limit: int = 10) -> list[CallSummary]:
+        query = (self._summaries().where(calls.c.state == "started", calls.c.start_event.is_not(None),
+                                         calls.c.started_at >= now - IN_PROGRESS_FOR)
+                 .order_by(calls.c.started_at.desc()).limit(limit))
+        async with self.engine.connect() as conn:
+            return [CallSummary.of(row) for row in await conn.execute(query)]
+
+    async def missed_not_taken(self, limit: int = 10) -> list[CallSummary]:
+        query = (self._summaries().where(outcomes.c.missed.is_(True), callbacks.c.user_id.is_(None),
+                                         calls.c.start_event.is_not(None))
+                 .order_by(calls.c.started_at.desc()).limit(limit))
+        async with self.engine.connect() as conn:
+            return [CallSummary.of(row) for row in await conn.execute(query)]
+
+    # --- App Home visitors ------------------------------------------------------------------
+
+    async def home_opened(self, user_id: str, now: float) -> None:
+        await upsert(self.store, visits, "user_id", {"user_id": user_id, "opened_at": now})
+
+    async def home_visitors(self, since: float) -> list[str]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(visits.c.user_id).where(visits.c.opened_at >= since))
+            return [row.user_id for row in rows]
