@@ -150,6 +150,10 @@ class ContactForm(Form):
         name = " ".join(filter(None, [request.first_name, request.last_name]))
         return name or (request.phones[0].phone if request.phones else "")
 
+    async def after_create(self, services: Services, request: Any, outcome: Outcome,
+                           meta: dict[str, Any]) -> None:
+        await call_directory.contact_created(services, request, outcome, meta)
+
 
 def _row_position(inp: Input) -> tuple[str, int, int]:
     """Rows keep their order; within a phone or email row the value comes before its type."""
@@ -158,10 +162,6 @@ def _row_position(inp: Input) -> tuple[str, int, int]:
         order = ROW_ORDER[parts[0]]
         return (parts[0], int(parts[1]), order.index(parts[2]) if parts[2] in order else 9)
     return ("", 0, 0)
-
-    async def after_create(self, services: Services, request: Any, outcome: Outcome,
-                           meta: dict[str, Any]) -> None:
-        await call_directory.contact_created(services, request, outcome, meta)
 
 
 def register(app: AsyncApp, services: Services) -> Form:

@@ -240,8 +240,9 @@ class Form:
 
     async def after_create(self, services: Services, request: Any, outcome: Outcome,
                            meta: dict[str, Any]) -> None:
-        """Called once after a successful create, after the person has been answered
-        (e.g. a call message learns the new contact's name). No-op by default."""
+        """Called once after a successful create, before the result is shown (e.g. a call
+        message learns the new contact's name). No-op by default; its errors are logged, and
+        the result shown all the same."""
 
     def sent_body(self, request: Any) -> dict[str, Any]:
         """The exact JSON body the provider receives (secrets still in: mask before showing)."""
@@ -525,6 +526,10 @@ class Attempt:
             detail = "internal error"
         else:
             line, resource_id = outcome.line(), outcome.resource_id
+            try:  # before the answer: what the person sees next (a call's message) already knows it
+                await form.after_create(services, self.request, outcome, self.meta)
+            except Exception:
+                log.exception("provisioning.after_create_failed")
             try:
                 sent = masked(form.sent_body(self.request), secret_keys=self._secret_keys())
                 self.answer = result_view(form, self.meta, outcome, sent, self._prefill())
@@ -541,8 +546,6 @@ class Attempt:
         await services.store.finish_submission(self.key, "ok" if outcome else "failed",
                                                json.dumps(self.answer))
         await _respond(self.meta, line)
-        if outcome is not None:
-            await form.after_create(services, self.request, outcome, self.meta)
 
     def _secret_keys(self) -> frozenset[str]:
         return frozenset(inp.path.rsplit(".", 1)[-1] for inp in self.inputs if inp.kind == "secret")
