@@ -15,6 +15,7 @@ from typing import Any
 from bot.app import refusal_view
 from bot.providers.cinnox import CustomFieldType, DestinationType
 from bot.providers.yeastar import SMS_PROVIDERS
+from bot.relay.messages import call_end_reply
 from handlers import provisioning
 from handlers.contact import ContactForm
 from handlers.message_channel import MessageChannelForm
@@ -53,6 +54,9 @@ def _outcome() -> Outcome:
 
 def _register() -> None:
     VIEWS["refusal"] = lambda: refusal_view("U0OUTSIDER")
+    MESSAGES["call_end_reply"] = lambda: call_end_reply(1_764_000_000.0, 95, bye_reason="NORMAL_CLEARING",
+                                                        release_party="callee").blocks
+    MESSAGES["call_end_reply.missed"] = lambda: call_end_reply(1_764_000_000.0, 0, missed=True).blocks
     VIEWS["contact.empty"] = lambda: CONTACT.view({})
     VIEWS["contact.every_row_kind"] = _every_contact_row
     VIEWS["contact.most_rows"] = _contact_at_most_rows
