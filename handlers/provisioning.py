@@ -439,13 +439,15 @@ def register_form(app: AsyncApp, services: Services, form: Form) -> None:
             model = form.request_model(meta)
             known = [block_id for block_id in state]
             kinds = {inp.path: inp.kind for inp in inputs}
+            labels = {inp.path: inp.label for inp in inputs}
             errors: dict[str, str] = {}
             for path, sentence in field_errors(model, exc).items():
                 block_id = built.block_id(path, known, form.revealed_by)
                 errors.setdefault(block_id, _line_named(path, block_id, kinds, sentence))
             await ack(response_action="errors", errors=errors)
             services.background.spawn(
-                services.access.record(user, form.action, "invalid", detail=", ".join(errors)),
+                services.access.record(user, form.action, "invalid", detail=", ".join(
+                    labels.get(block_id, block_id) for block_id in errors)),
                 name="audit")
             return
         key = f"{view['id']}:{int(meta.get('try') or 0)}"

@@ -84,6 +84,7 @@ def _element_shows(element: dict[str, Any]) -> str:
 def show_view(user: SlackUser, view: dict[str, Any], *, inputs_only_with_values: bool = False) -> None:
     """A modal drawn as text: headings, labels, what each input shows, hints, buttons."""
     say(f"    ┌─ {view['title']['text']} " + "─" * max(4, 50 - len(view["title"]["text"])))
+    hidden: list[str] = []
     for block in view["blocks"]:
         kind = block["type"]
         if kind == "header":
@@ -91,7 +92,8 @@ def show_view(user: SlackUser, view: dict[str, Any], *, inputs_only_with_values:
             say(f"    │ ▌{block['text']['text'].upper()}")
         elif kind == "input":
             shown = _element_shows(block["element"])
-            if inputs_only_with_values and ("‹" in shown or shown.startswith("[  ")):
+            if inputs_only_with_values and ("‹" in shown or shown.startswith("[  ") or shown == "[ 📅 ]"):
+                hidden.append(block["label"]["text"])
                 continue
             optional = " (optional)" if block.get("optional") else ""
             say(f"    │ {block['label']['text']}{optional}  {shown}")
@@ -106,6 +108,9 @@ def show_view(user: SlackUser, view: dict[str, Any], *, inputs_only_with_values:
                 say(f"    │ {mark}{line}")
         elif kind == "divider":
             say("    │ " + "┄" * 40)
+    if hidden:
+        say("    │")
+        say(f"    │ (empty, still on the form, not drawn here: {', '.join(hidden)})")
     buttons = [f"⟦{view['close']['text']}⟧"] + ([f"⟦{view['submit']['text']}⟧"] if view.get("submit") else [])
     say("    └─ " + "  ".join(buttons))
     say()
@@ -176,8 +181,14 @@ async def choose(user: SlackUser, view: dict[str, Any], block_id: str, value: An
     return user.slack.views[view["id"]]
 
 
-def last_reply(user: SlackUser) -> None:
-    for response in user.responses()[-1:]:
+async def reply_after(user: SlackUser, seen: int) -> None:
+    """The ephemeral message the last submission posted (the ``seen``-th one on), once it
+    has arrived: it follows the modal's update."""
+    for _ in range(500):
+        if len(user.responses()) > seen:
+            break
+        await asyncio.sleep(0.01)
+    for response in user.responses()[seen:][-1:]:
         say("    and in the channel, only to ops:")
         for line in user.slack.as_seen(response["text"]).splitlines():
             say(f"      {line}")
@@ -198,18 +209,20 @@ async def play_forms(stack: SandboxStack, user: SlackUser) -> bool:
                         path_prefix="/v1/api/apps/")
     values = {"firstName": "Ada", "lastName": "Lovelace", "company": "Analytical Engines",
               "phones.0.phone": "+85294667788", "emails.0.email": "ada@example.com"}
+    seen = len(user.responses())
     kept = await submit(user, view, values)
     if kept is None:
         return False
     say("    The same form stays open, every value still in it:")
     show_view(user, kept, inputs_only_with_values=True)
-    last_reply(user)
+    await reply_after(user, seen)
     say("ops submits it again as it is (nothing is re-sent until ops asks):")
+    seen = len(user.responses())
     result = await submit(user, kept, {})
     if result is None or "created" not in view_text(result):
         return False
     show_view(user, result)
-    last_reply(user)
+    await reply_after(user, seen)
     request = await click(user, result, "form.show_request")
     show_view(user, request)
     again = await click(user, result, "form.create_another")
