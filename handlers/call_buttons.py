@@ -12,7 +12,7 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot.access import REFUSAL
+from bot.access import refusal
 from bot.relay import messages
 from bot.relay.cards import refresh_parent
 from bot.services import Services
@@ -48,7 +48,7 @@ async def may_provision(services: Services, body: dict[str, Any], action: str) -
     if services.access.may_provision(user):
         return True
     await services.access.record(user, action, "denied", detail="not in BOT_ALLOWED_USERS")
-    await tell(services, body, REFUSAL)
+    await tell(services, body, refusal(user))
     return False
 
 

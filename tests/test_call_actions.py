@@ -11,7 +11,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.access import REFUSAL
+from bot.access import refusal
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.slack import Message
 from bot.sandbox.stack import SandboxStack
@@ -253,8 +253,9 @@ async def test_provisioning_buttons_honour_the_allowlist_with_an_audit_trail(tmp
         before = len(stack.slack.views)
         for action in ("call.save_contact", "call.route"):
             await stranger.click_message(parent, action)
-            [refusal] = await eventually(stranger.responses)
-            assert refusal["text"] == REFUSAL
+            [told] = await eventually(stranger.responses)
+            assert told["text"] == refusal("U0STRANGER"), "their own ID, and what to ask for"
+            assert "U0STRANGER" in told["text"]
         assert len(stack.slack.views) == before, "no form opened"
         entries = [(e.action, e.outcome) for e in await stack.services.store.recent_audit()]
         assert ("contact.create", "denied") in entries and ("call_events.route", "denied") in entries
