@@ -125,7 +125,7 @@ async def test_a_failed_create_keeps_every_value_and_shows_the_reason(
     else:
         sim(stack, case).inject(503 if case.provider != "bandwidth" else 500,
                                 body={"message": "upstream unavailable"}, path_prefix=fault_prefix(case))
-        words = "did not answer"
+        words = "may or may not have been created"
     user = stack.user()
     kept = await answer_of(user, await case.open(user), case.values)
     text = view_text(kept)

@@ -18,7 +18,7 @@ class ProviderError(Exception):
     """Base: a provider call did not succeed."""
 
     #: What the user should do next; subclasses refine it.
-    advice = "Try again, or check the provider's console."
+    advice = "Try again; if it keeps failing, tell whoever runs the bot."
 
     def __init__(
         self,
@@ -104,7 +104,8 @@ class RateLimitedError(ProviderError):
 class UnavailableError(ProviderError):
     """5xx, timeout or connection failure: the provider may or may not have acted."""
 
-    advice = "The provider did not answer; check its console before trying again."
+    advice = ("It may or may not have been created: make sure it is not there before you submit "
+              "again (whoever runs the bot can look in the provider's console).")
 
 
 def parse_answer(model: type[Model], data: Any, *, provider: str, operation: str,
