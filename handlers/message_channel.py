@@ -135,14 +135,14 @@ class MessageChannelForm(Form):
             for inp in sorted(row, key=lambda inp: DID_ORDER.index(inp.path.rsplit(".", 1)[1])):
                 name = inp.path.rsplit(".", 1)[1]
                 out.append(replace(inp, hint=DID_HINTS.get(name, inp.hint),
-                                   placeholder="e.g. 1002" if name == "destination_id" else inp.placeholder))
+                                   placeholder="its ID in the PBX" if name == "destination_id" else inp.placeholder))
             if not has_members:
                 continue
             suffix = f" (DID {index + 1})" if count > 1 else ""
             out.append(Input(f"dids.{index}.members", f"Members{suffix}", "multiline", optional=True,
                              hint="Who may start sessions: one per line, extension, ext_group or "
                                   "organization, then its internal ID in the PBX (not the extension number).",
-                             placeholder="extension 1002"))
+                             placeholder="extension <its ID in the PBX>"))
         return out
 
     # --- submission ---------------------------------------------------------------------------
