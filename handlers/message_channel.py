@@ -134,8 +134,8 @@ class MessageChannelForm(Form):
             row = [inp for inp in rows if inp.path.startswith(f"dids.{index}.")]
             for inp in sorted(row, key=lambda inp: DID_ORDER.index(inp.path.rsplit(".", 1)[1])):
                 name = inp.path.rsplit(".", 1)[1]
-                out.append(replace(inp, hint=DID_HINTS.get(name, inp.hint),
-                                   placeholder="its ID in the PBX" if name == "destination_id" else inp.placeholder))
+                placeholder = "its ID in the PBX" if name == "destination_id" else inp.placeholder
+                out.append(replace(inp, hint=DID_HINTS.get(name, inp.hint), placeholder=placeholder))
             if not has_members:
                 continue
             suffix = f" (DID {index + 1})" if count > 1 else ""
