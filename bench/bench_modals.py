@@ -1,6 +1,8 @@
-"""Issue 5: a view_submission is acked at once, whatever the provider does. 50 concurrent
-submissions of valid /contact forms while the CINNOX simulator takes 2 s per create; the
-baseline is the same bot acking `/contact help` in the same run."""
+"""A view_submission is answered within Slack's 3 seconds, whatever the provider does: the
+bot waits up to ANSWER_WITHIN for the provider (so a quick create answers with its outcome),
+then answers "Creating…" and finishes after. Here the CINNOX simulator takes longer than
+that per create, so every answer should come at ANSWER_WITHIN plus the bot's own overhead;
+the baseline is the same bot acking `/contact help` in the same run."""
 
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from bench.common import figure, heading, load, ms
 from bot.sandbox.signing import signed_headers
 from bot.sandbox.slack_user import state_values
 from bot.sandbox.stack import SIGNING_SECRET, SandboxStack
+from handlers.provisioning import ANSWER_WITHIN
 
-CREATE_LATENCY = 2.0
+CREATE_LATENCY = 2.5  # longer than ANSWER_WITHIN: the fallback to "Creating…"
 STEADY_RATE = 25  # submissions per second
 STEADY_SECONDS = 8
 
@@ -37,7 +40,8 @@ def submission_requests(view: dict[str, Any], slack: Any, n: int) -> list[dict[s
 
 
 async def run() -> None:
-    heading(f"view_submission ack (issue 5): the CINNOX simulator takes {CREATE_LATENCY:.0f} s per create")
+    heading(f"view_submission answer: the CINNOX simulator takes {CREATE_LATENCY:.1f} s per create, "
+            f"the bot waits {ANSWER_WITHIN:.1f} s for it")
     with TemporaryDirectory() as tmp:
         async with SandboxStack(Path(tmp), log_level="ERROR") as stack:
             stack.cinnox.path_latency["/v1/api/apps/"] = CREATE_LATENCY
@@ -63,9 +67,10 @@ async def run() -> None:
             figure(f"steady {STEADY_RATE}/s: creates waiting on the provider", f"{in_flight}")
             figure(f"steady {STEADY_RATE}/s: view_submission ack p50", ms(steady.percentile(50)))
             p99 = steady.percentile(99)
-            figure(f"steady {STEADY_RATE}/s: view_submission ack p99", ms(p99), "target <= 25 ms",
-                   p99 <= 0.025)
-            figure("steady: submission ack p99 / help ack p99",
-                   f"{p99 / baseline.percentile(99):.2f}x")
+            figure(f"steady {STEADY_RATE}/s: view_submission ack p99", ms(p99),
+                   f"target <= {ms(ANSWER_WITHIN + 0.025)} (the wait + 25 ms; Slack allows 3 s)",
+                   p99 <= ANSWER_WITHIN + 0.025)
+            figure("steady: bot's own time in the answer, p99 (ack p99 - the wait)",
+                   ms(p99 - ANSWER_WITHIN))
             figure("burst of 50 at once: view_submission ack p50 / p99",
                    f"{ms(burst.percentile(50))} / {ms(burst.percentile(99))}")

@@ -10,9 +10,14 @@ from bot.store import Store
 log = structlog.get_logger("bot.audit")
 
 REFUSAL = (
-    "Sorry, you're not on this bot's list of people who can provision. "
-    "Ask an admin to add your Slack user ID to BOT_ALLOWED_USERS."
+    "Sorry, you're not on this bot's list of people who can create things. "
+    "Your Slack user ID is {user}: ask whoever runs the bot to add it to BOT_ALLOWED_USERS."
 )
+
+
+def refusal(user_id: str) -> str:
+    """What a person outside BOT_ALLOWED_USERS reads: their own ID and what to ask for."""
+    return REFUSAL.format(user=user_id or "unknown")
 
 
 class Access:

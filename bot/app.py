@@ -25,7 +25,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import REFUSAL
+from bot.access import refusal
 from bot.services import Services
 from handlers.commands import changes_nothing
 
@@ -196,17 +196,17 @@ class ContextAndAccess(AsyncMiddleware):
             self.services.access.record(user, audit_action(body), "denied", detail="not in BOT_ALLOWED_USERS"),
             name="audit")
         if "command" in body:
-            answer: dict[str, Any] = {"response_type": "ephemeral", "text": REFUSAL}
+            answer: dict[str, Any] = {"response_type": "ephemeral", "text": refusal(user)}
         else:
-            answer = {"response_action": "update", "view": refusal_view()}
+            answer = {"response_action": "update", "view": refusal_view(user)}
         return BoltResponse(status=200, body=json.dumps(answer),
                             headers={"content-type": "application/json"})
 
 
-def refusal_view() -> dict[str, Any]:
+def refusal_view(user: str) -> dict[str, Any]:
     return {
         "type": "modal",
         "title": {"type": "plain_text", "text": "Not allowed"},
         "close": {"type": "plain_text", "text": "Close"},
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": REFUSAL}}],
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": refusal(user)}}],
     }

@@ -56,9 +56,12 @@ ACTIONS = {
     "call_route.create": ("route a service's calls", "Routed the calls of"),
     "call_events.unroute": ("remove a route", "Removed the route of"),
     "call_events.retry": ("retry a call notification", "Retried a call notification"),
-    "call.callback": ("take a call-back", "Took the call-back of call"),
-    "call.callback_done": ("finish a call-back", "Called back call"),
+    "call.callback": ("take a call-back", "Took the call-back of"),
+    "call.callback_done": ("finish a call-back", "Called back"),
 }
+#: actions whose resource is a CINNOX service ID, or a call ID
+_ON_SERVICE = {"call_events.route", "call_route.create", "call_events.unroute"}
+_ON_CALL = {"call.callback", "call.callback_done"}
 
 
 class Reachability:
@@ -185,7 +188,9 @@ async def home_blocks(services: Services, user: str, notice: str | None = None) 
     blocks += [modal.section(f"*{TITLES[p]}*  {s}") for p, s in zip(PROVIDERS, statuses, strict=True)]
     blocks += [modal.divider(), modal.section("*Your recent actions*")]
     entries = await services.store.recent_audit(8, user_id=user)
-    blocks += [modal.context(_in_words(e)) for e in entries] or [modal.context("Nothing yet.")]
+    labels = await _resource_labels(services, entries)
+    blocks += [modal.context(_in_words(e, labels.get((e.action, e.resource_id or ""))))
+               for e in entries] or [modal.context("Nothing yet.")]
     blocks += [modal.divider(), modal.context("Commands: " + " · ".join(
         f"`{c.synopsis}`" for c in COMMANDS.values()))]
     if services.access.allowed is None:
@@ -256,11 +261,36 @@ async def _call_line(services: Services, call: CallSummary) -> str:
     return f"{when} · {caller} · {where} · {state}"
 
 
-def _in_words(entry: AuditEntry) -> str:
+async def _resource_labels(services: Services, entries: list[AuditEntry]) -> dict[tuple[str, str], str]:
+    """What an action was about, in words where the bot knows them: a service by its name,
+    a call-back by its caller (``{(action, resource_id): words}``)."""
+    from bot.relay.cards import names_for
+
+    labels: dict[tuple[str, str], str] = {}
+    service_names = await services.directory.service_names()
+    for entry in entries:
+        key = (entry.action, entry.resource_id or "")
+        if entry.action in _ON_SERVICE and entry.resource_id in service_names:
+            labels[key] = f"*{escape(service_names[entry.resource_id])}*"
+        elif entry.action in _ON_CALL and entry.resource_id and key not in labels:
+            call = await services.call_notes.summary(entry.resource_id)
+            if call is not None and call.start_event is not None:
+                start = CallEvent.model_validate(call.start_event)
+                caller = messages.party(start.caller, await names_for(services, start), "caller")
+                labels[key] = f"the missed call from {caller}"
+    return labels
+
+
+def _in_words(entry: AuditEntry, label: str | None = None) -> str:
     tried, done = ACTIONS.get(entry.action, (entry.action.replace("_", " ").replace(".", ": "),) * 2)
     icon = _OUTCOME_ICON.get(entry.outcome, "•")
     when = f"<!date^{int(entry.at.timestamp())}^{{date_short_pretty}} {{time}}|{entry.at:%Y-%m-%d %H:%M} UTC>"
-    resource = f" `{escape(entry.resource_id)}`" if entry.resource_id else ""
+    if label:
+        resource = f" {label}"
+    elif entry.action in _ON_CALL and entry.resource_id:
+        resource = f" call `{escape(entry.resource_id)}`"
+    else:
+        resource = f" `{escape(entry.resource_id)}`" if entry.resource_id else ""
     detail = escape((entry.detail or "").split(": ", 1)[-1])[:300]
     if detail.startswith("→ ") and " " not in detail[2:]:  # a route's channel ID
         detail = f"to <#{detail[2:]}>"

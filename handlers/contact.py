@@ -1,8 +1,13 @@
-"""/contact: the modal that creates a CINNOX external contact, with "add another" rows for
-phones, emails, addresses, social contacts and custom fields."""
+"""/contact: the modal that creates a CINNOX external contact, in sections (name and company,
+phones, emails, addresses, social, custom fields, more details). A contact needs a name, a
+phone or an email; everything else is optional, so a caller can be saved by number alone.
+
+Other modules open this form prefilled (``ContactForm().prefilled_view({"phones.0.phone":
+"+85294667788"}, meta)``) and learn of a new contact through ``after_create``."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from typing import Any
 
@@ -14,6 +19,22 @@ from bot.services import Services
 from handlers import call_directory
 from handlers.modal import Input
 from handlers.provisioning import Form, Outcome, register_form
+
+#: How the value input of a custom field follows the field's type.
+CUSTOM_VALUE_KINDS = {"FieldTypeDate": "datetime", "FieldTypeTime": "time", "FieldTypeBoolean": "checkbox",
+                      "FieldTypeURL": "url"}
+CUSTOM_VALUE_HINTS = {
+    "FieldTypePicklist": "One of the field's options, as it is spelled in CINNOX.",
+    "FieldTypeMultiPicklist": "The field's options, separated by commas.",
+}
+HINTS = {
+    "firstName": None,
+    "level": None,
+    "type": None,
+    "language": "Type to search, e.g. English.",
+    "birthDate": None,
+}
+ROW_ORDER = {"phones": ("phone", "type"), "emails": ("email", "type")}
 
 
 class ContactForm(Form):
@@ -27,35 +48,120 @@ class ContactForm(Form):
         "phones": "Add another phone",
         "emails": "Add another email",
         "addresses": "Add another address",
-        "socialContacts": "Add another social contact",
+        "socialContacts": "Add another social profile",
         "customField": "Add another custom field",
     }
+    add_first = {
+        "addresses": "➕ Add an address",
+        "socialContacts": "➕ Add a social profile",
+        "customField": "➕ Add a custom field",
+    }
+    first_rows = {"addresses": 0, "socialContacts": 0, "customField": 0}
+    removable = {"phones": "phone", "emails": "email", "addresses": "address",
+                 "socialContacts": "profile", "customField": "field"}
+    sections = [
+        ("Name and company", ["firstName", "lastName", "company", "jobTitle", "type", "level"]),
+        ("Phones", ["phones"]),
+        ("Emails", ["emails"]),
+        ("Addresses", ["addresses"]),
+        ("Social", ["socialContacts"]),
+        ("Custom fields", ["customField"]),
+        ("More details", ["team", "group", "language", "birthDate"]),
+    ]
 
     def inputs(self, meta: dict[str, Any], state: dict[str, Any]) -> list[Input]:
-        return [replace(inp, kind="date", hint="Date of birth (sent to CINNOX as DD/MM/YYYY)")
-                if inp.path == "birthDate" else inp for inp in super().inputs(meta, state)]
+        out = []
+        for inp in super().inputs(meta, state):
+            name = inp.path.rsplit(".", 1)[-1]
+            if inp.path in HINTS:
+                inp = replace(inp, hint=HINTS[inp.path])
+            if inp.path == "firstName":
+                inp = replace(inp, hint="A contact needs a name, a phone or an email; the rest is optional.")
+            elif inp.path == "birthDate":
+                inp = replace(inp, kind="date")
+            elif inp.path.startswith("phones."):
+                inp = replace(inp, hint=None if name == "type" else inp.hint,
+                              initial="Mobile" if name == "type" else inp.initial,
+                              placeholder="+85294667788" if name == "phone" else None)
+            elif inp.path.startswith("emails."):
+                inp = replace(inp, kind="email" if name == "email" else inp.kind, hint=None,
+                              initial="Work" if name == "type" else inp.initial,
+                              placeholder="ada@example.com" if name == "email" else None)
+            elif inp.path.startswith("addresses.") and name == "country":
+                inp = replace(inp, hint="Type to search by name, e.g. Hong Kong.")
+            elif inp.path.startswith("customField."):
+                inp = self._custom_input(inp, state)
+            out.append(inp)
+        return sorted(out, key=_row_position)
+
+    def _custom_input(self, inp: Input, state: dict[str, Any]) -> Input:
+        row, name = inp.path.rsplit(".", 1)
+        field_type = state.get(f"{row}.type")
+        if name == "type":
+            return replace(inp, dispatch=True, hint="Choose it first: the value input follows it.")
+        if name == "value":
+            kind = CUSTOM_VALUE_KINDS.get(str(field_type), "text")
+            if kind == "checkbox":
+                return replace(inp, kind="checkbox", options=(("true", "Yes"),), hint=None)
+            return replace(inp, kind=kind, hint=CUSTOM_VALUE_HINTS.get(str(field_type)),  # type: ignore[arg-type]
+                           placeholder="https://…" if kind == "url" else None)
+        return replace(inp, hint="As it is named in CINNOX." if name == "name" else inp.hint)
 
     def convert(self, path: str, value: Any) -> Any:
         if path == "birthDate" and isinstance(value, str) and len(value) == 10 and value[4] == "-":
             year, month, day = value.split("-")  # the datepicker's YYYY-MM-DD
             return f"{day}/{month}/{year}"
+        if path.startswith("customField.") and path.endswith(".value"):
+            if value is True:
+                return "true"
+            if value is False:
+                return None
+            if isinstance(value, int):  # the date-and-time picker's epoch seconds
+                return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return value
+
+    def validate(self, data: dict[str, Any], meta: dict[str, Any]) -> Any:
+        for item in data.get("customField") or []:
+            if isinstance(item, dict) and item.get("type") == "FieldTypeBoolean" and "value" not in item:
+                item["value"] = "false"  # an unticked box
+        return super().validate(data, meta)
 
     async def create(self, services: Services, request: Any, meta: dict[str, Any]) -> Outcome:
         assert services.cinnox is not None
         new_id = await services.cinnox.create_external_contact(request)
         name = " ".join(filter(None, [request.first_name, request.last_name]))
+        phones = [p.phone for p in request.phones]
+        emails = [e.email for e in request.emails]
+        shown = name or (phones[0] if phones else emails[0] if emails else new_id)
         details = [("ID", new_id)]
-        if request.phones:
-            details.append(("Phone", request.phones[0].phone))
-        return Outcome(new_id, f"External contact *{escape(name)}* created in CINNOX.", details)
+        if name:
+            details.append(("Name", name))
+        if request.company:
+            details.append(("Company", request.company))
+        if phones:
+            details.append(("Phone" if len(phones) == 1 else "Phones", ", ".join(phones)))
+        if emails:
+            details.append(("Email" if len(emails) == 1 else "Emails", ", ".join(emails)))
+        return Outcome(new_id, f"External contact *{escape(shown)}* created in CINNOX.", details,
+                       record={"id": new_id, "name": name, "phones": phones, "emails": emails,
+                               "company": request.company})
 
     def describe(self, request: Any) -> str:
-        return " ".join(filter(None, [request.first_name, request.last_name]))
+        name = " ".join(filter(None, [request.first_name, request.last_name]))
+        return name or (request.phones[0].phone if request.phones else "")
 
     async def after_create(self, services: Services, request: Any, outcome: Outcome,
                            meta: dict[str, Any]) -> None:
         await call_directory.contact_created(services, request, outcome, meta)
+
+
+def _row_position(inp: Input) -> tuple[str, int, int]:
+    """Rows keep their order; within a phone or email row the value comes before its type."""
+    parts = inp.path.split(".")
+    if len(parts) == 3 and parts[0] in ROW_ORDER and parts[1].isdigit():
+        order = ROW_ORDER[parts[0]]
+        return (parts[0], int(parts[1]), order.index(parts[2]) if parts[2] in order else 9)
+    return ("", 0, 0)
 
 
 def register(app: AsyncApp, services: Services) -> Form:

@@ -35,6 +35,17 @@ ORDER = ("name", "channel", "account_data", "phone_number_id", "business_account
          "webhook_url_type", "send_rate", "accompanying_msg", "auto_close_session",
          "session_expired_time")
 DID_ORDER = ("did_number", "destination_type", "destination_id")
+HINTS: dict[str, str | None] = {
+    "name": "Up to 127 characters; unique on the PBX.",
+    "send_rate": "Messages per second the PBX may send; leave empty for the default.",
+    "webhook_url_type": "Which address of the PBX the provider sends messages to.",
+    "auto_close_session": None,
+}
+DID_HINTS: dict[str, str | None] = {
+    "destination_type": "Who receives this number's messages: a user (extension), a queue or an API.",
+    "destination_id": "The PBX's internal ID of that extension, queue or API target "
+                      "(not the extension number).",
+}
 YES_NO = (("1", "Yes: close sessions idle for the period below"), ("0", "No: keep sessions open"))
 
 
@@ -54,6 +65,7 @@ class MessageChannelForm(Form):
     rows = {"dids": "Add another DID"}
     revealed_by = {"account_data": "channel"}
     subcommands = ("", *KINDS)
+    unique = ("name",)
 
     # --- which form ------------------------------------------------------------------------
 
@@ -75,9 +87,8 @@ class MessageChannelForm(Form):
         kind = meta.get("sub")
         article = "an" if kind == "sms" else "a"
         what = f"{article} {KINDS[kind]} channel" if kind else "an SMS, WhatsApp or Facebook channel"
-        return [modal.context(f"Creates {what} on the Yeastar P-Series PBX. Credentials are typed "
-                              "as the provider gave them: the bot encodes what Yeastar expects "
-                              "Base64-encoded, and never shows them again.")]
+        return [modal.context(f"Creates {what} on the Yeastar P-Series PBX. Type credentials exactly "
+                              "as the provider gave them; the bot never shows them again.")]
 
     def inputs(self, meta: dict[str, Any], state: dict[str, Any]) -> list[Input]:
         kind = self.kind(meta, state)
@@ -89,8 +100,12 @@ class MessageChannelForm(Form):
         if "auto_close_session" in by_path:
             by_path["auto_close_session"] = replace(by_path["auto_close_session"], kind="select",
                                                     options=YES_NO)
-        if channel == "apidaze" and "accompanying_msg" in by_path:  # optional for the others
-            by_path["accompanying_msg"] = replace(by_path["accompanying_msg"], optional=False)
+        if "accompanying_msg" in by_path:  # required for Apidaze only
+            by_path["accompanying_msg"] = replace(by_path["accompanying_msg"], optional=channel != "apidaze",
+                                                  hint="The text sent along with a file.")
+        for path, hint in HINTS.items():
+            if path in by_path:
+                by_path[path] = replace(by_path[path], hint=hint)
         out: list[Input] = []
         for path in ORDER:
             if path == "account_data":
@@ -117,14 +132,17 @@ class MessageChannelForm(Form):
         out: list[Input] = []
         for index in range(count):
             row = [inp for inp in rows if inp.path.startswith(f"dids.{index}.")]
-            out += sorted(row, key=lambda inp: DID_ORDER.index(inp.path.rsplit(".", 1)[1]))
+            for inp in sorted(row, key=lambda inp: DID_ORDER.index(inp.path.rsplit(".", 1)[1])):
+                name = inp.path.rsplit(".", 1)[1]
+                out.append(replace(inp, hint=DID_HINTS.get(name, inp.hint),
+                                   placeholder="e.g. 1002" if name == "destination_id" else inp.placeholder))
             if not has_members:
                 continue
             suffix = f" (DID {index + 1})" if count > 1 else ""
             out.append(Input(f"dids.{index}.members", f"Members{suffix}", "multiline", optional=True,
-                             hint="Who may start message sessions on this number: one per line, the type "
-                                  "(extension, ext_group or organization) then the ID, e.g. extension 137",
-                             placeholder="extension 137"))
+                             hint="Who may start sessions: one per line, extension, ext_group or "
+                                  "organization, then its internal ID in the PBX (not the extension number).",
+                             placeholder="extension 1002"))
         return out
 
     # --- submission ---------------------------------------------------------------------------
@@ -161,7 +179,7 @@ class MessageChannelForm(Form):
 
 
 def _account_input(spec: Any) -> Input:
-    hint = spec.hint or ("Typed as the provider gave it; sent Base64-encoded." if spec.base64 else None)
+    hint = "The address starting with https://." if spec.url else None
     return Input(f"account_data.{spec.key}", spec.title, "secret" if spec.secret else "text",
                  optional=not spec.required, hint=hint,
                  placeholder="https://…" if spec.url else None)

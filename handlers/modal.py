@@ -28,7 +28,7 @@ from bot.providers import fields as provider_fields
 
 Kind = Literal[
     "text", "multiline", "secret", "select", "multiselect", "number", "date", "checkbox",
-    "external", "multi_external", "lines",
+    "external", "multi_external", "lines", "email", "url", "time", "datetime",
 ]
 Option = tuple[str, str]  # (value, label)
 
@@ -134,7 +134,7 @@ def _max_length(info: FieldInfo, annotation: Any) -> int | None:
 def _literal_options(annotation: Any) -> tuple[Option, ...] | None:
     base = typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Annotated else annotation
     if typing.get_origin(base) is Literal:
-        return tuple((str(v), str(v)) for v in typing.get_args(base))
+        return tuple((str(v), provider_fields.option_words(str(v))) for v in typing.get_args(base))
     return None
 
 
@@ -232,8 +232,17 @@ def row_inputs(model: type[BaseModel], list_field: str, count: int) -> list[Inpu
 
 
 def _singular(title: str) -> str:
-    word = title.split()[0].lower()
-    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+    """"Phones" → "phone", "Addresses" → "address", "DID numbers" → "DID number"."""
+    words = title.split()
+    last = words[-1]
+    if last.endswith("sses"):
+        last = last[:-2]
+    elif last.endswith("s") and not last.endswith("ss"):
+        last = last[:-1]
+    words[-1] = last
+    if not words[0].isupper():
+        words[0] = words[0].lower()
+    return " ".join(words)
 
 
 # --- inputs → Block Kit -----------------------------------------------------------------------
@@ -284,10 +293,10 @@ def input_block(inp: Input) -> dict[str, Any]:
     elif inp.kind in ("external", "multi_external"):
         element.update(type="external_select" if inp.kind == "external" else "multi_external_select",
                        placeholder=plain("Type to search…"), min_query_length=inp.min_query_length)
-        if inp.initial:
-            value, label = inp.initial
-            key = "initial_option" if inp.kind == "external" else "initial_options"
-            element[key] = option_json(value, label) if inp.kind == "external" else [option_json(value, label)]
+        if inp.initial and inp.kind == "external":
+            element["initial_option"] = option_json(*inp.initial)
+        elif inp.initial:
+            element["initial_options"] = [option_json(*o) for o in inp.initial]
     elif inp.kind == "number":
         element.update(type="number_input", is_decimal_allowed=False)
         if inp.initial is not None:
@@ -296,6 +305,20 @@ def input_block(inp: Input) -> dict[str, Any]:
         element["type"] = "datepicker"
         if inp.initial:
             element["initial_date"] = str(inp.initial)
+    elif inp.kind == "datetime":
+        element["type"] = "datetimepicker"
+        if inp.initial:
+            element["initial_date_time"] = int(inp.initial)
+    elif inp.kind == "time":
+        element["type"] = "timepicker"
+        if inp.initial:
+            element["initial_time"] = str(inp.initial)
+    elif inp.kind in ("email", "url"):
+        element["type"] = "email_text_input" if inp.kind == "email" else "url_text_input"
+        if inp.initial:
+            element["initial_value"] = str(inp.initial)
+        if inp.placeholder:
+            element["placeholder"] = plain(inp.placeholder)
     elif inp.kind == "checkbox":
         element.update(type="checkboxes", options=[option_json(v, label) for v, label in inp.options])
         if inp.initial:
@@ -314,6 +337,25 @@ def input_block(inp: Input) -> dict[str, Any]:
 def add_row_button(list_field: str, label: str) -> dict[str, Any]:
     return {"type": "actions", "block_id": f"add.{list_field}", "elements": [
         {"type": "button", "action_id": "add_row", "value": list_field, "text": plain(f"➕ {label}")}]}
+
+
+def remove_row_button(list_field: str, index: int, label: str) -> dict[str, Any]:
+    return {"type": "actions", "block_id": f"remove.{list_field}.{index}", "elements": [
+        {"type": "button", "action_id": "remove_row", "value": f"{list_field}.{index}",
+         "text": plain(f"Remove {label}")}]}
+
+
+def button(text: str, action_id: str, value: str = "", *, primary: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "button", "action_id": action_id, "text": plain(text)}
+    if value:
+        out["value"] = value[:2000]
+    if primary:
+        out["style"] = "primary"
+    return out
+
+
+def actions(block_id: str, *elements: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "actions", "block_id": block_id, "elements": list(elements)}
 
 
 def section(text: str) -> dict[str, Any]:
@@ -356,6 +398,8 @@ def element_value(element: dict[str, Any]) -> Any:
         return element.get("selected_date")
     if kind == "timepicker":
         return element.get("selected_time")
+    if kind == "datetimepicker":
+        return element.get("selected_date_time")
     return element.get("value")
 
 

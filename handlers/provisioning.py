@@ -1,15 +1,25 @@
 """The one flow every provisioning form follows:
 
-command → ack → open the modal; a change or "add another" → re-render it; submit → validate
-with the provider model (errors inline, nothing sent) → ack with "Creating…" → after the
-ack, claim the submission (a double-click creates once), call the provider, replace the
-view with the outcome and post it ephemerally through the command's response_url.
+command → ack → open the modal; a change, "add another" or "remove" → re-render it;
+submit → validate with the provider model (errors inline, nothing sent) → claim the
+submission (a double-click creates once) → call the provider. When the provider answers
+within ``ANSWER_WITHIN`` seconds the submission itself is answered with the outcome;
+otherwise it is acked with "Creating…" and the outcome replaces the view later
+(views.update). Either way the outcome is also posted, in one line, through the command's
+response_url.
+
+The outcome is the result (what was created, "Create another like this", "Show request"),
+or, when the provider refused or could not be reached, the same form again with every value
+typed (secrets excepted), the provider's sentence at the top and at the field it names.
+Submitting that form again is a new attempt; nothing is re-sent unless the person submits.
 Every attempt is audited.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -22,8 +32,8 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.config import REQUIRED
 from bot.mrkdwn import escape
-from bot.providers.errors import ProviderError
-from bot.providers.fields import field_errors
+from bot.providers.errors import ProviderError, UnavailableError
+from bot.providers.fields import field_errors, humanize
 from bot.services import Services
 from handlers import modal
 from handlers.modal import Input
@@ -33,22 +43,45 @@ log = structlog.get_logger(__name__)
 
 #: Seconds a picker (staff, domains) may take to list its options: Slack waits 3 in all.
 SUGGEST_WITHIN = 2.5
+#: How long a submission waits for the provider before answering "Creating…" instead of the
+#: outcome itself, counted from the submission's arrival (Slack waits 3 s for the answer; the
+#: rest is margin for a busy bot and the network).
+ANSWER_WITHIN = 1.5
 #: How long a double-clicked submission waits for the first one's outcome to show it again.
 DUPLICATE_WAIT = 120.0
+#: Keys whose values "Show request" masks (the form's own secret inputs are masked too).
+SECRET_KEYS = re.compile(r"password|secret|token|auth|api_key|_key$|^key_|sid", re.IGNORECASE)
+MASK = "••••••"
+TITLES = {"cinnox": "CINNOX", "bandwidth": "Bandwidth", "yeastar": "Yeastar"}
 
 
 @dataclass
 class Outcome:
-    """What a successful create shows: the new ID and the useful details."""
+    """What a successful create shows: the new ID, a headline and the main values.
+    ``record`` keeps what later steps may need (a contact's name and phones)."""
 
     resource_id: str
     headline: str
     details: list[tuple[str, str]] = field(default_factory=list)
+    record: dict[str, Any] = field(default_factory=dict)
 
     def mrkdwn(self) -> str:
         lines = [f":white_check_mark: {self.headline}"]
         lines += [f"• *{label}:* `{escape(value)}`" for label, value in self.details]
         return "\n".join(lines)
+
+    def line(self) -> str:
+        """The outcome in one line (the response_url message)."""
+        return f":white_check_mark: {self.headline.rstrip('.')} (ID `{escape(self.resource_id)}`)."
+
+
+@dataclass
+class Failure:
+    """Why a create did not happen: a sentence for the top of the form, and the provider's
+    words at the fields it named (block_id → sentence)."""
+
+    sentence: str
+    at_fields: dict[str, str] = field(default_factory=dict)
 
 
 class Form:
@@ -62,8 +95,18 @@ class Form:
     model: ClassVar[type[BaseModel]]
     #: list-of-object fields with an "add another" button: {API field: button label}
     rows: ClassVar[dict[str, str]] = {}
+    #: rows shown when the form opens, per list (default 1)
+    first_rows: ClassVar[dict[str, int]] = {}
+    #: lists whose rows each get a "Remove" button: {API field: what one row is called}
+    removable: ClassVar[dict[str, str]] = {}
+    #: the "Add" button of a list with no row yet: {API field: label}
+    add_first: ClassVar[dict[str, str]] = {}
+    #: headings, each over the top-level API fields it holds, in order ([] = no headings)
+    sections: ClassVar[list[tuple[str, list[str]]]] = []
     #: fields that appear only once another is chosen: {field: the choice's block_id}
     revealed_by: ClassVar[dict[str, str]] = {}
+    #: block_ids left empty by "Create another like this" (names that must be unique)
+    unique: ClassVar[tuple[str, ...]] = ()
     #: sub-commands accepted ("" = none)
     subcommands: ClassVar[tuple[str, ...]] = ("",)
 
@@ -81,44 +124,108 @@ class Form:
         return out
 
     def row_count(self, meta: dict[str, Any], list_field: str) -> int:
-        return int((meta.get("rows") or {}).get(list_field, 1))
+        return int((meta.get("rows") or {}).get(list_field, self.first_rows.get(list_field, 1)))
 
     def intro(self, meta: dict[str, Any]) -> list[dict[str, Any]]:
         return []
 
     def blocks(self, meta: dict[str, Any], state: dict[str, Any]) -> list[dict[str, Any]]:
         shown = [_with_state(inp, state) for inp in self.inputs(meta, state)]
+        if meta.get("kept"):
+            shown = [_secret_again(inp) for inp in shown]
         out = self.intro(meta)
-        for list_field, label in self.rows.items():
-            # The button goes right after that list's last row.
-            prefix = f"{list_field}."
-            last = max((i for i, inp in enumerate(shown) if inp.path.startswith(prefix)), default=-1)
-            if last >= 0:
-                shown_blocks = [modal.input_block(inp) for inp in shown[: last + 1]]
-                out += shown_blocks
-                out.append(modal.add_row_button(list_field, label))
-                shown = shown[last + 1:]
-        out += [modal.input_block(inp) for inp in shown]
+        if not self.sections:
+            out += self._group(shown, list(self.rows), meta)
+        for heading, names in self.sections:
+            members = sorted((inp for inp in shown if inp.path.split(".")[0] in names),
+                             key=lambda inp: names.index(inp.path.split(".")[0]))
+            out.append(modal.header(heading))
+            out += self._group(members, [n for n in names if n in self.rows], meta)
         return self._room_for_rows(out, meta)
+
+    def _group(self, inputs: list[Input], lists: list[str], meta: dict[str, Any]) -> list[dict[str, Any]]:
+        """Input blocks, each list row followed by its "Remove" and the last row by "Add
+        another"; a list with no row yet shows its "Add" button alone."""
+        out: list[dict[str, Any]] = []
+        for i, inp in enumerate(inputs):
+            out.append(modal.input_block(inp))
+            parts = inp.path.split(".")
+            if len(parts) < 3 or parts[0] not in self.rows or not parts[1].isdigit():
+                continue
+            row_prefix = ".".join(parts[:2]) + "."
+            if i + 1 < len(inputs) and inputs[i + 1].path.startswith(row_prefix):
+                continue  # not the row's last input
+            out += self._row_controls(parts[0], int(parts[1]), meta)
+        for list_field in lists:
+            if self.row_count(meta, list_field) == 0:
+                out.append(modal.actions(f"add.{list_field}", modal.button(
+                    self.add_first.get(list_field, self.rows[list_field]), "add_row", list_field)))
+        return out
+
+    def _row_controls(self, list_field: str, index: int, meta: dict[str, Any]) -> list[dict[str, Any]]:
+        count = self.row_count(meta, list_field)
+        buttons = []
+        if list_field in self.removable:
+            noun = self.removable[list_field]
+            buttons.append(modal.button(f"Remove {noun}{f' {index + 1}' if count > 1 else ''}",
+                                        "remove_row", f"{list_field}.{index}"))
+        if index == count - 1:
+            buttons.append(modal.button(f"➕ {self.rows[list_field]}", "add_row", list_field))
+            return [modal.actions(f"add.{list_field}", *buttons)]
+        return [modal.actions(f"remove.{list_field}.{index}", *buttons)] if buttons else []
 
     def _room_for_rows(self, blocks: list[dict[str, Any]], meta: dict[str, Any]) -> list[dict[str, Any]]:
         """Offer "add another" only while one more row fits: Slack refuses a modal of more
         than 100 blocks, and a cut form would silently lose its last fields."""
         model = self.request_model(meta)
-        room = MAX_BLOCKS - len(blocks)
+        room = MAX_BLOCKS - len(blocks) - RESERVED_BLOCKS
         kept = []
         for block in blocks:
             list_field = block.get("block_id", "").removeprefix("add.") if block["type"] == "actions" else ""
             if list_field in self.rows:
                 row_size = len(modal.model_inputs(modal.row_model(model, list_field)))
+                row_size += 1 if list_field in self.removable else 0
                 if row_size > room or self.row_count(meta, list_field) >= MAX_ROWS:
-                    continue
+                    block = {**block, "elements": [e for e in block["elements"] if e["action_id"] != "add_row"]}
+                    if not block["elements"]:
+                        continue
             kept.append(block)
         return kept
 
     def view(self, meta: dict[str, Any], state: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The form; ``state`` (``{block_id: value}``) fills the inputs, secrets excepted."""
         return modal.modal(self.callback_id, self.title, self.blocks(meta, state or {}),
                            metadata=meta)
+
+    def prefilled_view(self, values: dict[str, Any], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The form with ``values`` (``{block_id: value}``, e.g. ``{"phones.0.phone": "+852…"}``)
+        as initial values; as many rows as the values need. Extra ``meta`` (a call's IDs)
+        travels in private_metadata and comes back to ``create`` and ``after_create``."""
+        meta = dict(meta or {})
+        rows = dict(meta.get("rows") or {})
+        for path in values:
+            parts = path.split(".")
+            if len(parts) > 2 and parts[0] in self.rows and parts[1].isdigit():
+                rows[parts[0]] = max(rows.get(parts[0], self.row_count(meta, parts[0])), int(parts[1]) + 1)
+        meta["rows"] = {**(meta.get("rows") or {}), **rows}
+        return self.view(meta, values)
+
+    def kept_view(self, meta: dict[str, Any], state: dict[str, Any], failure: Failure) -> dict[str, Any]:
+        """The same form after a failed attempt: the values, the reason at the top and at the
+        field it names; submitting it again is the next attempt."""
+        meta = {**meta, "kept": True, "try": int(meta.get("try") or 0) + 1}
+        top = [modal.section(f":x: *Not created.* {escape(failure.sentence)}"),
+               modal.context("Everything you typed is still here (passwords and secrets excepted: "
+                             "type them again). Submit to try again."),
+               modal.divider()]
+        blocks: list[dict[str, Any]] = []
+        for block in self.blocks(meta, state):
+            blocks.append(block)
+            sentence = failure.at_fields.get(block.get("block_id", ""))
+            if block["type"] == "input" and sentence:
+                blocks.append(modal.context(f":warning: {escape(sentence)}"))
+        return modal.modal(self.callback_id, self.title, (top + blocks)[:MAX_BLOCKS], metadata=meta,
+                           submit="Try again")
 
     # --- submission ------------------------------------------------------------------------
 
@@ -126,7 +233,7 @@ class Form:
         """Per-field conversion from a Slack element value to the API value."""
         return value
 
-    def validate(self, data: dict[str, Any], meta: dict[str, Any]) -> BaseModel:
+    def validate(self, data: dict[str, Any], meta: dict[str, Any]) -> Any:
         return self.request_model(meta).model_validate(data)
 
     async def create(self, services: Services, request: Any, meta: dict[str, Any]) -> Outcome:
@@ -134,7 +241,14 @@ class Form:
 
     async def after_create(self, services: Services, request: Any, outcome: Outcome,
                            meta: dict[str, Any]) -> None:
-        """Called after a successful ``create`` (e.g. the call directory learns a contact)."""
+        """Called once after a successful create, before the result is shown (e.g. a call
+        message learns the new contact's name). No-op by default; its errors are logged, and
+        the result shown all the same."""
+
+    def sent_body(self, request: Any) -> dict[str, Any]:
+        """The exact JSON body the provider receives (secrets still in: mask before showing)."""
+        body: dict[str, Any] = request.to_api()
+        return body
 
     async def options(self, services: Services, block_id: str, query: str) -> list[modal.Option]:
         """Options for an external select: a list of ours (languages, countries), or a
@@ -152,41 +266,143 @@ class Form:
         name = getattr(request, "name", None) or getattr(request, "display_name", None)
         return str(name) if name else ""
 
+    def provider_failure(self, exc: ProviderError, inputs: list[Input]) -> Failure:
+        """The provider's sentence, and where it can be tied to a field, that field."""
+        words = exc.message.strip()
+        words = words if words.endswith((".", "!", "?")) else words + "."
+        at_fields: dict[str, str] = {}
+        for name, value in exc.fields.items():
+            block_id = _input_named(inputs, name)
+            if block_id:
+                detail = f" ({value})" if value and value not in words else ""
+                at_fields.setdefault(block_id, f"{exc.provider_title}: {words[:-1]}{detail}.")
+        if not at_fields and not isinstance(exc, UnavailableError):
+            block_id = _input_mentioned(inputs, exc.message)
+            if block_id:
+                at_fields[block_id] = f"{exc.provider_title}: {words}"
+        return Failure(exc.user_sentence(), at_fields)
+
 
 def _generic(block_id: str) -> str:
     return ".".join("N" if part.isdigit() else part for part in block_id.split("."))
 
 
+def _input_named(inputs: list[Input], name: str) -> str | None:
+    """The input for a provider's field name (``name``, ``credentials.password``, ``password``)."""
+    name = name.replace("[", ".").replace("]", "")
+    for inp in inputs:
+        if inp.path == name or inp.path.endswith("." + name) or _generic(inp.path) == _generic(name):
+            return inp.path
+    return None
+
+
+def _input_mentioned(inputs: list[Input], message: str) -> str | None:
+    """The first input whose API name or label a provider's message mentions as a word
+    ("invalid phone format" → ``phones.0.phone``; "displayName is duplicated" → ``displayName``)."""
+    text = message.lower()
+    for inp in inputs:
+        last = inp.path.rsplit(".", 1)[-1]
+        names = {last.lower(), humanize(last).lower(), inp.label.lower().split(" (")[0]}
+        for name in names:
+            if len(name) >= 3 and re.search(rf"(?<![a-z0-9_]){re.escape(name)}(?![a-z0-9_])", text):
+                return inp.path
+    return None
+
+
+def masked(value: Any, key: str = "", secret_keys: frozenset[str] = frozenset()) -> Any:
+    """``value`` with every secret replaced by dots (by key, and Yeastar's ``{"k", "v"}`` pairs)."""
+    if isinstance(value, dict):
+        if set(value) == {"k", "v"} and (SECRET_KEYS.search(str(value["k"])) or value["k"] in secret_keys):
+            return {"k": value["k"], "v": MASK}
+        return {k: MASK if (SECRET_KEYS.search(str(k)) or k in secret_keys) and not isinstance(v, (dict, list))
+                else masked(v, str(k), secret_keys) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, key, secret_keys) for v in value]
+    return value
+
+
 def progress_view(form: Form, meta: dict[str, Any]) -> dict[str, Any]:
     return modal.modal(form.callback_id, form.title, [
-        modal.section(f":hourglass_flowing_sand: Creating… this usually takes a few seconds. "
+        modal.section(f":hourglass_flowing_sand: Creating… {TITLES[form.provider]} is taking a moment. "
                       f"You can close this window: the result will also be posted to you in "
                       f"the channel where you typed `{form.command}`."),
-    ], submit=None, metadata=meta, close="Close")
+    ], submit=None, metadata=_slim(meta), close="Close")
 
 
-def result_view(form: Form, meta: dict[str, Any], text: str) -> dict[str, Any]:
+def result_view(form: Form, meta: dict[str, Any], outcome: Outcome, sent: dict[str, Any],
+                prefill: dict[str, Any]) -> dict[str, Any]:
+    """What was created, and the next steps: another like it, or a look at the request."""
+    keep = {**_slim(meta), "prefill": prefill, "sent": sent}
+    if len(json.dumps(keep, separators=(",", ":"))) > METADATA_ROOM:
+        keep["sent"] = None  # "Show request" then says it was too long to keep
+    if len(json.dumps(keep, separators=(",", ":"))) > METADATA_ROOM:
+        keep["prefill"] = {}
+    blocks = [modal.section(outcome.mrkdwn()),
+              modal.actions("next", modal.button("Create another like this", "form.create_another",
+                                                 primary=True),
+                            modal.button("Show request", "form.show_request")),
+              modal.context(f"Or close this window. `{form.command}` opens an empty form.")]
+    return modal.modal(form.callback_id, form.title, blocks, submit=None, metadata=keep, close="Done")
+
+
+def message_view(form: Form, meta: dict[str, Any], text: str) -> dict[str, Any]:
     return modal.modal(form.callback_id, form.title, [modal.section(text)], submit=None,
-                       metadata=meta, close="Done")
+                       metadata=_slim(meta), close="Done")
+
+
+def request_view(form: Form, sent: dict[str, Any] | None) -> dict[str, Any]:
+    if sent is None:
+        text = "The request was too long to keep in this window; the audit log has its outcome."
+        blocks = [modal.section(text)]
+    else:
+        body = json.dumps(sent, indent=2, ensure_ascii=False)
+        blocks = [modal.section(f"The JSON body sent to {TITLES[form.provider]} (secrets masked):"),
+                  modal.section(f"```{body[:2900]}```")]
+    return modal.modal("show_request", "Request sent", blocks, submit=None, close="Back")
 
 
 def not_configured(provider: str) -> str:
     names = ", ".join(n.upper() for n in REQUIRED[provider])
-    title = {"cinnox": "CINNOX", "bandwidth": "Bandwidth", "yeastar": "Yeastar"}[provider]
-    return (f"{title} isn't configured on this bot yet. Set {names} and restart it "
-            f"(`python -m bot check` shows what is missing).")
+    title = TITLES[provider]
+    return (f"{title} isn't set up on this bot yet. Ask whoever runs the bot to set {names} "
+            f"and restart it.")
+
+
+def _slim(meta: dict[str, Any]) -> dict[str, Any]:
+    """The metadata a next view needs (not the previous result's prefill or request)."""
+    return {k: v for k, v in meta.items() if k not in ("prefill", "sent", "kept")}
 
 
 def _with_state(inp: Input, state: dict[str, Any]) -> Input:
     """Keep what the user already typed when the view is re-rendered (never a secret)."""
-    if inp.path not in state or inp.kind in ("secret", "external", "multi_external"):
+    if inp.path not in state or inp.kind == "secret":
         return inp
     value = state[inp.path]
     if value in (None, "", []):
         return inp
     if inp.kind == "checkbox":
         return replace(inp, initial=bool(value))
+    if inp.kind == "external":
+        return replace(inp, initial=(str(value), _option_label(inp, str(value))))
+    if inp.kind == "multi_external":
+        items = [value] if isinstance(value, str) else list(value)
+        return replace(inp, initial=[(str(v), _option_label(inp, str(v))) for v in items])
     return replace(inp, initial=value)
+
+
+def _option_label(inp: Input, value: str) -> str:
+    """The label of an external select's chosen option (its code when the list is not ours)."""
+    if inp.source:
+        found = [o for o in modal.SOURCES[inp.source](value) if o[0] == value]
+        if found:
+            return found[0][1]
+    return value
+
+
+def _secret_again(inp: Input) -> Input:
+    if inp.kind != "secret":
+        return inp
+    return replace(inp, hint="Type it again: the bot never sends a secret back to Slack.")
 
 
 # --- listeners ----------------------------------------------------------------------------
@@ -212,28 +428,146 @@ def register_form(app: AsyncApp, services: Services, form: Form) -> None:
 
     @app.view(form.callback_id)
     async def submit(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        # Slack's 3 s run from the submission, so the claim below counts against the wait.
+        answer_by = asyncio.get_running_loop().time() + ANSWER_WITHIN
         user = body["user"]["id"]
-        meta = modal.parse_metadata(view)
+        meta = _slim(modal.parse_metadata(view))
         state = modal.state_by_path(view)
         inputs = form.inputs(meta, state)
-        built = modal.request_body(state, modal.Layout.of(inputs), form.convert)
+        built = modal.request_body(_untouched_rows_out(state, inputs, form.rows), modal.Layout.of(inputs),
+                                   form.convert)
         try:
             request = form.validate(built.data, meta)
         except pydantic.ValidationError as exc:
             model = form.request_model(meta)
             known = [block_id for block_id in state]
+            kinds = {inp.path: inp.kind for inp in inputs}
+            labels = {inp.path: inp.label for inp in inputs}
             errors: dict[str, str] = {}
             for path, sentence in field_errors(model, exc).items():
-                errors.setdefault(built.block_id(path, known, form.revealed_by), sentence)
+                block_id = built.block_id(path, known, form.revealed_by)
+                errors.setdefault(block_id, _line_named(path, block_id, kinds, sentence))
             await ack(response_action="errors", errors=errors)
             services.background.spawn(
-                services.access.record(user, form.action, "invalid", detail=", ".join(errors)),
+                services.access.record(user, form.action, "invalid", detail=", ".join(
+                    labels.get(block_id, block_id) for block_id in errors)),
                 name="audit")
             return
-        await ack(response_action="update", view=progress_view(form, meta))
-        services.background.spawn(
-            _create(services, form, request, user, view["id"], meta), name=form.action)
+        key = f"{view['id']}:{int(meta.get('try') or 0)}"
+        if not await services.store.claim_submission(key, user):
+            log.info("submission.duplicate_ignored", view_id=view["id"])
+            await ack(response_action="update", view=progress_view(form, meta))
+            services.background.spawn(_show_first_outcome(services, key, view["id"]), name="views.update")
+            return
+        attempt = Attempt(services, form, user, key, view["id"], meta, state, inputs, request)
+        services.background.spawn(attempt.run(), name=form.action)
+        try:
+            left = max(0.0, answer_by - asyncio.get_running_loop().time())
+            await asyncio.wait_for(attempt.ready.wait(), left)
+        except TimeoutError:
+            pass
+        if attempt.answer is not None:
+            await ack(response_action="update", view=attempt.answer)
+        else:
+            attempt.late = True
+            await ack(response_action="update", view=progress_view(form, meta))
+        attempt.acked.set()
 
+
+def _untouched_rows_out(state: dict[str, Any], inputs: list[Input], lists: dict[str, str]) -> dict[str, Any]:
+    """The state without list rows that hold nothing but what the form chose for them (a
+    phone row with only its "Mobile" type is an empty row, not a phone without a number)."""
+    defaults = {inp.path: inp.initial for inp in inputs}
+    rows: dict[str, list[str]] = {}
+    for path in state:
+        parts = path.split(".")
+        if len(parts) >= 3 and parts[0] in lists and parts[1].isdigit():
+            rows.setdefault(".".join(parts[:2]), []).append(path)
+    untouched = {path for paths in rows.values()
+                 if all(state[p] in (None, "", [], False) or state[p] == defaults.get(p) for p in paths)
+                 for path in paths}
+    return {path: value for path, value in state.items() if path not in untouched}
+
+
+def _line_named(path: str, block_id: str, kinds: dict[str, Any], sentence: str) -> str:
+    """In a one-value-per-line input, say which line: "Line 3: …"."""
+    rest = path[len(block_id):].lstrip(".") if path.startswith(block_id) else ""
+    index = rest.split(".", 1)[0]
+    if kinds.get(block_id) in ("lines", "multiline") and index.isdigit():
+        return f"Line {int(index) + 1}: {sentence}"
+    return sentence
+
+
+class Attempt:
+    """One submission's call to the provider and its answer, inline or by views.update."""
+
+    def __init__(self, services: Services, form: Form, user: str, key: str, view_id: str,
+                 meta: dict[str, Any], state: dict[str, Any], inputs: list[Input], request: Any) -> None:
+        self.services, self.form, self.user, self.key, self.view_id = services, form, user, key, view_id
+        self.meta, self.state, self.inputs, self.request = meta, state, inputs, request
+        self.ready = asyncio.Event()  # the answer is known
+        self.acked = asyncio.Event()  # the submission has been answered
+        self.answer: dict[str, Any] | None = None
+        self.late = False  # answered "Creating…": the outcome goes by views.update
+
+    async def run(self) -> None:
+        structlog.contextvars.bind_contextvars(action=self.form.action)
+        form, services = self.form, self.services
+        outcome: Outcome | None = None
+        resource_id = detail = None
+        try:
+            outcome = await form.create(services, self.request, self.meta)
+        except ProviderError as exc:
+            failure = form.provider_failure(exc, self.inputs)
+            self.answer = form.kept_view(self.meta, self.state, failure)
+            line = (f":x: Not created. {escape(failure.sentence)} The form is still open with "
+                    f"your values; submit it again to retry.")
+            detail = f"{type(exc).__name__}: {exc.message}"
+        except Exception:
+            log.exception("provisioning.unexpected_error")
+            failure = Failure("Something went wrong inside the bot; the details are in its log. "
+                              "Please tell whoever runs it.")
+            self.answer = form.kept_view(self.meta, self.state, failure)
+            line = f":x: Not created: {failure.sentence}"
+            detail = "internal error"
+        else:
+            line, resource_id = outcome.line(), outcome.resource_id
+            try:  # before the answer: what the person sees next (a call's message) already knows it
+                await form.after_create(services, self.request, outcome, self.meta)
+            except Exception:
+                log.exception("provisioning.after_create_failed")
+            try:
+                sent = masked(form.sent_body(self.request), secret_keys=self._secret_keys())
+                self.answer = result_view(form, self.meta, outcome, sent, self._prefill())
+            except Exception:  # created all the same: say so, without the next steps
+                log.exception("provisioning.result_view_failed")
+                self.answer = message_view(form, self.meta, outcome.mrkdwn())
+        self.ready.set()
+        if self.late:
+            await self.acked.wait()
+            await self._update_view(self.answer)
+        await services.access.record(
+            self.user, form.action, "ok" if outcome else "failed", resource_id=resource_id,
+            detail="; ".join(filter(None, [form.describe(self.request), detail])) or None)
+        await services.store.finish_submission(self.key, "ok" if outcome else "failed",
+                                               json.dumps(self.answer))
+        await _respond(self.meta, line)
+
+    def _secret_keys(self) -> frozenset[str]:
+        return frozenset(inp.path.rsplit(".", 1)[-1] for inp in self.inputs if inp.kind == "secret")
+
+    def _prefill(self) -> dict[str, Any]:
+        """What "Create another like this" fills in: everything but secrets and unique names."""
+        kinds = {inp.path: inp.kind for inp in self.inputs}
+        return {path: value for path, value in self.state.items()
+                if value not in (None, "", []) and kinds.get(path) != "secret"
+                and path not in self.form.unique}
+
+    async def _update_view(self, view: dict[str, Any]) -> None:
+        try:
+            await self.services.slack.views_update(view_id=self.view_id, view=view)
+        except SlackApiError as exc:  # the user closed the modal: the ephemeral still tells them
+            log.info("views.update_failed", error=exc.response.get("error"))
 
 
 def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) -> None:
@@ -258,6 +592,20 @@ def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) 
                             list_field: min(form.row_count(meta, list_field) + 1, MAX_ROWS)}
         services.background.spawn(_rerender(client, form, view, meta), name="views.update")
 
+    @app.action("remove_row")
+    async def remove_row(ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
+        await ack()
+        form = form_of(body)
+        list_field, _, index = str(action.get("value", "")).rpartition(".")
+        if form is None or list_field not in form.rows or not index.isdigit():
+            return
+        view = body["view"]
+        meta = modal.parse_metadata(view)
+        count = form.row_count(meta, list_field)
+        meta["rows"] = {**(meta.get("rows") or {}), list_field: max(count - 1, 0)}
+        state = _without_row(modal.state_by_path(view), list_field, int(index))
+        services.background.spawn(_rerender(client, form, view, meta, state), name="views.update")
+
     @app.action("value")
     async def changed(ack: Any, body: dict[str, Any], client: Any) -> None:
         """An input with dispatch_action changed: show the fields that now apply."""
@@ -267,6 +615,30 @@ def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) 
             view = body["view"]
             services.background.spawn(
                 _rerender(client, form, view, modal.parse_metadata(view)), name="views.update")
+
+    @app.action("form.create_another")
+    async def create_another(ack: Any, body: dict[str, Any], client: Any) -> None:
+        await ack()
+        form = form_of(body)
+        if form is None:
+            return
+        view = body["view"]
+        meta = modal.parse_metadata(view)
+        prefill = meta.get("prefill") or {}
+        fresh = {k: v for k, v in _slim(meta).items() if k != "rows"}
+        fresh["try"] = int(meta.get("try") or 0) + 1  # a new attempt on the same view
+        services.background.spawn(
+            _replace(client, view, form.prefilled_view(prefill, fresh)), name="views.update")
+
+    @app.action("form.show_request")
+    async def show_request(ack: Any, body: dict[str, Any], client: Any) -> None:
+        await ack()
+        form = form_of(body)
+        if form is None:
+            return
+        sent = modal.parse_metadata(body["view"]).get("sent")
+        services.background.spawn(_push(client, body["trigger_id"], request_view(form, sent)),
+                                  name="views.push")
 
     @app.options("value")
     async def suggest(ack: Any, body: dict[str, Any]) -> None:
@@ -284,6 +656,26 @@ def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) 
 
 MAX_ROWS = 10
 MAX_BLOCKS = 100  # Slack's limit for a modal
+#: Blocks kept free for a failed attempt's sentences (top and at a field).
+RESERVED_BLOCKS = 5
+#: private_metadata holds at most 3,000 characters.
+METADATA_ROOM = 2900
+
+
+def _without_row(state: dict[str, Any], list_field: str, index: int) -> dict[str, Any]:
+    """The state with row ``index`` of ``list_field`` taken out and the rows after it moved up."""
+    out: dict[str, Any] = {}
+    prefix = f"{list_field}."
+    for path, value in state.items():
+        if not path.startswith(prefix):
+            out[path] = value
+            continue
+        row, _, rest = path[len(prefix):].partition(".")
+        if not row.isdigit() or int(row) < index:
+            out[path] = value
+        elif int(row) > index:
+            out[f"{prefix}{int(row) - 1}.{rest}"] = value
+    return out
 
 
 async def rerender_on_change(client: Any, form: Form, body: dict[str, Any]) -> None:
@@ -291,14 +683,29 @@ async def rerender_on_change(client: Any, form: Form, body: dict[str, Any]) -> N
     await _rerender(client, form, view, modal.parse_metadata(view))
 
 
-async def _rerender(client: Any, form: Form, view: dict[str, Any], meta: dict[str, Any]) -> None:
-    state = modal.state_by_path(view)
+async def _rerender(client: Any, form: Form, view: dict[str, Any], meta: dict[str, Any],
+                    state: dict[str, Any] | None = None) -> None:
+    state = modal.state_by_path(view) if state is None else state
     try:
         await client.views_update(view_id=view["id"], hash=view.get("hash"),
                                   view=form.view(meta, state))
     except SlackApiError as exc:
         # hash_conflict: the view changed meanwhile (another click); the newer one wins.
         log.info("views.update_skipped", error=exc.response.get("error"))
+
+
+async def _replace(client: Any, view: dict[str, Any], new: dict[str, Any]) -> None:
+    try:
+        await client.views_update(view_id=view["id"], hash=view.get("hash"), view=new)
+    except SlackApiError as exc:
+        log.info("views.update_skipped", error=exc.response.get("error"))
+
+
+async def _push(client: Any, trigger_id: str, view: dict[str, Any]) -> None:
+    try:
+        await client.views_push(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        log.info("views.push_failed", error=exc.response.get("error"))
 
 
 async def _open(services: Services, client: Any, trigger_id: str, view: dict[str, Any]) -> None:
@@ -308,55 +715,18 @@ async def _open(services: Services, client: Any, trigger_id: str, view: dict[str
         log.warning("views.open_failed", error=exc.response.get("error"))
 
 
-async def _create(services: Services, form: Form, request: Any, user: str, view_id: str,
-                  meta: dict[str, Any]) -> None:
-    if not await services.store.claim_submission(view_id, user):
-        log.info("submission.duplicate_ignored", view_id=view_id)
-        await _show_first_outcome(services, form, view_id, meta)
-        return
-    structlog.contextvars.bind_contextvars(action=form.action)
-    client = services.provider(form.provider)
-    if client is None:
-        text, outcome, resource_id, detail = f":warning: {not_configured(form.provider)}", "failed", None, None
-    else:
-        try:
-            result = await form.create(services, request, meta)
-        except ProviderError as exc:
-            text = f":x: Not created. {escape(exc.user_sentence())}"
-            outcome, resource_id, detail = "failed", None, f"{type(exc).__name__}: {exc.message}"
-        except Exception:
-            log.exception("provisioning.unexpected_error")
-            text = (":x: Not created: something went wrong inside the bot. "
-                    "The details are in its log; please tell an admin.")
-            outcome, resource_id, detail = "failed", None, "internal error"
-        else:
-            text, outcome, resource_id, detail = result.mrkdwn(), "ok", result.resource_id, None
-            await form.after_create(services, request, result, meta)
-    describe = form.describe(request)
-    await services.access.record(user, form.action, outcome, resource_id=resource_id,
-                                 detail="; ".join(filter(None, [describe, detail])) or None)
-    await services.store.finish_submission(view_id, outcome, text)
-    await asyncio.gather(_update_view(services, form, view_id, meta, text),
-                         _respond(meta, text))
-
-
-async def _show_first_outcome(services: Services, form: Form, view_id: str, meta: dict[str, Any]) -> None:
+async def _show_first_outcome(services: Services, key: str, view_id: str) -> None:
     """A second click answered "Creating…" too, perhaps after the first's outcome was shown:
     once the first submission is done, its outcome goes back into the modal."""
     for _ in range(int(DUPLICATE_WAIT / 0.25)):
-        found = await services.store.submission(view_id)
+        found = await services.store.submission(key)
         if found is not None and found[0] != "started" and found[1]:
-            await _update_view(services, form, view_id, meta, found[1])
+            try:
+                await services.slack.views_update(view_id=view_id, view=json.loads(found[1]))
+            except (SlackApiError, ValueError) as exc:
+                log.info("views.update_failed", error=type(exc).__name__)
             return
         await asyncio.sleep(0.25)
-
-
-async def _update_view(services: Services, form: Form, view_id: str, meta: dict[str, Any],
-                       text: str) -> None:
-    try:
-        await services.slack.views_update(view_id=view_id, view=result_view(form, meta, text))
-    except SlackApiError as exc:  # the user closed the modal: the ephemeral still tells them
-        log.info("views.update_failed", error=exc.response.get("error"))
 
 
 async def _respond(meta: dict[str, Any], text: str) -> None:

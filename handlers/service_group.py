@@ -12,12 +12,22 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.mrkdwn import escape
 from bot.providers.cinnox import ServiceGroupRequest
+from bot.providers.fields import option_words
 from bot.services import Services
 from handlers import call_directory, modal
 from handlers.modal import Input
 from handlers.provisioning import Form, Outcome, register_form
 
 TARGETS = {"PHONE": "phoneTargets", "STAFF": "staffTargets", "TRUNK": "trunkTargets"}
+HINTS = {
+    "displayName": "Up to 40 characters; people see it when their call is routed.",
+    "supportLanguages": "Type to search, e.g. English; or choose “* — all”.",
+    "supportLocations": "Type a country or state, e.g. Hong Kong or California; or choose “* — all”.",
+    "types": "Choose them first: the targets for each appear below.",
+    "phoneTargets": "One number per line, with the country code, e.g. +85294667788.",
+    "staffTargets": "Type a name to search CINNOX's staff (suspended staff are left out).",
+    "trunkTargets": "One SIP trunk number per line, with the country code, e.g. +85230001234.",
+}
 
 
 class ServiceGroupForm(Form):
@@ -28,6 +38,7 @@ class ServiceGroupForm(Form):
     action = "service_group.create"
     model = ServiceGroupRequest
     revealed_by = {"phoneTargets": "types", "staffTargets": "types", "trunkTargets": "types"}
+    unique = ("displayName",)
 
     def inputs(self, meta: dict[str, Any], state: dict[str, Any]) -> list[Input]:
         chosen = set(state.get("types") or [])
@@ -38,7 +49,7 @@ class ServiceGroupForm(Form):
             elif inp.path == "supportLocations":
                 inp = replace(inp, kind="multi_external", options=(), source="locations_or_all")
             elif inp.path == "types":
-                inp = replace(inp, dispatch=True, hint="Choose the types first: their targets appear below.")
+                inp = replace(inp, dispatch=True)
             elif inp.path in TARGETS.values():
                 kind = next(k for k, v in TARGETS.items() if v == inp.path)
                 if kind not in chosen:
@@ -46,6 +57,8 @@ class ServiceGroupForm(Form):
                 if inp.path == "staffTargets":
                     inp = replace(inp, kind="multi_external")
                 inp = replace(inp, optional=False)
+            if inp.path in HINTS:
+                inp = replace(inp, hint=HINTS[inp.path])
             out.append(inp)
         return out
 
@@ -55,15 +68,20 @@ class ServiceGroupForm(Form):
     async def options(self, services: Services, block_id: str, query: str) -> list[modal.Option]:
         if block_id == "staffTargets" and services.cinnox is not None:
             staff = await services.cinnox.list_staff(full_name=query.strip(), limit=100)
-            return [(s.id, _staff_label(s)) for s in staff][:100]
+            return [(s.id, _staff_label(s)) for s in staff if _status(s) != "suspended"][:100]
         return await super().options(services, block_id, query)
 
     async def create(self, services: Services, request: Any, meta: dict[str, Any]) -> Outcome:
         assert services.cinnox is not None
         new_id = await services.cinnox.create_service_group(request)
-        return Outcome(new_id, f"Service group *{escape(request.display_name)}* created in CINNOX.", [
-            ("ID", new_id), ("Types", ", ".join(request.types)),
-        ])
+        details = [("ID", new_id), ("Types", ", ".join(option_words(t) for t in request.types))]
+        for kind, label in (("PHONE", "Phone numbers"), ("TRUNK", "Trunks")):
+            targets = request.phone_targets if kind == "PHONE" else request.trunk_targets
+            if kind in request.types and targets:
+                details.append((label, ", ".join(targets)))
+        if "STAFF" in request.types:
+            details.append(("Staff", f"{len(request.staff_targets)} chosen"))
+        return Outcome(new_id, f"Service group *{escape(request.display_name)}* created in CINNOX.", details)
 
     def describe(self, request: Any) -> str:
         return str(request.display_name)
@@ -73,10 +91,15 @@ class ServiceGroupForm(Form):
         await call_directory.service_group_created(services, request, outcome)
 
 
+def _status(staff: Any) -> str:
+    return str(getattr(staff, "status", "") or "").strip().lower()
+
+
 def _staff_label(staff: Any) -> str:
     name = staff.display_name or " ".join(filter(None, [staff.first_name, staff.last_name])) or staff.id
     extra = f" · ext {staff.extension_number}" if getattr(staff, "extension_number", None) else ""
-    return f"{name}{extra}"[:75]
+    inactive = " (not activated yet)" if _status(staff) == "not activated" else ""
+    return f"{name}{extra}{inactive}"[:75]
 
 
 def register(app: AsyncApp, services: Services) -> Form:

@@ -3,6 +3,7 @@ shows the SIP URI and realm a SIP client needs."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -15,6 +16,9 @@ from handlers import modal
 from handlers.modal import Input
 from handlers.provisioning import Form, Outcome, register_form
 
+HINTS = {
+    "credentials.password": "At least 6 characters; no emoji or non-Western letters. Shown nowhere after this.",
+}
 DOMAIN = "domainId"  # a path parameter, named as Bandwidth names it in the endpoint
 
 
@@ -25,6 +29,7 @@ class SipEndpointForm(Form):
     provider = "bandwidth"
     action = "sip_endpoint.create"
     model = EndpointRequest
+    unique = ("name",)
 
     def __init__(self, default_domain: str | None) -> None:
         self.default_domain = default_domain
@@ -33,14 +38,15 @@ class SipEndpointForm(Form):
         default = meta.get("default_domain") or self.default_domain
         domain = Input(DOMAIN, "Domain", "external", hint="The Bandwidth domain the endpoint lives on.",
                        initial=(default, default) if default else None)
-        return [domain, *modal.model_inputs(self.model)]
+        return [domain, *(replace(inp, hint=HINTS[inp.path]) if inp.path in HINTS else inp
+                          for inp in modal.model_inputs(self.model))]
 
     def validate(self, data: dict[str, Any], meta: dict[str, Any]) -> Any:
         data = dict(data)
         domain = data.pop(DOMAIN, None) or self.default_domain
         request = self.model.model_validate(data)
         if not domain:
-            raise located(self.model.__name__, {DOMAIN: "is required: choose the Bandwidth domain"})
+            raise located(self.model.__name__, {DOMAIN: "is empty: choose the Bandwidth domain"})
         return (domain, request)
 
     async def options(self, services: Services, block_id: str, query: str) -> list[modal.Option]:
@@ -61,6 +67,11 @@ class SipEndpointForm(Form):
                         ("SIP username", endpoint.credentials.username or endpoint.name)]
         details.append(("Domain", domain_id))
         return Outcome(endpoint.id, f"SIP endpoint *{escape(endpoint.name)}* created on Bandwidth.", details)
+
+    def sent_body(self, request: Any) -> dict[str, Any]:
+        _domain_id, endpoint_request = request
+        body: dict[str, Any] = endpoint_request.to_api()
+        return body
 
     def describe(self, request: Any) -> str:
         domain_id, endpoint_request = request

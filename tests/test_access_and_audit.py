@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.access import REFUSAL
+from bot.access import refusal
 from bot.sandbox.stack import SandboxStack
 from tests.flow import eventually_async
 
@@ -13,7 +13,8 @@ async def test_a_user_outside_the_allowlist_is_refused_politely_and_audited(tmp_
     async with SandboxStack(tmp_path, providers=False, bot_allowed_users="U0ALLOWED") as stack:
         reply = await stack.user("U0OUTSIDER").command("/call-events", "subscribe")
         assert reply.status == 200
-        assert reply.json == {"response_type": "ephemeral", "text": REFUSAL}
+        assert reply.json == {"response_type": "ephemeral", "text": refusal("U0OUTSIDER")}
+        assert "U0OUTSIDER" in reply.json["text"] and "BOT_ALLOWED_USERS" in reply.json["text"]
         # written after the ack (the refusal does not wait for it)
         [entry] = await eventually_async(stack.services.store.recent_audit)
         assert (entry.user_id, entry.action, entry.outcome) == ("U0OUTSIDER", "call_events.subscribe", "denied")
@@ -32,7 +33,7 @@ async def test_a_modal_submission_from_outside_the_allowlist_is_refused(tmp_path
                 "title": {"type": "plain_text", "text": "x"}}
         reply = await stack.user("U0OUTSIDER").submit(view, {})
         assert reply.json["response_action"] == "update"
-        assert REFUSAL in reply.json["view"]["blocks"][0]["text"]["text"]
+        assert refusal("U0OUTSIDER") in reply.json["view"]["blocks"][0]["text"]["text"]
         [entry] = await eventually_async(stack.services.store.recent_audit)
         assert (entry.action, entry.outcome) == ("contact.create", "denied")
 
@@ -40,9 +41,9 @@ async def test_a_modal_submission_from_outside_the_allowlist_is_refused(tmp_path
 async def test_an_allowed_user_is_not_refused(tmp_path: Path) -> None:
     async with SandboxStack(tmp_path, providers=False, bot_allowed_users="U0A, U0ALLOWED") as stack:
         reply = await stack.user("U0ALLOWED").command("/call-events", "help")
-        assert reply.json["text"] != REFUSAL
+        assert reply.json["text"] != refusal("U0ALLOWED")
         reply = await stack.user("U0ALLOWED").command("/contact", "")
-        assert reply.json is None or reply.json.get("text") != REFUSAL
+        assert reply.json is None or reply.json.get("text") != refusal("U0ALLOWED")
 
 
 async def test_showing_the_call_event_status_and_routes_is_open_to_everyone(tmp_path: Path) -> None:
@@ -50,7 +51,7 @@ async def test_showing_the_call_event_status_and_routes_is_open_to_everyone(tmp_
         outsider = stack.user("U0OUTSIDER")
         for text in ("status", "routes"):
             reply = await outsider.command("/call-events", text)
-            assert reply.status == 200 and (reply.json or {}).get("text") != REFUSAL
+            assert reply.status == 200 and (reply.json or {}).get("text") != refusal("U0OUTSIDER")
         refused = await outsider.command("/call-events", "route svc-1 C0X")
-        assert refused.json["text"] == REFUSAL
+        assert refused.json["text"] == refusal("U0OUTSIDER")
         assert await stack.services.outbox.routes() == {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.stack import SandboxStack
 from handlers.commands import COMMANDS
 
@@ -139,3 +140,26 @@ async def test_recent_actions_are_said_in_words(stack: SandboxStack) -> None:
     assert "The form to create a Yeastar message channel had fields to fix: account_data.api_key" in text
     assert "message_channel.create" not in text and "*invalid*" not in text
     assert "`x`" not in text, "only this user's actions"
+
+
+async def test_recent_actions_name_the_field_the_service_and_the_caller(stack: SandboxStack) -> None:
+    user = stack.user("U0ADMIN")
+    form = await user.open_modal("/contact")
+    refused = await user.submit(form, {"phones.0.phone": "94667788"})
+    assert refused.json["response_action"] == "errors"
+    await user.command("/call-events", "route svc-support C0CALLS")
+    await stack.services.directory.name_service("svc-support", "Support line", "route")
+    stack.cinnox.record_call("c-missed", 0, bye_reason="NO_ANSWER", release_party="caller")
+    await stack.webhook(call_start("c-missed", caller="85291234567"))
+    await stack.webhook(call_end("c-missed"))
+    parent = await wait_for(lambda: next((m for m in stack.slack.channel_messages("C0CALLS")
+                                          if m.edits and "Missed call" in m.text), None), timeout=10)
+    await user.click_message(parent, "call.callback")
+    await wait_for(lambda: "is calling back" in (stack.slack.channel_messages("C0CALLS")[0].text))
+
+    await user.open_home()
+    text = await wait_for(lambda: (t := home_text(stack, "U0ADMIN")) and "call-back" in t and t)
+    assert "The form to create a CINNOX contact had fields to fix: Phone number" in text
+    assert "Routed the calls of *Support line*" in text
+    assert "Took the call-back of the missed call from +852 9123 4567" in text
+    assert "phones.0.phone" not in text and "c-missed" not in text

@@ -184,5 +184,5 @@ def test_demo_plays_the_whole_session_and_shows_the_call_thread(tmp_path: Path) 
     assert "now go to #support-calls" in out  # channels by name, as Slack shows them
     assert "<#C" not in out and "<!date" not in out  # links read as Slack shows them
     assert "route <serviceId> <#channel> — send" in out  # placeholders read as typed
-    assert out.rstrip().endswith("Demo finished.")
+    assert "Demo finished." in out and out.rstrip().endswith("says what is missing.")
     assert "s3cret-Pass" not in out + done.stderr

@@ -235,11 +235,11 @@ async def test_yeastar_down_or_slow_gives_a_clear_outcome(tmp_path: Path) -> Non
         user = stack.user()
         stack.yeastar.inject(500, path_prefix="/openapi/v1.0/message_channel/create")
         outcome = await submit_and_wait(user, await sms_form(user, "twilio"), VALID_TWILIO)
-        assert outcome.startswith(":x: Not created")
+        assert "Not created" in outcome
         stack.yeastar.inject(200, path_prefix="/openapi/v1.0/message_channel/create", delay=3,
                              body={"errcode": 0, "errmsg": "SUCCESS", "id": 9})
         outcome = await submit_and_wait(user, await sms_form(user, "twilio"), VALID_TWILIO)
-        assert outcome.startswith(":x: Not created")
+        assert "Not created" in outcome
         assert "Traceback" not in outcome and "Error(" not in outcome
 
 

@@ -127,3 +127,21 @@ async def test_a_staff_list_slower_than_slacks_three_seconds_answers_empty_optio
     stack.cinnox.path_latency["/v1/api/apps/sandbox-app/contacts"] = 5.0
     reply = await user.suggest(view, "staffTargets", "")  # CINNOX would answer after 5 s: too late
     assert reply.status == 200 and reply.json["options"] == []
+
+
+async def test_staff_picker_leaves_out_suspended_staff_and_marks_the_not_activated(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["STAFF"]})
+    options = (await user.suggest(view, "staffTargets", "")).json["options"]
+    labels = {o["value"]: o["text"]["text"] for o in options}
+    assert "staff-0005" not in labels  # Suspended
+    assert labels["staff-0003"].endswith("(not activated yet)")
+    assert "(not activated" not in labels["staff-0001"]
+
+
+async def test_option_labels_are_words_and_the_values_sent_are_the_apis(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    labels = {o["value"]: o["text"]["text"] for o in block(view, "types")["element"]["options"]}
+    assert labels == {"PHONE": "Phone numbers", "STAFF": "Staff", "TRUNK": "Trunks"}

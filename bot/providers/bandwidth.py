@@ -178,7 +178,11 @@ def classify(operation: str, answer: Answer) -> errors.ProviderError | None:
         (str(body[k]) for k in ("message", "code", "category") if isinstance(body.get(k), str) and body[k]),
         f"request refused (HTTP {answer.status})",
     )
-    return status_error(PROVIDER, operation, answer, message, code)
+    error = status_error(PROVIDER, operation, answer, message, code)
+    details: list[Any] = body["details"] if isinstance(body.get("details"), list) else []
+    error.fields = {str(d["name"]): str(d.get("value") or "") for d in details
+                    if isinstance(d, dict) and isinstance(d.get("name"), str)}
+    return error
 
 
 # --- client -------------------------------------------------------------------------------

@@ -394,10 +394,12 @@ class ExternalContactRequest(_Request):
 
     @model_validator(mode="after")
     def _has_a_name(self) -> ExternalContactRequest:
-        # Our rule, not CINNOX's: a contact with no name cannot be recognised or found later.
-        if not (self.first_name or self.last_name):
+        # Every field of the document is optional. Our rule: a contact with no name, phone or
+        # email could never be recognised or found again.
+        if not (self.first_name or self.last_name or self.phones or self.emails):
             raise located(
-                type(self).__name__, {"firstName": "or last name is required: a contact needs a name"}
+                type(self).__name__,
+                {"firstName": "is empty, and so are the phones and emails: enter a name, a phone or an email"},
             )
         return self
 

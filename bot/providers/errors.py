@@ -28,9 +28,12 @@ class ProviderError(Exception):
         operation: str,
         status: int | None = None,
         code: str | int | None = None,
+        fields: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        #: The provider's own per-field complaints, ``{its field name: its words}`` (Bandwidth's details).
+        self.fields = dict(fields or {})
         self.provider = provider
         self.operation = operation
         self.status = status
@@ -47,7 +50,9 @@ class ProviderError(Exception):
 
     def user_sentence(self) -> str:
         """One or two sentences a Slack user can act on."""
-        return f"{self.provider_title} said: {self.message} {self.advice}"
+        message = self.message.strip()
+        stop = "" if message.endswith((".", "!", "?")) else "."
+        return f"{self.provider_title} said: {message}{stop} {self.advice}"
 
     @property
     def provider_title(self) -> str:
@@ -62,13 +67,13 @@ class ProviderError(Exception):
 class AuthError(ProviderError):
     """Credentials were missing, wrong or lacked permission (401/403, Yeastar 10005/70004)."""
 
-    advice = "Check the bot's credentials for this provider (python -m bot check)."
+    advice = "Ask whoever runs the bot to check its credentials for this provider."
 
 
 class ValidationError(ProviderError):
     """The provider rejected the request's content (400, CINNOX 6451000, Yeastar 40001/40002)."""
 
-    advice = "Correct the highlighted value and submit again."
+    advice = "Correct the value and submit again."
 
 
 class NotFoundError(ProviderError):

@@ -61,6 +61,38 @@ LanguageCode = Annotated[str, AfterValidator(language_code)]
 CountryCode = Annotated[str, AfterValidator(country_code)]
 
 
+# --- words for API values ---------------------------------------------------------------
+
+#: What a person reads for an option whose API value is a code; the value sent is unchanged.
+OPTION_WORDS: dict[str, str] = {
+    "PHONE": "Phone numbers",
+    "STAFF": "Staff",
+    "TRUNK": "Trunks",
+    "FieldTypePicklist": "Picklist",
+    "FieldTypeMultiPicklist": "Multi-select picklist",
+    "FieldTypeText": "Text",
+    "FieldTypeURL": "Web address (URL)",
+    "FieldTypeBoolean": "Yes / no",
+    "FieldTypeDate": "Date and time",
+    "FieldTypeTime": "Time of day",
+    "extension": "Extension",
+    "queue": "Queue",
+    "api": "API",
+    "ext_group": "Extension group",
+    "organization": "Organization",
+    "fqdn": "The PBX's domain name (FQDN)",
+    "nat": "The PBX's public address (NAT)",
+    "WoztellWhatsApp": "WhatsApp (Woztell)",
+    "WoztellFacebook": "Facebook (Woztell)",
+    "WoztellInstagram": "Instagram (Woztell)",
+}
+
+
+def option_words(value: str) -> str:
+    """The label shown for an option whose API value is ``value``."""
+    return OPTION_WORDS.get(value, value)
+
+
 # --- error sentences --------------------------------------------------------------------
 
 _TEMPLATES: dict[str, str] = {
@@ -70,6 +102,7 @@ _TEMPLATES: dict[str, str] = {
     "too_short": "needs at least {min_length} item(s)",
     "too_long": "takes at most {max_length} item(s)",
     "literal_error": "must be one of {expected}",
+    "email_type": "must be an email address such as ada@example.com",
     "enum": "must be one of {expected}",
     "int_parsing": "must be a whole number",
     "int_type": "must be a whole number",
@@ -136,6 +169,11 @@ def sentence(model: type[BaseModel], error: Any) -> str:
     loc = tuple(error["loc"])
     title = field_title(model, loc) if loc else "This form"
     kind = error["type"]
+    if kind == "missing" and loc:
+        # A missing object names what to type: "Enter the SIP password.", not "Credentials is required."
+        child = _first_required_child(model, loc)
+        if child:
+            return f"Enter the {_lower_first(child)}."
     if kind == "value_error":
         detail = str(error.get("ctx", {}).get("error", error["msg"]))
     elif kind in _TEMPLATES:
@@ -148,6 +186,29 @@ def sentence(model: type[BaseModel], error: Any) -> str:
         detail = error["msg"][:1].lower() + error["msg"][1:]
     text = f"{title} {detail}" if loc else detail[:1].upper() + detail[1:]
     return text if text.endswith(".") else text + "."
+
+
+def _first_required_child(model: type[BaseModel], loc: tuple[int | str, ...]) -> str | None:
+    """The title of the first required field of the object missing at ``loc``, if it is one."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        info = _field_by_alias(current, part)
+        if info is None:
+            return None
+        current = _inner_model(info.annotation)
+    if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        return None
+    return next((info.title or name for name, info in current.model_fields.items() if info.is_required()), None)
+
+
+def _lower_first(title: str) -> str:
+    """"SIP password" stays, "Endpoint name" → "endpoint name"."""
+    first = title.split(" ", 1)[0]
+    return title if first.isupper() else title[:1].lower() + title[1:]
 
 
 def _show(value: Any) -> str:

@@ -54,32 +54,235 @@ def view_text(view: dict[str, Any]) -> str:
     return "\n".join(b["text"]["text"] for b in view["blocks"] if isinstance(b.get("text"), dict))
 
 
-async def fill_modal(user: SlackUser, command: str, values: dict[str, str]) -> str:
-    """Open the modal, show its fields, submit ``values``, wait for the outcome."""
-    view = await user.open_modal(command)
-    title = view["title"]["text"]
-    say(f"ops> {command}")
-    say(f"    ┌ modal “{title}” with {sum(b['type'] == 'input' for b in view['blocks'])} fields; filling:")
+# --- forms as a person sees them -------------------------------------------------------------
+
+
+def _element_shows(element: dict[str, Any]) -> str:
+    """What an input shows: its value, else its placeholder (grey in Slack, marked here)."""
+    for key in ("initial_value", "initial_date", "initial_time"):
+        if element.get(key):
+            return f"[ {element[key]} ]"
+    if element.get("initial_option"):
+        return f"[ {element['initial_option']['text']['text']} ▾ ]"
+    if element.get("initial_options"):
+        chosen = ", ".join(o["text"]["text"] for o in element["initial_options"])
+        return f"[ ☑ {chosen} ]" if element["type"] == "checkboxes" else f"[ {chosen} ▾ ]"
+    kind = element["type"]
+    if kind == "checkboxes":
+        return "[ ☐ " + ", ".join(o["text"]["text"] for o in element.get("options", [])) + " ]"
+    placeholder = (element.get("placeholder") or {}).get("text", "")
+    if kind in ("static_select", "multi_static_select"):
+        placeholder = placeholder or "Choose…"
+        return f"[ ‹{placeholder}› ▾ ]"
+    if kind in ("external_select", "multi_external_select"):
+        return f"[ ‹{placeholder or 'Type to search…'}› 🔎 ]"
+    if kind in ("datepicker", "timepicker", "datetimepicker"):
+        return "[ 📅 ]"
+    return f"[ ‹{placeholder}› ]" if placeholder else "[            ]"
+
+
+def show_view(user: SlackUser, view: dict[str, Any], *, inputs_only_with_values: bool = False) -> None:
+    """A modal drawn as text: headings, labels, what each input shows, hints, buttons."""
+    say(f"    ┌─ {view['title']['text']} " + "─" * max(4, 50 - len(view["title"]["text"])))
+    hidden: list[str] = []
+    for block in view["blocks"]:
+        kind = block["type"]
+        if kind == "header":
+            say("    │")
+            say(f"    │ ▌{block['text']['text'].upper()}")
+        elif kind == "input":
+            shown = _element_shows(block["element"])
+            if inputs_only_with_values and ("‹" in shown or shown.startswith("[  ") or shown == "[ 📅 ]"):
+                hidden.append(block["label"]["text"])
+                continue
+            optional = " (optional)" if block.get("optional") else ""
+            say(f"    │ {block['label']['text']}{optional}  {shown}")
+            if block.get("hint") and not inputs_only_with_values:
+                say(f"    │     {block['hint']['text']}")
+        elif kind == "actions":
+            say("    │ " + "  ".join(f"⟦{e['text']['text']}⟧" for e in block["elements"]))
+        elif kind in ("section", "context"):
+            text = block["text"]["text"] if kind == "section" else block["elements"][0]["text"]
+            mark = "" if kind == "section" else "  "
+            for line in user.slack.as_seen(text).splitlines():
+                say(f"    │ {mark}{line}")
+        elif kind == "divider":
+            say("    │ " + "┄" * 40)
+    if hidden:
+        say("    │")
+        say(f"    │ (empty, still on the form, not drawn here: {', '.join(hidden)})")
+    buttons = [f"⟦{view['close']['text']}⟧"] + ([f"⟦{view['submit']['text']}⟧"] if view.get("submit") else [])
+    say("    └─ " + "  ".join(buttons))
+    say()
+
+
+def _as_labels(view: dict[str, Any], block_id: str, value: Any) -> Any:
+    """A select's chosen values as the person sees them (their labels)."""
+    element: dict[str, Any] = next((b["element"] for b in view["blocks"] if b.get("block_id") == block_id), {})
+    labels = {o["value"]: o["text"]["text"] for o in element.get("options", [])}
+    if isinstance(value, list):
+        return [labels.get(v, v) for v in value]
+    return labels.get(value, value)
+
+
+def show_filled(view: dict[str, Any], values: dict[str, Any]) -> None:
     for block_id, value in values.items():
-        shown = "••••••" if SECRET_KEYS.search(block_id) else value
-        say(f"    │ {block_id:<24} {shown}")
+        shown = "••••••" if SECRET_KEYS.search(block_id) else _as_labels(view, block_id, value)
+        if isinstance(shown, list):
+            shown = ", ".join(shown)
+        say(f"      {block_id:<26} {str(shown).replace(chr(10), ' ⏎ ')}")
+
+
+async def submit(user: SlackUser, view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any] | None:
+    """Submit the form; print its inline errors (and return None), or return the view the
+    person ends up with (the answer itself, or the outcome that replaces "Creating…")."""
+    say(f"ops submits “{view['title']['text']}” with:")
+    show_filled(view, values)
     reply = await user.submit(view, values)
     answer = reply.json or {}
     if answer.get("response_action") == "errors":
-        say("    └ the form answered with errors:")
+        say("    The form stays as typed and Slack marks the fields in red:")
         for block_id, sentence in answer["errors"].items():
-            say(f"        {block_id}: {sentence}")
-        return ""
+            say(f"      {block_id}: {sentence}")
+        say()
+        return None
+    for _ in range(1000):
+        seen = user.slack.views[view["id"]]
+        if "Creating" not in view_text(seen):
+            return seen
+        await asyncio.sleep(0.01)
+    return user.slack.views[view["id"]]
+
+
+async def click(user: SlackUser, view: dict[str, Any], action_id: str) -> dict[str, Any]:
+    label = next(e["text"]["text"] for b in view["blocks"] if b["type"] == "actions"
+                 for e in b["elements"] if e["action_id"] == action_id)
+    say(f"ops clicks ⟦{label}⟧")
+    before, count = user.slack.views[view["id"]]["hash"], len(user.slack.views)
+    await user.click(view, action_id)
     for _ in range(500):
-        text = view_text(user.slack.views[view["id"]])
-        if "Creating" not in text:
+        if len(user.slack.views) > count:
+            return user.last_view()
+        if user.slack.views[view["id"]]["hash"] != before:
+            return user.slack.views[view["id"]]
+        await asyncio.sleep(0.01)
+    return user.slack.views[view["id"]]
+
+
+async def choose(user: SlackUser, view: dict[str, Any], block_id: str, value: Any) -> dict[str, Any]:
+    chosen = _as_labels(view, block_id, value)
+    say(f"ops chooses {', '.join(chosen) if isinstance(chosen, list) else chosen}; the form follows:")
+    before = user.slack.views[view["id"]]["hash"]
+    await user.click(view, "value", block_id=block_id, values={block_id: value})
+    for _ in range(500):
+        if user.slack.views[view["id"]]["hash"] != before:
             break
         await asyncio.sleep(0.01)
-    say("    └ outcome shown in the modal and posted to you:")
-    for line in user.slack.as_seen(text).splitlines():
-        say(f"        {line}")
-    say()
-    return text
+    return user.slack.views[view["id"]]
+
+
+async def reply_after(user: SlackUser, seen: int) -> None:
+    """The ephemeral message the last submission posted (the ``seen``-th one on), once it
+    has arrived: it follows the modal's update."""
+    for _ in range(500):
+        if len(user.responses()) > seen:
+            break
+        await asyncio.sleep(0.01)
+    for response in user.responses()[seen:][-1:]:
+        say("    and in the channel, only to ops:")
+        for line in user.slack.as_seen(response["text"]).splitlines():
+            say(f"      {line}")
+        say()
+
+
+async def play_forms(stack: SandboxStack, user: SlackUser) -> bool:
+    """The four forms as a person meets them: a field error, a provider refusal that keeps
+    the form, the result and its next steps."""
+    say("━━ 1. A contact (CINNOX) ━━")
+    say("ops> /contact")
+    view = await user.open_modal("/contact")
+    show_view(user, view)
+    await submit(user, view, {"firstName": "Ada", "phones.0.phone": "94667788"})
+
+    say("CINNOX will refuse the next create (a 400, as if its rules were stricter):")
+    stack.cinnox.inject(400, body={"code": 6451000, "message": "invalid phone format"},
+                        path_prefix="/v1/api/apps/")
+    values = {"firstName": "Ada", "lastName": "Lovelace", "company": "Analytical Engines",
+              "phones.0.phone": "+85294667788", "emails.0.email": "ada@example.com"}
+    seen = len(user.responses())
+    kept = await submit(user, view, values)
+    if kept is None:
+        return False
+    say("    The same form stays open, every value still in it:")
+    show_view(user, kept, inputs_only_with_values=True)
+    await reply_after(user, seen)
+    say("ops submits it again as it is (nothing is re-sent until ops asks):")
+    seen = len(user.responses())
+    result = await submit(user, kept, {})
+    if result is None or "created" not in view_text(result):
+        return False
+    show_view(user, result)
+    await reply_after(user, seen)
+    request = await click(user, result, "form.show_request")
+    show_view(user, request)
+    again = await click(user, result, "form.create_another")
+    say("    The form again, filled in like the last one:")
+    show_view(user, again, inputs_only_with_values=True)
+
+    say("A caller saved by number alone:")
+    phone_only = await submit(user, await user.open_modal("/contact"), {"phones.0.phone": "+85261234567"})
+    if phone_only is None or "created" not in view_text(phone_only):
+        return False
+    show_view(user, phone_only)
+
+    say("━━ 2. A service group (CINNOX) ━━")
+    say("ops> /service-group")
+    view = await user.open_modal("/service-group")
+    view = await choose(user, view, "types", ["PHONE"])
+    show_view(user, view)
+    result = await submit(user, view, {"displayName": "Sales HK", "supportLanguages": ["en", "zh"],
+                                       "supportLocations": ["HK"], "types": ["PHONE"],
+                                       "phoneTargets": "+85294667788\n+85230001234"})
+    if result is None or "created" not in view_text(result):
+        return False
+    show_view(user, result)
+
+    say("━━ 3. A SIP endpoint (Bandwidth) ━━")
+    say("ops> /sip-endpoint")
+    view = await user.open_modal("/sip-endpoint")
+    show_view(user, view)
+    say("Bandwidth is down for the next request (a 500):")
+    stack.bandwidth.inject(500, body={"category": "server-error", "code": "internal-error",
+                                      "message": "Internal server error"}, path_prefix="/v1/users/")
+    endpoint = {"name": "jsmith_mobile", "description": "John Smith's mobile client",
+                "credentials.password": "s3cret-Pass"}
+    kept = await submit(user, view, endpoint)
+    if kept is None:
+        return False
+    show_view(user, kept)
+    say("ops types the password again and submits:")
+    result = await submit(user, kept, {"credentials.password": "s3cret-Pass"})
+    if result is None or "created" not in view_text(result):
+        return False
+    show_view(user, result)
+
+    say("━━ 4. An SMS channel (Yeastar) ━━")
+    say("ops> /message-channel sms")
+    view = await user.open_modal("/message-channel", "sms")
+    view = await choose(user, view, "channel", "twilio")
+    show_view(user, view)
+    result = await submit(user, view, {"name": "Support SMS", "channel": "twilio", "webhook_url_type": "nat",
+                                       "account_data.account_sid": "AC0123456789",
+                                       "account_data.auth_token": "twilio-secret"})
+    if result is None or "created" not in view_text(result):
+        return False
+    show_view(user, result)
+
+    say("━━ Someone not on BOT_ALLOWED_USERS ━━")
+    visitor = stack.user("U0VISITOR")
+    reply = await visitor.command("/contact")
+    show_reply(visitor, "/contact", (reply.json or {}).get("text", ""))
+    return True
 
 
 def show_channel(stack: SandboxStack, channel: str, when: str) -> None:
@@ -98,48 +301,43 @@ async def wait_for(check: Any, seconds: float = 15.0) -> Any:
     return None
 
 
+NEXT_STEP = """Next: connect a real workspace.
+  1. cp .env.example .env, then print a manifest: make manifest (Socket Mode) and create the
+     Slack app from it on https://api.slack.com/apps (README, "Create the Slack app").
+  2. Put its SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (and SLACK_APP_TOKEN for Socket Mode) in .env,
+     with the CINNOX / Bandwidth / Yeastar variables of the providers you use.
+  3. make run: with a SLACK_BOT_TOKEN it serves for real; .venv/bin/python -m bot check says what is missing."""
+
+
 async def run_demo() -> int:
-    configure_logging("WARNING", "console")
+    configure_logging("ERROR", "console")
     say("Telephony chat-ops bot — sandbox demo")
     say("(a local Slack Web API emulator and CINNOX / Bandwidth / Yeastar simulators on loopback)")
     say()
-    async with SandboxStack(log_level="WARNING") as stack:
+    async with SandboxStack(log_level="ERROR", bot_allowed_users="U0DEMO") as stack:
         user = stack.user("U0DEMO")
+        stack.slack.add_user("U0DEMO", "ops")
         say(f"Bot listening on {stack.url}; every Slack request is signed as Slack signs it.")
+        say("Lines starting “ops>” are what the person types; boxes are the forms Slack shows them.")
         say()
         for name in COMMANDS:
             reply = await user.command(name, "help")
             if reply.status != 200 or not reply.json:
                 say(f"{name} help → HTTP {reply.status}")
                 return 1
-            show_reply(user, f"{name} help", reply.json["text"])
+        say("Every command answers `help`, e.g.:")
+        show_reply(user, "/call-events help", (await user.command("/call-events", "help")).json["text"])
 
-        say("— An invalid contact never reaches CINNOX: the form points at the field —")
-        await fill_modal(user, "/contact", {"firstName": "Ada", "phones.0.type": "Mobile",
-                                            "phones.0.phone": "94667788"})
-        say("— A valid contact —")
-        created = await fill_modal(user, "/contact", {
-            "firstName": "Ada", "lastName": "Lovelace", "type": "Customer",
-            "phones.0.type": "Mobile", "phones.0.phone": "+85294667788",
-            "emails.0.type": "Work", "emails.0.email": "ada@example.com",
-            "birthDate": "1985-12-10", "addresses.0.city": "Hong Kong", "addresses.0.country": "HK",
-        })
-        show_requests("CINNOX", stack.cinnox, "create_externalcontact")
-
-        say("— A SIP endpoint on the default Bandwidth domain —")
-        endpoint = await fill_modal(user, "/sip-endpoint", {
-            "name": "jsmith_mobile", "description": "John Smith's mobile client",
-            "credentials.password": "s3cret-Pass",
-        })
-        show_requests("Bandwidth", stack.bandwidth, "/endpoints")
-        if "created" not in created or "created" not in endpoint:
-            say("Demo failed: a create did not succeed.")
+        if not await play_forms(stack, user):
+            say("Demo failed: a form did not behave as described.")
             return 1
 
-        say("— Calls relayed into Slack, and acted on —")
+        say("━━ 5. Calls relayed into Slack, and acted on ━━")
         if not await play_calls(stack, user):
             return 1
         say("Demo finished.")
+        say()
+        say(NEXT_STEP)
     return 0
 
 

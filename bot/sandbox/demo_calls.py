@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
@@ -105,7 +106,9 @@ async def known_caller(stack: SandboxStack, user: SlackUser) -> bool:
         return False
     say("While it rings:")
     show_message(stack.slack, parent)
-    stack.cinnox.record_call("c-known", 95, bye_reason="NORMAL_CLEARING", release_party="callee")
+    # The demo plays the call's 95 seconds at once: CINNOX's log ends it 95 s after it rang.
+    ended_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=95)
+    stack.cinnox.record_call("c-known", 95, end=ended_at, bye_reason="NORMAL_CLEARING", release_party="callee")
     await webhook(stack, call_end("c-known"))
     parent = await ended(stack, "c-known")
     if parent is None:

@@ -185,7 +185,7 @@ def _initial(element: dict[str, Any]) -> Any:
         return element["initial_option"]["value"]
     if "initial_options" in element:
         return [o["value"] for o in element["initial_options"]]
-    for key in ("initial_value", "initial_date", "initial_time"):
+    for key in ("initial_value", "initial_date", "initial_time", "initial_date_time"):
         if key in element:
             return element[key]
     return None
@@ -205,6 +205,8 @@ def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
         state["selected_date"] = value or None
     elif kind == "timepicker":
         state["selected_time"] = value or None
+    elif kind == "datetimepicker":
+        state["selected_date_time"] = int(value) if value not in (None, "") else None
     elif kind in ("users_select", "conversations_select", "channels_select"):
         state["selected_" + kind.split("_")[0][:-1]] = value or None
     else:

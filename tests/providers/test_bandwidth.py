@@ -133,7 +133,7 @@ REJECTIONS = [
      "SIP password must be at least 6 characters long"),
     ({"credentials": {"password": "pass€word"}}, "credentials.password",
      "SIP password may contain only Latin-1 (ISO 8859-1) characters"),
-    ({"credentials": None}, "credentials", "Credentials"),
+    ({"credentials": None}, "credentials", "Enter the SIP password"),
     ({"enabled": "maybe"}, "enabled", "Enabled must be true or false"),
     ({"sipUri": "sip:x@y"}, "sipUri", "Sip uri is not a field of this request"),
 ]

@@ -357,7 +357,7 @@ RULES = [
     ("group", {"staffTargets": ["staff-0001"]}, "staffTargets", "unless the STAFF type", True),
     ("group", {"trunkTargets": ["+85230001234"]}, "trunkTargets", "unless the TRUNK type", True),
     ("group", {"displayname": "typo"}, "displayname", "not a field", True),
-    ("contact", {"firstName": MISSING}, "firstName", "name is required", False),
+    ("contact", {"firstName": MISSING}, "firstName", "enter a name, a phone or an email", False),
     ("contact", {"level": "Quaternary"}, "level", "Primary, Secondary or Tertiary", True),
     ("contact", {"type": "Friend"}, "type", "Lead, Prospect, Customer or Others", True),
     ("contact", {"phones": [{"type": "Mobile", "phone": "94667788"}]}, "phones.0.phone", '"+"', True),

@@ -1,0 +1,45 @@
+"""The demo tells the forms' story as a newcomer reads it: each form as Slack shows it, a
+field error, the kept form after a provider refusal, the result with its next steps, all
+four forms, no log lines in between, and how to connect a real workspace at the end."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.sandbox.demo import run_demo
+
+
+async def test_the_demo_shows_each_form_a_refusal_that_keeps_the_form_and_the_next_step(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert await run_demo() == 0
+    out, err = capsys.readouterr()
+    forms = out.split("━━ 5.")[0]
+    for heading in ("1. A contact (CINNOX)", "2. A service group (CINNOX)", "3. A SIP endpoint (Bandwidth)",
+                    "4. An SMS channel (Yeastar)"):
+        assert heading in forms
+    # the contact form as a person first sees it: sections, one phone and one email row
+    assert "▌NAME AND COMPANY" in forms and "▌PHONES" in forms and "⟦➕ Add an address⟧" in forms
+    # a field error, inline
+    assert 'phones.0.phone: Phone number must start with "+"' in forms
+    # the refusal keeps the form: the reason at the top and at the field, the values still there
+    assert "Not created. CINNOX said: invalid phone format." in forms
+    assert ":warning: CINNOX: invalid phone format." in forms
+    assert "Company (optional)  [ Analytical Engines ]" in forms and "⟦Try again⟧" in forms
+    # a provider that is down keeps the form too, the password empty with the reason
+    assert "Bandwidth said: Internal server error." in forms
+    assert "Type it again: the bot never sends a secret back to Slack." in forms
+    # results with their next steps, and the request as sent, secrets masked
+    assert forms.count("⟦Create another like this⟧  ⟦Show request⟧") >= 4
+    assert "The JSON body sent to CINNOX (secrets masked):" in forms
+    assert "External contact +85261234567 created in CINNOX." in forms  # a phone-only contact
+    assert "SIP URI: sip:jsmith_mobile@" in forms and "SMS channel Support SMS created on Yeastar." in forms
+    # words, not API values or commands
+    assert "Phone numbers" in forms and "PHONE" not in forms.replace("PHONES", "")
+    assert "python -m bot" not in forms
+    assert "Your Slack user ID is U0VISITOR" in forms
+    # no log lines, no secrets; the next step at the end
+    assert "[warning" not in out and "[info" not in out and "{\"event\"" not in out
+    assert "s3cret-Pass" not in out + err and "twilio-secret" not in out + err
+    assert out.rstrip().splitlines()[-1].endswith("says what is missing.")
+    assert "Next: connect a real workspace." in out
