@@ -14,8 +14,9 @@ measured on PostgreSQL too.
 
 Acks: the same signed ``/contact help`` command and ``contact`` view submissions to a
 minimal stock Bolt AsyncApp and to the bot (BOT_ALLOWED_USERS set: the submission goes
-through authorization, is acked with the "Creating…" view, then its audit and follow-up
-run after the ack).
+through authorization and the submission's claim, then is answered with the outcome when
+the provider is quick, else "Creating…"; its audit and follow-up run after the answer. This
+bot has no CINNOX: each create fails inside the bot and the answer is the kept form).
 
 Footprint: cold start (process start to /readyz answering 200) and idle RSS of the bot.
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import aiohttp
 import structlog
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -14,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.engine import make_url
 
 from bot.access import Access
-from bot.app import build_bolt_app, slack_client
+from bot.app import build_bolt_app, slack_client, slack_session
 from bot.config import Settings
 from bot.logs import redact_text, register_secret
 from bot.metrics import Metrics
@@ -83,6 +84,7 @@ class Runtime:
         self._runner: web.AppRunner | None = None
         self._socket_mode: Any = None
         self.staff_sync: StaffSync | None = None
+        self._slack_session: aiohttp.ClientSession | None = None
         self.url = ""
 
     async def start(self, *, serve_http: bool = True) -> None:
@@ -98,12 +100,14 @@ class Runtime:
                                f"({type(exc).__name__}: {redact_text(str(exc))[:200]}).") from None
         metrics = Metrics()
         assert settings.slack_bot_token is not None
+        self._slack_session = slack_session()
         services = Services(
             settings=settings,
             store=store,
             metrics=metrics,
             access=Access(settings.allowed_users, store, metrics),
-            slack=slack_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url),
+            slack=slack_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url,
+                               self._slack_session),
             **provider_clients(settings),
         )
         services.webhook_token = (
@@ -163,6 +167,8 @@ class Runtime:
                 if client is not None:
                     await client.close()
             await services.store.close()
+        if self._slack_session is not None:
+            await self._slack_session.close()
         log.info("server.stopped")
 
 

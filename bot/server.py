@@ -10,11 +10,11 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 from bot.app import describe
 from bot.services import Services
+from bot.slack_request import to_aiohttp_response, to_bolt_request
 from bot.webhook import cinnox_webhook
 
 log = structlog.get_logger(__name__)

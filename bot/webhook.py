@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import time
 
 import orjson
@@ -44,7 +45,7 @@ async def cinnox_webhook(request: web.Request, services: Services) -> web.Respon
     if raw is None:
         return answer(services, 413, {"code": 413, "message": f"body over {MAX_BODY // 1024} KiB"}, "too_large")
     try:
-        body = json.loads(raw)
+        body = _decode(raw)
     except ValueError:  # UnicodeDecodeError is a ValueError too
         return answer(services, 400, {"code": 400, "message": "malformed JSON"}, "bad_json")
     challenge = challenge_of(body)
@@ -66,6 +67,21 @@ async def cinnox_webhook(request: web.Request, services: Services) -> web.Respon
         return unavailable
     log.info("webhook.stored", call_id=event.id, status=event.status)
     return answer(services, 200, STORED, "stored")
+
+
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def _decode(raw: bytes) -> object:
+    """The JSON body: orjson (several times faster), and ``json`` where the two would differ:
+    what orjson refuses and ``json`` takes (NaN, 1e400), and a body with a number too long
+    for 64 bits, which orjson reads as a float (a phone number sent as a number is kept whole)."""
+    if _LONG_NUMBER.search(raw):
+        return json.loads(raw)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 async def _read_limited(request: web.Request) -> bytes | None:

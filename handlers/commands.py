@@ -4,6 +4,7 @@ the App Home and every command's `help` read it, so they never disagree."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from bot.mrkdwn import escape
 
@@ -17,7 +18,7 @@ class Command:
     provider: str  # the provider it needs
     read_only: tuple[str, ...] = ()  # sub-commands that change nothing: open to every member
 
-    @property
+    @cached_property  # every `help` answers it: built once (the dataclass is frozen)
     def help_text(self) -> str:
         lines = [f"*{self.name}* — {self.description}", "", "*Usage*"]
         for line in (*self.usage, f"{self.name} help — this message"):

@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.store import tables
-from bot.store.db import Store
+from bot.store.db import Store, dialect_insert
 
 contacts = tables.directory_contacts
 staff = tables.directory_staff
@@ -38,7 +37,7 @@ class Names:
 
 async def upsert(store: Store, table: Table, key: str, values: dict[str, Any]) -> None:
     """Insert the row, or update the one with the same ``key`` (safe when replicas race)."""
-    insert = (sqlite.insert if store.is_sqlite else postgresql.insert)(table).values(**values)
+    insert = dialect_insert(store.is_sqlite)(table).values(**values)
     statement = insert.on_conflict_do_update(index_elements=[key],
                                              set_={k: v for k, v in values.items() if k != key})
     async with store.transaction() as conn:

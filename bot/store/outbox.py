@@ -21,12 +21,11 @@ from typing import Any
 
 import sqlalchemy.exc
 from sqlalchemy import Row, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.relay.events import CallEvent
 from bot.store import tables
-from bot.store.db import Store, sqlite_pragmas
+from bot.store.db import Store, dialect_insert, sqlite_pragmas
 
 OPEN = ("pending", "sending")
 o = tables.outbox
@@ -131,7 +130,7 @@ class Outbox:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = store.engine
-        self._insert = sqlite.insert if store.is_sqlite else postgresql.insert
+        self._insert = dialect_insert(store.is_sqlite)
         self._ingest_sql = _ingest_sql(["?"] * 6 if store.is_sqlite else [f"${n}" for n in range(1, 7)])
         url = self.engine.url
         path = url.database if store.is_sqlite and not url.query else None
