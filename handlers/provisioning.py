@@ -515,33 +515,38 @@ class Attempt:
         form, services = self.form, self.services
         outcome: Outcome | None = None
         resource_id = detail = None
-        try:
-            outcome = await form.create(services, self.request, self.meta)
-        except ProviderError as exc:
-            failure = form.provider_failure(exc, self.inputs)
+        if services.provider(form.provider) is None:  # its settings went away since the form opened
+            failure = Failure(not_configured(form.provider))
             self.answer = form.kept_view(self.meta, self.state, failure)
-            line = (f":x: Not created. {escape(failure.sentence)} The form is still open with "
-                    f"your values; submit it again to retry.")
-            detail = f"{type(exc).__name__}: {exc.message}"
-        except Exception:
-            log.exception("provisioning.unexpected_error")
-            failure = Failure("Something went wrong inside the bot; the details are in its log. "
-                              "Please tell whoever runs it.")
-            self.answer = form.kept_view(self.meta, self.state, failure)
-            line = f":x: Not created: {failure.sentence}"
-            detail = "internal error"
+            line, detail = f":x: Not created. {escape(failure.sentence)}", "not configured"
         else:
-            line, resource_id = outcome.line(), outcome.resource_id
-            try:  # before the answer: what the person sees next (a call's message) already knows it
-                await form.after_create(services, self.request, outcome, self.meta)
-            except Exception:
-                log.exception("provisioning.after_create_failed")
             try:
-                sent = masked(form.sent_body(self.request), secret_keys=self._secret_keys())
-                self.answer = result_view(form, self.meta, outcome, sent, self._prefill())
-            except Exception:  # created all the same: say so, without the next steps
-                log.exception("provisioning.result_view_failed")
-                self.answer = message_view(form, self.meta, outcome.mrkdwn())
+                outcome = await form.create(services, self.request, self.meta)
+            except ProviderError as exc:
+                failure = form.provider_failure(exc, self.inputs)
+                self.answer = form.kept_view(self.meta, self.state, failure)
+                line = (f":x: Not created. {escape(failure.sentence)} The form is still open with "
+                        f"your values; submit it again to retry.")
+                detail = f"{type(exc).__name__}: {exc.message}"
+            except Exception:
+                log.exception("provisioning.unexpected_error")
+                failure = Failure("Something went wrong inside the bot; the details are in its log. "
+                                  "Please tell whoever runs it.")
+                self.answer = form.kept_view(self.meta, self.state, failure)
+                line = f":x: Not created: {failure.sentence}"
+                detail = "internal error"
+            else:
+                line, resource_id = outcome.line(), outcome.resource_id
+                try:  # before the answer: what the person sees next (a call's message) already knows it
+                    await form.after_create(services, self.request, outcome, self.meta)
+                except Exception:
+                    log.exception("provisioning.after_create_failed")
+                try:
+                    sent = masked(form.sent_body(self.request), secret_keys=self._secret_keys())
+                    self.answer = result_view(form, self.meta, outcome, sent, self._prefill())
+                except Exception:  # created all the same: say so, without the next steps
+                    log.exception("provisioning.result_view_failed")
+                    self.answer = message_view(form, self.meta, outcome.mrkdwn())
         self.ready.set()
         if self.late:
             await self.acked.wait()

@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from bot.sandbox.base import FakeService
 from bot.sandbox.slack_user import SlackUser, state_values
 from bot.sandbox.stack import SandboxStack
 from handlers import modal
+from handlers.contact import ContactForm
 from tests.flow import add_row, block, block_ids, changed, eventually, open_modal, view_text
 
 SECRET = "Zebra-Horse-913"
@@ -264,3 +266,16 @@ async def test_an_empty_sip_password_says_what_to_enter(stack: SandboxStack) -> 
     view = await sip_endpoint_form(user)
     reply = await user.submit(view, {"name": "jsmith"})
     assert reply.json["errors"] == {"credentials.password": "Enter the SIP password."}
+
+
+async def test_a_form_submitted_after_its_provider_was_unset_comes_back_with_its_values(
+        tmp_path: Path) -> None:
+    """The form was opened while CINNOX was set up; by the time it is submitted it is not."""
+    async with SandboxStack(tmp_path, providers=False) as stack:
+        view = {**ContactForm().view({}), "id": "V0LATE", "hash": "h0"}
+        stack.slack.replace_view("V0LATE", {k: v for k, v in view.items() if k != "id"})
+        reply = await stack.user().submit(view, {"firstName": "Ada", "phones.0.phone": "+85294667788"})
+        answer = reply.json["view"]
+        text = view_text(answer)
+        assert "Not created" in text and "isn't set up on this bot yet" in text and "CINNOX_APP_TOKEN" in text
+        assert shown(answer)["firstName"] == "Ada" and shown(answer)["phones.0.phone"] == "+85294667788"
