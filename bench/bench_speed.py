@@ -43,6 +43,7 @@ import aiohttp
 
 from bench.common import figure, free_port, heading, ms
 from bench.wrk import WrkResult, ensure_wrk, write_signed, wrk
+from bot.sandbox.postgres import temporary_database
 from bot.sandbox.signing import signature
 from bot.sandbox.stack import BOT_TOKEN, SIGNING_SECRET, SandboxStack
 
@@ -206,26 +207,6 @@ async def postgres_base() -> tuple[str | None, str]:
     return None, "no TEST_POSTGRES_URL"
 
 
-@contextlib.asynccontextmanager
-async def postgres_database(base: str) -> AsyncIterator[str]:
-    import asyncpg
-
-    name = f"bot_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(base)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        admin = await asyncpg.connect(base)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
 # --- requests ---------------------------------------------------------------------------------
 
 
@@ -297,7 +278,7 @@ async def run() -> None:
             bot_pg: Server | None = None
             if pg_base:
                 try:
-                    pg_url = await stack.enter_async_context(postgres_database(pg_base))
+                    pg_url = await stack.enter_async_context(temporary_database(pg_base, "bot_bench"))
                     bot_pg, _ = await stack.enter_async_context(
                         the_bot("bot-postgres", pg_url, slack_api, work))
                 except Exception as exc:

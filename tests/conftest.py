@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from bot.sandbox.postgres import temporary_database
 from bot.sandbox.stack import SandboxStack
 
 
@@ -34,19 +34,5 @@ async def fresh_postgres_database() -> AsyncIterator[str]:
         if os.environ.get("REQUIRE_POSTGRES"):
             pytest.fail("REQUIRE_POSTGRES is set but TEST_POSTGRES_URL is not")
         pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (bash .ci/run does)")
-    import asyncpg
-
-    name = f"bot_test_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(base)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        admin = await asyncpg.connect(base)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with temporary_database(base, "bot_test") as url:
+        yield url
