@@ -62,6 +62,18 @@ async def test_a_call_from_a_number_saved_through_contact_names_the_contact(stac
     valid(parent.blocks)
 
 
+async def test_a_number_saved_without_a_name_is_known_and_not_offered_again(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await user.open_modal("/contact")
+    outcome = await submit_and_wait(user, view, {"phones.0.type": "Mobile", "phones.0.phone": "+85294660011"})
+    assert "created" in outcome
+    await stack.webhook(call_start("c-bare", caller="85294660011"))
+    parent = await eventually(lambda: parent_of(stack, "c-bare"))
+    assert parent.text == "Incoming call from +852 9466 0011 · service svc-support"
+    assert "call.save_contact" not in actions(parent), "a saved number is not offered for saving again"
+    valid(parent.blocks)
+
+
 async def test_save_contact_opens_the_form_prefilled_and_the_message_then_shows_the_name(
         stack: SandboxStack) -> None:
     await stack.webhook(call_start("c-new", caller="85291234567"))
