@@ -101,6 +101,24 @@ async def test_save_contact_opens_the_form_prefilled_and_the_message_then_shows_
     assert later.text.startswith("Incoming call from Ada Lovelace (+852 9123 4567)")
 
 
+async def test_saving_the_caller_answers_at_once_when_slack_is_slow_and_the_end_still_shows(
+        stack: SandboxStack) -> None:
+    await stack.webhook(call_start("c-slow", caller="85291230000"))
+    parent = await eventually(lambda: parent_of(stack, "c-slow"))
+    user = stack.user()
+    before = len(stack.slack.views)
+    await user.click_message(parent, "call.save_contact")
+    form = await new_view(stack, before)
+    stack.slack.path_latency["/api/chat.update"] = 2.0  # longer than the form waits for its answer
+    reply = await user.submit(form, {"firstName": "Alan", "lastName": "Turing"})
+    assert "created" in str(reply.json["view"]["blocks"]), "the form's answer does not wait on chat.update"
+    await stack.webhook(call_end("c-slow"))
+    ended = await eventually(lambda: (m := parent_of(stack, "c-slow")) and "ended" in m.text
+                             and "Alan Turing" in m.text and m, timeout=15)
+    assert ended.text.startswith("Call from Alan Turing (+852 9123 0000) ended")
+    stack.slack.path_latency.clear()
+
+
 async def test_call_route_routes_the_service_from_the_next_call(stack: SandboxStack) -> None:
     stack.slack.add_channel("C0SALES", "sales")
     await stack.webhook(call_start("c-1", "svc-sales"))
