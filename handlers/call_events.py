@@ -129,15 +129,21 @@ async def _subscribe(services: Services, user: str, enabled: bool,
         return
     # CINNOX answers enabled=false when a subscription failed (its document says so), and
     # may keep another URL: either way calls would not reach this bot. An answer that does
-    # not say enabled at all confirms nothing.
-    ours = state.url is None or _same_url(state.url, url)
+    # not say enabled at all confirms nothing, nor one that does not name this bot's URL.
+    ours = state.url is not None and _same_url(state.url, url)
     confirmed = state.enabled is enabled and (ours or not enabled)
     now_enabled = bool(state.enabled) and ours
     await services.store.set_setting(SUBSCRIPTION_SETTING, json.dumps(
         {"enabled": now_enabled, "updated_at": state.updated_at, "by": user}))
     if not confirmed:
-        said = "did not say whether it is on" if state.enabled is None else (
-            "answered enabled = false" if enabled and not state.enabled else "answered with another URL")
+        if state.enabled is None:
+            said = "did not say whether it is on"
+        elif enabled and not state.enabled:
+            said = "answered enabled = false"
+        elif state.url is None:
+            said = "did not say which URL it sends to"
+        else:
+            said = "answered with another URL"
         await services.access.record(user, action, "failed", detail=f"CINNOX {said}")
         if enabled:
             text = (f":x: CINNOX did not take the subscription (it {said}). Check that it can reach "
