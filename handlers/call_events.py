@@ -3,6 +3,7 @@ to a channel, and show how the relay is doing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,7 @@ from bot.relay.messages import button, clock
 from bot.services import Services
 from handlers.call_route import channel_problem, open_form
 from handlers.commands import split
-from handlers.provisioning import not_configured
+from handlers.provisioning import ANSWER_WITHIN, not_configured
 from handlers.usage import usage_answer
 
 log = structlog.get_logger(__name__)
@@ -69,7 +70,7 @@ def register(app: AsyncApp, services: Services) -> None:
         elif sub == "route":
             await _route(services, user, args, ack, respond)
         elif sub == "unroute":
-            await _unroute(services, user, args, ack)
+            await _unroute(services, user, args, ack, respond)
         elif sub == "status":
             await ack()
             services.background.spawn(_show_status(services, respond), name="call_events.status")
@@ -193,29 +194,68 @@ async def _route(services: Services, user: str, args: list[str], ack: Any, respo
     if len(service_id) > 128:
         await ack(response_type="ephemeral", text="That service ID is too long (at most 128 characters).")
         return
+    outcome = services.background.spawn(_route_checked(services, user, service_id, channel),
+                                        name="call_events.route")
+    await _answer(services, outcome, ack, respond,
+                  f":hourglass_flowing_sand: Checking that I can post in <#{channel}>…")
+
+
+async def _answer(services: Services, outcome: asyncio.Task[Any], ack: Any, respond: Respond,
+                  waiting: str) -> None:
+    """Answer with the outcome when it comes quickly (as the forms do, within
+    ``ANSWER_WITHIN``); otherwise ``waiting`` now, and the outcome replaces it later."""
+    try:
+        text = await asyncio.wait_for(asyncio.shield(outcome), timeout=ANSWER_WITHIN)
+    except TimeoutError:
+        await ack(response_type="ephemeral", text=waiting)
+        services.background.spawn(_respond_later(outcome, respond), name="call_events.answer")
+        return
+    await ack(response_type="ephemeral", text=text)
+
+
+async def _respond_later(outcome: asyncio.Task[Any], respond: Respond) -> None:
+    await respond(response_type="ephemeral", replace_original=True, text=await outcome)
+
+
+async def _route_checked(services: Services, user: str, service_id: str, channel: str) -> str:
+    """Route only a channel the bot can post in; the outcome in a sentence."""
     assert services.relay is not None
-    await services.relay.set_route(service_id, channel, user)
-    await services.access.record(user, "call_events.route", "ok", resource_id=service_id,
-                                 detail=f"→ {channel}")
-    await ack(response_type="ephemeral",
-              text=f":white_check_mark: Calls of service `{escape(service_id)}` now go to <#{channel}>.")
-    services.background.spawn(_check_channel(services, channel, respond), name="call_events.check")
+    try:
+        shown = _service_label(service_id, await services.directory.service_names())
+        problem = await channel_problem(services, channel, again="then run the command again")
+        if problem is None:
+            await services.relay.set_route(service_id, channel, user)
+            await services.access.record(user, "call_events.route", "ok", resource_id=service_id,
+                                         detail=f"→ {channel}")
+            text = f":white_check_mark: Calls of {shown} now go to <#{channel}>, from the next call on."
+        else:
+            await services.access.record(user, "call_events.route", "failed", resource_id=service_id,
+                                         detail=problem)
+            text = f":x: I did not route {shown}. {problem}"
+    except Exception:
+        log.exception("call_events.route_failed", service_id=service_id, channel=channel)
+        text = (f":x: I couldn't check <#{channel}> just now, so nothing changed. "
+                f"Run `/call-events route {escape(service_id)} <#{channel}>` again in a moment.")
+    return text
 
 
-async def _check_channel(services: Services, channel: str, respond: Respond) -> None:
-    """Warn at once when the bot will not be able to post there."""
-    problem = await channel_problem(services, channel)
-    if problem is not None:
-        await respond(response_type="ephemeral", replace_original=False,
-                      text=f":warning: Calls routed there will not be posted until this is fixed. {problem}")
-
-
-async def _unroute(services: Services, user: str, args: list[str], ack: Any) -> None:
+async def _unroute(services: Services, user: str, args: list[str], ack: Any, respond: Respond) -> None:
     if len(args) != 1:
         await ack(response_type="ephemeral", text="Usage: `/call-events unroute <serviceId>`, e.g. "
                                                   "`/call-events unroute 5f1c2d`.")
         return
-    await ack(response_type="ephemeral", text=await unroute(services, user, args[0]))
+    outcome = services.background.spawn(_unroute_said(services, user, args[0]), name="call_events.unroute")
+    await _answer(services, outcome, ack, respond,
+                  f":hourglass_flowing_sand: Removing the route of `{escape(args[0])}`…")
+
+
+async def _unroute_said(services: Services, user: str, service_id: str) -> str:
+    try:
+        return await unroute(services, user, service_id)
+    except Exception:
+        log.exception("call_events.unroute_failed", service_id=service_id)
+        return (":x: I couldn't remove that route just now, so nothing changed. "
+                f"Run `/call-events unroute {escape(service_id)}` again in a moment.")
 
 
 async def unroute(services: Services, user: str, service_id: str) -> str:

@@ -7,6 +7,7 @@ import asyncio
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.stack import SandboxStack
 from handlers.commands import COMMANDS
+from tests.test_call_actions import command_outcome
 
 
 async def wait_for(predicate, timeout: float = 5.0):
@@ -83,9 +84,9 @@ async def test_home_is_the_console_for_calls_routes_and_deliveries(stack: Sandbo
     from tests.flow import eventually, eventually_async
 
     user = stack.user("U0ADMIN")
-    await user.command("/call-events", "route svc-sales <#C0SALES|sales>")
-    stack.slack.add_channel("C0DEAD", "dead", member=False)
-    await user.command("/call-events", "route svc-dead <#C0DEAD|dead>")
+    await command_outcome(user, "/call-events", "route svc-sales <#C0SALES|sales>")
+    await command_outcome(user, "/call-events", "route svc-dead <#C0DEAD|dead>")
+    stack.slack.add_channel("C0DEAD", "dead", member=False)  # the bot was removed from it since
     stack.cinnox.record_call("c-missed", 0, bye_reason="NO_ANSWER")
     await stack.webhook(call_start("c-live", caller="85261110000"))
     await stack.webhook(call_start("c-missed", caller="85291234567"))
@@ -147,7 +148,7 @@ async def test_recent_actions_name_the_field_the_service_and_the_caller(stack: S
     form = await user.open_modal("/contact")
     refused = await user.submit(form, {"phones.0.phone": "94667788"})
     assert refused.json["response_action"] == "errors"
-    await user.command("/call-events", "route svc-support C0CALLS")
+    await command_outcome(user, "/call-events", "route svc-support C0CALLS")
     await stack.services.directory.name_service("svc-support", "Support line", "route")
     stack.cinnox.record_call("c-missed", 0, bye_reason="NO_ANSWER", release_party="caller")
     await stack.webhook(call_start("c-missed", caller="85291234567"))

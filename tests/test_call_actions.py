@@ -14,6 +14,7 @@ from slack_sdk.models.views import View
 from bot.access import REFUSAL
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.slack import Message
+from bot.sandbox.slack_user import SlackUser
 from bot.sandbox.stack import SandboxStack
 from tests.flow import block, changed, eventually, eventually_async, submit_and_wait
 
@@ -33,6 +34,18 @@ def valid_view(view: dict[str, Any]) -> None:
                                                    "private_metadata", "external_id")}
     View(**keep).validate_json()
     valid(view["blocks"])
+
+
+async def command_outcome(user: SlackUser, command: str, text: str) -> str:
+    """What the person reads in the end: the answer itself when the bot was quick, else
+    what replaced its "…" line (bounded wait)."""
+    reply = await user.command(command, text)
+    said = str(reply.json["text"])
+    if not said.startswith(":hourglass_flowing_sand:"):
+        return said
+    [later] = await eventually(user.responses)
+    assert later["replace_original"] is True, "the outcome takes the place of the '…' line"
+    return str(later["text"])
 
 
 def actions(message: Message) -> list[str]:
@@ -174,9 +187,49 @@ async def test_routes_list_names_and_unroute_removes_a_route(stack: SandboxStack
     await user.command("/call-events", "routes")
     [listing] = await eventually(user.responses)
     assert "*Sales hotline* (`svc-sales`) → <#C0SALES>" in listing["text"]
-    reply = await user.command("/call-events", "unroute svc-sales")
-    assert "go to <#C0CALLS> again" in reply.json["text"]
+    assert "go to <#C0CALLS> again" in await command_outcome(user, "/call-events", "unroute svc-sales")
     assert await stack.services.outbox.routes() == {}
+
+
+async def test_the_route_form_comes_back_when_the_channel_cannot_be_checked(stack: SandboxStack) -> None:
+    user = stack.user()
+    form = await user.open_modal("/call-events", "route")
+    stack.slack.inject(200, body=["not", "an", "answer"], path_prefix="/api/conversations.info")
+    await user.submit(form, {"service_id": "svc-x", "name": "X line", "channel": "C0SALES"})
+    again = await eventually(lambda: "couldn't check the channel" in str(stack.slack.views[form["id"]])
+                             and stack.slack.views[form["id"]])
+    assert "Submit again in a moment" in str(again["blocks"])
+    assert block(again, "service_id")["element"]["initial_value"] == "svc-x"
+    assert block(again, "name")["element"]["initial_value"] == "X line"
+    assert block(again, "channel")["element"]["initial_conversation"] == "C0SALES"
+    valid_view(again)
+    assert await stack.services.outbox.routes() == {}
+
+
+async def test_route_by_command_checks_the_channel_first_and_says_what_to_do(stack: SandboxStack) -> None:
+    stack.slack.add_channel("C0PRIV", "private-sales", member=False)
+    stack.slack.add_channel("C0OLD", "old-sales", archived=True)
+    user = stack.user()
+    answer = await command_outcome(user, "/call-events", "route svc-x <#C0PRIV|private-sales>")
+    assert answer.startswith(":x: I did not route `svc-x`. I'm not a member of <#C0PRIV> yet"), answer
+    assert "/invite" in answer
+    answer = await command_outcome(user, "/call-events", "route svc-x <#C0OLD|old-sales>")
+    assert "<#C0OLD> is archived" in answer
+    assert await stack.services.outbox.routes() == {}
+    failed = [(e.action, e.outcome) for e in await stack.services.store.recent_audit()]
+    assert failed.count(("call_events.route", "failed")) == 2
+
+
+async def test_route_by_command_answers_at_once_when_slack_is_slow_then_says_the_outcome(
+        stack: SandboxStack) -> None:
+    stack.slack.path_latency["/api/conversations.info"] = 2.0  # longer than the command waits
+    user = stack.user()
+    reply = await user.command("/call-events", "route svc-y <#C0SALES|sales>")
+    assert reply.json["text"] == ":hourglass_flowing_sand: Checking that I can post in <#C0SALES>…"
+    [answer] = await eventually(user.responses)
+    assert answer["replace_original"] is True
+    assert answer["text"] == ":white_check_mark: Calls of `svc-y` now go to <#C0SALES>, from the next call on."
+    assert await stack.services.outbox.routes() == {"svc-y": "C0SALES"}
 
 
 async def test_a_missed_calls_call_back_is_taken_once(stack: SandboxStack) -> None:
