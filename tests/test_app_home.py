@@ -164,3 +164,17 @@ async def test_recent_actions_name_the_field_the_service_and_the_caller(stack: S
     assert "Routed the calls of *Support line*" in text
     assert "Took the call-back of the missed call from +852 9123 4567" in text
     assert "phones.0.phone" not in text and "c-missed" not in text
+
+
+async def test_all_of_the_last_20_calls_show_even_with_long_service_ids(stack: SandboxStack) -> None:
+    from slack_sdk.models.blocks import Block
+
+    services = [f"svc-{n:02d}-" + "x" * 110 for n in range(20)]
+    for n, service in enumerate(services):
+        await stack.webhook(call_start(f"c-{n}", service, caller=f"8529123{n:04d}"))
+    await wait_for(lambda: len(stack.slack.channel_messages("C0CALLS")) == 20, timeout=20)
+    await stack.user("U0ADMIN").open_home()
+    text = await wait_for(lambda: (t := home_text(stack, "U0ADMIN")) and "Last 20 calls" in t and t)
+    assert all(service in text for service in services), "no call is cut off"
+    for block in stack.slack.home_views["U0ADMIN"]["blocks"]:
+        Block.parse(block).validate_json()
