@@ -16,8 +16,11 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.mrkdwn import escape
 from bot.providers.errors import ProviderError
-from bot.relay.messages import button, clock
+from bot.relay.cards import names_for
+from bot.relay.events import CallEvent
+from bot.relay.messages import button, clock, party
 from bot.services import Services
+from bot.store.outbox import Delivery
 from handlers.call_route import channel_problem, open_form
 from handlers.commands import split
 from handlers.provisioning import ANSWER_WITHIN, not_configured
@@ -345,11 +348,26 @@ async def given_up_blocks(services: Services, limit: int = 5) -> list[dict[str, 
         when, _ = clock(d.received_at, "{date_short_pretty} {time}")
         where = f" in <#{d.channel_id}>" if d.channel_id else ""
         kind = "start" if d.kind == "CallStart" else "end"
-        block = _section(f"Call `{escape(d.call_id)}` ({kind}, received {when}){where}: "
-                         f"`{escape(error)}`{_hint(error)}")
+        block = _section(f"{await _call_named(services, d)} ({kind}, received {when}){where}: "
+                         f"{slack_error_words(error)}")
         block["accessory"] = button("Retry", RETRY, str(d.id))
         blocks.append(block)
     return blocks
+
+
+async def _call_named(services: Services, delivery: Delivery) -> str:
+    """A call as people know it: who called and when it started (its ID only as a last resort)."""
+    call = await services.call_notes.summary(delivery.call_id)
+    payload = call.start_event if call is not None and call.start_event is not None else (
+        delivery.payload if delivery.kind == "CallStart" else None)
+    if payload is None:
+        return f"A call whose start was not received (`{escape(delivery.call_id)}`)"
+    start = CallEvent.model_validate(payload)
+    caller = party(start.caller, await names_for(services, start), "caller")
+    if call is None or not call.started_at:
+        return f"The call from {caller}"
+    began, _ = clock(call.started_at, "{date_short_pretty} {time}")
+    return f"The call from {caller} that started {began}"
 
 
 async def _show_status(services: Services, respond: Respond) -> None:
@@ -391,18 +409,41 @@ async def delivery_summary(services: Services) -> list[str]:
         error, channel, at = last
         when, _ = clock(at, "{date_short_pretty} {time}")
         where = f" in <#{channel}>" if channel else ""
-        lines.append(f"*Last delivery error:* `{escape(error)}`{where} (event received {when}){_hint(error)}")
+        lines.append(f"*Last delivery error*{where} (event received {when}): {slack_error_words(error)}")
     else:
         lines.append("*Last delivery error:* none")
     return lines
 
 
-def _hint(error: str) -> str:
-    return {
-        "not_in_channel": " — invite the bot to that channel",
-        "channel_not_found": " — the channel was deleted or the ID is wrong; re-route the service",
-        "is_archived": " — unarchive the channel or re-route the service",
-    }.get(error, "")
+#: Slack's reasons for refusing a notification for good, in words, with what to do.
+SLACK_ERRORS = {
+    "not_in_channel": "I'm not a member of that channel: invite me there (`/invite @Telephony Ops`), "
+                      "then Retry.",
+    "channel_not_found": "The channel was deleted or its ID is wrong: route the service to another channel "
+                         "(`/call-events route`), then Retry.",
+    "is_archived": "The channel is archived: unarchive it or route the service elsewhere, then Retry.",
+    "restricted_action": "The workspace does not let me post in that channel: ask an admin, or route the "
+                         "service elsewhere, then Retry.",
+    "msg_too_long": "The message was longer than Slack allows.",
+    "no_text": "The message had no text.",
+    "invalid_blocks": "Slack did not accept the message's layout.",
+    "invalid_metadata_format": "Slack did not accept the message's hidden call details.",
+    "invalid_metadata_schema": "Slack did not accept the message's hidden call details.",
+    "invalid_auth": "Slack no longer accepts my token: reinstall the app (or fix SLACK_BOT_TOKEN), then Retry.",
+    "not_authed": "Slack received no token from me: set SLACK_BOT_TOKEN, then Retry.",
+    "account_inactive": "Slack no longer accepts my token: reinstall the app (or fix SLACK_BOT_TOKEN), "
+                        "then Retry.",
+    "token_revoked": "My Slack token was revoked: reinstall the app, then Retry.",
+    "missing_scope": "The app lacks the permission to post messages: reinstall it with chat:write, then Retry.",
+    "ekm_access_denied": "The workspace's key management refused the message.",
+    "team_access_not_granted": "The app has no access to that workspace: ask an admin to grant it, then Retry.",
+    "internal error": "Something went wrong inside the bot while sending it: Retry.",
+}
+
+
+def slack_error_words(error: str) -> str:
+    """Why Slack refused a notification, in a sentence; an unknown code as a general fallback."""
+    return SLACK_ERRORS.get(error) or f"Slack refused it (`{escape(error or 'no reason given')}`)."
 
 
 def _epoch(rfc3339: Any) -> float | None:

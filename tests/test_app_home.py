@@ -104,7 +104,8 @@ async def test_home_is_the_console_for_calls_routes_and_deliveries(stack: Sandbo
     missed = text.split("*Missed calls nobody has taken*")[1].split("*Last 20 calls*")[0]
     assert "+852 9123 4567" in missed and "[I'll call back]" in missed
     assert "`svc-sales` → <#C0SALES>\n[Remove]" in text
-    assert "Call `c-dead` (start" in text and "not_in_channel" in text and "[Retry]" in text
+    assert "The call from +852 9123 4567 (start, received <!date^" in text
+    assert "I'm not a member of that channel" in text and "not_in_channel" not in text and "[Retry]" in text
     assert "[Subscribe]" in text
     assert "New contact" in text and "Route a service's calls" in text
 

@@ -205,12 +205,14 @@ async def test_a_channel_the_bot_cannot_post_in_is_recorded_and_shown_in_status(
         user = stack.user()
         await user.command("/call-events", "status")
         [status] = await eventually(user.responses)
-        assert "not_in_channel" in status["text"] and "invite the bot" in status["text"]
+        assert "I'm not a member of that channel: invite me there" in status["text"]
+        assert "not_in_channel" not in str(status), "Slack's code is said in words"
         posts = [r for r in stack.slack.requests if r.path == "/api/chat.postMessage"]
         assert len(posts) == 1, "a permanent error is not retried"
         [retry] = [b["accessory"] for b in status["blocks"] if b.get("accessory", {}).get("action_id")
                    == "call_events.retry"]
-        assert "Call `call-8` (start, received <!date^" in str(status["blocks"])
+        assert "The call from +852 9123 4567 (start, received <!date^" in str(status["blocks"])
+        assert "call-8" not in str(status["blocks"])
 
         stack.slack.channels[CALLS].is_member = True  # someone invited the bot
         status_message = Message(CALLS, "1.0", status["text"], status["blocks"])  # the ephemeral answer
