@@ -1,7 +1,8 @@
 """Keeps the directory's copy of CINNOX's staff list (names for the EIDs in call events)
-fresh: read in the background, never while a call is being delivered. It is first read
-when a call names a staff member the copy does not know, then again whenever the copy is
-older than its TTL and calls keep naming unknown staff, at most once a minute."""
+fresh: read in the background, never while a call is being delivered. It is read once at
+start (so that each staff member's first call already shows their name), then whenever a
+call names a staff member the copy does not know, at most once a minute, and at least once
+per TTL."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class StaffSync:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        wait: float | None = None  # until a call names someone unknown
+        wait: float | None = 0.0  # at once: the first read is at start
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)

@@ -208,8 +208,8 @@ async def _call_blocks(services: Services) -> list[dict[str, Any]]:
     live, missed, recent = (await notes.in_progress(time.time()), await notes.missed_not_taken(5),
                             await notes.recent(20))
     blocks.append(modal.section("*Calls in progress*"))
-    blocks.append(modal.section("\n".join([await _call_line(services, c) for c in live]))
-                  if live else modal.context("None right now."))
+    blocks += (_line_sections([await _call_line(services, c) for c in live])
+               or [modal.context("None right now.")])
     blocks.append(modal.section("*Missed calls nobody has taken*"))
     for call in missed:
         block = modal.section(await _call_line(services, call))
@@ -218,10 +218,26 @@ async def _call_blocks(services: Services) -> list[dict[str, Any]]:
     if not missed:
         blocks.append(modal.context("None: every missed call has someone calling back."))
     blocks.append(modal.section("*Last 20 calls*"))
-    blocks.append(modal.section("\n".join([await _call_line(services, c) for c in recent]))
-                  if recent else modal.context("No calls yet."))
+    blocks += (_line_sections([await _call_line(services, c) for c in recent])
+               or [modal.context("No calls yet.")])
     blocks += await routes_blocks(services)
     return blocks
+
+
+#: A section's text is at most 3,000 characters (Slack refuses more).
+SECTION_TEXT_MAX = 3000
+
+
+def _line_sections(lines: list[str]) -> list[dict[str, Any]]:
+    """Lines in as few sections as fit, each under Slack's limit, so that none is cut off."""
+    sections: list[str] = []
+    for line in lines:
+        line = line[:SECTION_TEXT_MAX]
+        if sections and len(sections[-1]) + 1 + len(line) <= SECTION_TEXT_MAX:
+            sections[-1] += "\n" + line
+        else:
+            sections.append(line)
+    return [modal.section(text) for text in sections]
 
 
 async def _subscription_block(services: Services) -> dict[str, Any]:

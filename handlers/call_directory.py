@@ -15,17 +15,27 @@ from bot.services import Services
 log = structlog.get_logger(__name__)
 
 
-async def contact_created(services: Services, request: Any, outcome: Any, meta: dict[str, Any]) -> None:
+def contact_name(request: Any) -> str:
+    """What call messages call the contact: its name, else its company, else its first
+    email; empty when it has none of these (the number alone is then shown, but the
+    caller is known and not offered for saving again)."""
     name = " ".join(filter(None, [request.first_name, request.last_name]))
+    emails = [e.email for e in getattr(request, "emails", None) or []]
+    return name or (getattr(request, "company", None) or "").strip() or (emails[0] if emails else "")
+
+
+async def contact_created(services: Services, request: Any, outcome: Any, meta: dict[str, Any]) -> None:
     phones = [p.phone for p in request.phones]
     try:
-        if phones and name:
-            await services.directory.add_contact(phones, name, outcome.resource_id, None)
-        call_id = meta.get("call")
-        if isinstance(call_id, str) and call_id:
-            await refresh_parent(services, call_id)
+        if phones:
+            await services.directory.add_contact(phones, contact_name(request), outcome.resource_id, None)
     except Exception:  # the contact exists: a name not shown is no reason to say otherwise
         log.exception("directory.contact_not_recorded")
+        return
+    call_id = meta.get("call")
+    if isinstance(call_id, str) and call_id:
+        # The form's answer never waits on Slack: the call's message is redrawn after it.
+        services.background.spawn(refresh_parent(services, call_id), name="call.parent_refresh")
 
 
 async def service_group_created(services: Services, request: Any, outcome: Any) -> None:

@@ -3,6 +3,7 @@ to a channel, and show how the relay is doing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -15,11 +16,14 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.mrkdwn import escape
 from bot.providers.errors import ProviderError
-from bot.relay.messages import button, clock
+from bot.relay.cards import names_for
+from bot.relay.events import CallEvent
+from bot.relay.messages import button, clock, party
 from bot.services import Services
+from bot.store.outbox import Delivery
 from handlers.call_route import channel_problem, open_form
 from handlers.commands import split
-from handlers.provisioning import not_configured
+from handlers.provisioning import ANSWER_WITHIN, not_configured
 from handlers.usage import usage_answer
 
 log = structlog.get_logger(__name__)
@@ -69,7 +73,7 @@ def register(app: AsyncApp, services: Services) -> None:
         elif sub == "route":
             await _route(services, user, args, ack, respond)
         elif sub == "unroute":
-            await _unroute(services, user, args, ack)
+            await _unroute(services, user, args, ack, respond)
         elif sub == "status":
             await ack()
             services.background.spawn(_show_status(services, respond), name="call_events.status")
@@ -129,15 +133,21 @@ async def _subscribe(services: Services, user: str, enabled: bool,
         return
     # CINNOX answers enabled=false when a subscription failed (its document says so), and
     # may keep another URL: either way calls would not reach this bot. An answer that does
-    # not say enabled at all confirms nothing.
-    ours = state.url is None or _same_url(state.url, url)
+    # not say enabled at all confirms nothing, nor one that does not name this bot's URL.
+    ours = state.url is not None and _same_url(state.url, url)
     confirmed = state.enabled is enabled and (ours or not enabled)
     now_enabled = bool(state.enabled) and ours
     await services.store.set_setting(SUBSCRIPTION_SETTING, json.dumps(
         {"enabled": now_enabled, "updated_at": state.updated_at, "by": user}))
     if not confirmed:
-        said = "did not say whether it is on" if state.enabled is None else (
-            "answered enabled = false" if enabled and not state.enabled else "answered with another URL")
+        if state.enabled is None:
+            said = "did not say whether it is on"
+        elif enabled and not state.enabled:
+            said = "answered enabled = false"
+        elif state.url is None:
+            said = "did not say which URL it sends to"
+        else:
+            said = "answered with another URL"
         await services.access.record(user, action, "failed", detail=f"CINNOX {said}")
         if enabled:
             text = (f":x: CINNOX did not take the subscription (it {said}). Check that it can reach "
@@ -187,29 +197,68 @@ async def _route(services: Services, user: str, args: list[str], ack: Any, respo
     if len(service_id) > 128:
         await ack(response_type="ephemeral", text="That service ID is too long (at most 128 characters).")
         return
+    outcome = services.background.spawn(_route_checked(services, user, service_id, channel),
+                                        name="call_events.route")
+    await _answer(services, outcome, ack, respond,
+                  f":hourglass_flowing_sand: Checking that I can post in <#{channel}>…")
+
+
+async def _answer(services: Services, outcome: asyncio.Task[Any], ack: Any, respond: Respond,
+                  waiting: str) -> None:
+    """Answer with the outcome when it comes quickly (as the forms do, within
+    ``ANSWER_WITHIN``); otherwise ``waiting`` now, and the outcome replaces it later."""
+    try:
+        text = await asyncio.wait_for(asyncio.shield(outcome), timeout=ANSWER_WITHIN)
+    except TimeoutError:
+        await ack(response_type="ephemeral", text=waiting)
+        services.background.spawn(_respond_later(outcome, respond), name="call_events.answer")
+        return
+    await ack(response_type="ephemeral", text=text)
+
+
+async def _respond_later(outcome: asyncio.Task[Any], respond: Respond) -> None:
+    await respond(response_type="ephemeral", replace_original=True, text=await outcome)
+
+
+async def _route_checked(services: Services, user: str, service_id: str, channel: str) -> str:
+    """Route only a channel the bot can post in; the outcome in a sentence."""
     assert services.relay is not None
-    await services.relay.set_route(service_id, channel, user)
-    await services.access.record(user, "call_events.route", "ok", resource_id=service_id,
-                                 detail=f"→ {channel}")
-    await ack(response_type="ephemeral",
-              text=f":white_check_mark: Calls of service `{escape(service_id)}` now go to <#{channel}>.")
-    services.background.spawn(_check_channel(services, channel, respond), name="call_events.check")
+    try:
+        shown = _service_label(service_id, await services.directory.service_names())
+        problem = await channel_problem(services, channel, again="then run the command again")
+        if problem is None:
+            await services.relay.set_route(service_id, channel, user)
+            await services.access.record(user, "call_events.route", "ok", resource_id=service_id,
+                                         detail=f"→ {channel}")
+            text = f":white_check_mark: Calls of {shown} now go to <#{channel}>, from the next call on."
+        else:
+            await services.access.record(user, "call_events.route", "failed", resource_id=service_id,
+                                         detail=problem)
+            text = f":x: I did not route {shown}. {problem}"
+    except Exception:
+        log.exception("call_events.route_failed", service_id=service_id, channel=channel)
+        text = (f":x: I couldn't check <#{channel}> just now, so nothing changed. "
+                f"Run `/call-events route {escape(service_id)} <#{channel}>` again in a moment.")
+    return text
 
 
-async def _check_channel(services: Services, channel: str, respond: Respond) -> None:
-    """Warn at once when the bot will not be able to post there."""
-    problem = await channel_problem(services, channel)
-    if problem is not None:
-        await respond(response_type="ephemeral", replace_original=False,
-                      text=f":warning: Calls routed there will not be posted until this is fixed. {problem}")
-
-
-async def _unroute(services: Services, user: str, args: list[str], ack: Any) -> None:
+async def _unroute(services: Services, user: str, args: list[str], ack: Any, respond: Respond) -> None:
     if len(args) != 1:
         await ack(response_type="ephemeral", text="Usage: `/call-events unroute <serviceId>`, e.g. "
                                                   "`/call-events unroute 5f1c2d`.")
         return
-    await ack(response_type="ephemeral", text=await unroute(services, user, args[0]))
+    outcome = services.background.spawn(_unroute_said(services, user, args[0]), name="call_events.unroute")
+    await _answer(services, outcome, ack, respond,
+                  f":hourglass_flowing_sand: Removing the route of `{escape(args[0])}`…")
+
+
+async def _unroute_said(services: Services, user: str, service_id: str) -> str:
+    try:
+        return await unroute(services, user, service_id)
+    except Exception:
+        log.exception("call_events.unroute_failed", service_id=service_id)
+        return (":x: I couldn't remove that route just now, so nothing changed. "
+                f"Run `/call-events unroute {escape(service_id)}` again in a moment.")
 
 
 async def unroute(services: Services, user: str, service_id: str) -> str:
@@ -299,11 +348,26 @@ async def given_up_blocks(services: Services, limit: int = 5) -> list[dict[str, 
         when, _ = clock(d.received_at, "{date_short_pretty} {time}")
         where = f" in <#{d.channel_id}>" if d.channel_id else ""
         kind = "start" if d.kind == "CallStart" else "end"
-        block = _section(f"Call `{escape(d.call_id)}` ({kind}, received {when}){where}: "
-                         f"`{escape(error)}`{_hint(error)}")
+        block = _section(f"{await _call_named(services, d)} ({kind}, received {when}){where}: "
+                         f"{slack_error_words(error)}")
         block["accessory"] = button("Retry", RETRY, str(d.id))
         blocks.append(block)
     return blocks
+
+
+async def _call_named(services: Services, delivery: Delivery) -> str:
+    """A call as people know it: who called and when it started (its ID only as a last resort)."""
+    call = await services.call_notes.summary(delivery.call_id)
+    payload = call.start_event if call is not None and call.start_event is not None else (
+        delivery.payload if delivery.kind == "CallStart" else None)
+    if payload is None:
+        return f"A call whose start was not received (`{escape(delivery.call_id)}`)"
+    start = CallEvent.model_validate(payload)
+    caller = party(start.caller, await names_for(services, start), "caller")
+    if call is None or not call.started_at:
+        return f"The call from {caller}"
+    began, _ = clock(call.started_at, "{date_short_pretty} {time}")
+    return f"The call from {caller} that started {began}"
 
 
 async def _show_status(services: Services, respond: Respond) -> None:
@@ -345,18 +409,41 @@ async def delivery_summary(services: Services) -> list[str]:
         error, channel, at = last
         when, _ = clock(at, "{date_short_pretty} {time}")
         where = f" in <#{channel}>" if channel else ""
-        lines.append(f"*Last delivery error:* `{escape(error)}`{where} (event received {when}){_hint(error)}")
+        lines.append(f"*Last delivery error*{where} (event received {when}): {slack_error_words(error)}")
     else:
         lines.append("*Last delivery error:* none")
     return lines
 
 
-def _hint(error: str) -> str:
-    return {
-        "not_in_channel": " — invite the bot to that channel",
-        "channel_not_found": " — the channel was deleted or the ID is wrong; re-route the service",
-        "is_archived": " — unarchive the channel or re-route the service",
-    }.get(error, "")
+#: Slack's reasons for refusing a notification for good, in words, with what to do.
+SLACK_ERRORS = {
+    "not_in_channel": "I'm not a member of that channel: invite me there (`/invite @Telephony Ops`), "
+                      "then Retry.",
+    "channel_not_found": "The channel was deleted or its ID is wrong: route the service to another channel "
+                         "(`/call-events route`), then Retry.",
+    "is_archived": "The channel is archived: unarchive it or route the service elsewhere, then Retry.",
+    "restricted_action": "The workspace does not let me post in that channel: ask an admin, or route the "
+                         "service elsewhere, then Retry.",
+    "msg_too_long": "The message was longer than Slack allows.",
+    "no_text": "The message had no text.",
+    "invalid_blocks": "Slack did not accept the message's layout.",
+    "invalid_metadata_format": "Slack did not accept the message's hidden call details.",
+    "invalid_metadata_schema": "Slack did not accept the message's hidden call details.",
+    "invalid_auth": "Slack no longer accepts my token: reinstall the app (or fix SLACK_BOT_TOKEN), then Retry.",
+    "not_authed": "Slack received no token from me: set SLACK_BOT_TOKEN, then Retry.",
+    "account_inactive": "Slack no longer accepts my token: reinstall the app (or fix SLACK_BOT_TOKEN), "
+                        "then Retry.",
+    "token_revoked": "My Slack token was revoked: reinstall the app, then Retry.",
+    "missing_scope": "The app lacks the permission to post messages: reinstall it with chat:write, then Retry.",
+    "ekm_access_denied": "The workspace's key management refused the message.",
+    "team_access_not_granted": "The app has no access to that workspace: ask an admin to grant it, then Retry.",
+    "internal error": "Something went wrong inside the bot while sending it: Retry.",
+}
+
+
+def slack_error_words(error: str) -> str:
+    """Why Slack refused a notification, in a sentence; an unknown code as a general fallback."""
+    return SLACK_ERRORS.get(error) or f"Slack refused it (`{escape(error or 'no reason given')}`)."
 
 
 def _epoch(rfc3339: Any) -> float | None:

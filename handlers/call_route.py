@@ -87,21 +87,27 @@ def submitted(view: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def channel_problem(services: Services, channel: str) -> str | None:
-    """Why the bot could not post call messages in ``channel``, in a sentence; None when it can."""
+async def channel_problem(services: Services, channel: str, again: str = "then submit again") -> str | None:
+    """Why the bot could not post call messages in ``channel``, in a sentence; None when it can.
+    ``again`` says how to retry once it is fixed. Errors other than Slack's answer propagate."""
     try:
         info = (await services.slack.conversations_info(channel=channel))["channel"]
     except SlackApiError as exc:
         error = exc.response.get("error")
         if error == "channel_not_found":
             return (f"I can't see <#{channel}>. If it is a private channel, invite me there first "
-                    "(in the channel: `/invite @Telephony Ops`), then try again.")
-        return f"Slack would not tell me about <#{channel}> ({escape(str(error))}). Try again in a moment."
+                    f"(in the channel: `/invite @Telephony Ops`), {again}.")
+        if error == "missing_scope":
+            return (f"I'm not allowed to look at <#{channel}>: this Slack app lacks the permission to "
+                    "read channel details (channels:read, groups:read). Ask a workspace admin to "
+                    f"reinstall the app with them, {again}.")
+        return (f"Slack would not tell me about <#{channel}> ({escape(str(error))}). "
+                "Try again in a moment.")
     if info.get("is_archived"):
         return f"<#{channel}> is archived: unarchive it, or pick another channel."
     if not info.get("is_member"):
         return (f"I'm not a member of <#{channel}> yet. In that channel type `/invite @Telephony Ops` "
-                "(or open its details → Integrations → Add apps), then submit again.")
+                f"(or open its details → Integrations → Add apps), {again}.")
     return None
 
 
@@ -137,7 +143,11 @@ async def open_form(services: Services, client: Any, trigger_id: str, meta: dict
 async def _route(services: Services, user: str, view_id: str, meta: dict[str, Any],
                  values: dict[str, Any]) -> None:
     service_id, channel = str(values["service_id"]), str(values["channel"])
-    problem = await channel_problem(services, channel)
+    try:
+        problem = await channel_problem(services, channel)
+    except Exception:  # Slack unreachable, a timeout: the form comes back, never stuck on "Checking…"
+        log.exception("call_route.check_failed", channel=channel)
+        problem = "I couldn't check the channel just now. Submit again in a moment."
     if problem is not None:
         await services.access.record(user, "call_events.route", "failed", resource_id=service_id,
                                      detail=problem)

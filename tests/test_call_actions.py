@@ -14,6 +14,7 @@ from slack_sdk.models.views import View
 from bot.access import refusal
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.slack import Message
+from bot.sandbox.slack_user import SlackUser
 from bot.sandbox.stack import SandboxStack
 from tests.flow import block, changed, eventually, eventually_async, submit_and_wait
 
@@ -33,6 +34,18 @@ def valid_view(view: dict[str, Any]) -> None:
                                                    "private_metadata", "external_id")}
     View(**keep).validate_json()
     valid(view["blocks"])
+
+
+async def command_outcome(user: SlackUser, command: str, text: str) -> str:
+    """What the person reads in the end: the answer itself when the bot was quick, else
+    what replaced its "…" line (bounded wait)."""
+    reply = await user.command(command, text)
+    said = str(reply.json["text"])
+    if not said.startswith(":hourglass_flowing_sand:"):
+        return said
+    [later] = await eventually(user.responses)
+    assert later["replace_original"] is True, "the outcome takes the place of the '…' line"
+    return str(later["text"])
 
 
 def actions(message: Message) -> list[str]:
@@ -62,6 +75,18 @@ async def test_a_call_from_a_number_saved_through_contact_names_the_contact(stac
     valid(parent.blocks)
 
 
+async def test_a_number_saved_without_a_name_is_known_and_not_offered_again(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await user.open_modal("/contact")
+    outcome = await submit_and_wait(user, view, {"phones.0.type": "Mobile", "phones.0.phone": "+85294660011"})
+    assert "created" in outcome
+    await stack.webhook(call_start("c-bare", caller="85294660011"))
+    parent = await eventually(lambda: parent_of(stack, "c-bare"))
+    assert parent.text == "Incoming call from +852 9466 0011 · service svc-support"
+    assert "call.save_contact" not in actions(parent), "a saved number is not offered for saving again"
+    valid(parent.blocks)
+
+
 async def test_save_contact_opens_the_form_prefilled_and_the_message_then_shows_the_name(
         stack: SandboxStack) -> None:
     await stack.webhook(call_start("c-new", caller="85291234567"))
@@ -87,6 +112,24 @@ async def test_save_contact_opens_the_form_prefilled_and_the_message_then_shows_
     await stack.webhook(call_start("c-again", caller="85291234567"))
     later = await eventually(lambda: parent_of(stack, "c-again"))
     assert later.text.startswith("Incoming call from Ada Lovelace (+852 9123 4567)")
+
+
+async def test_saving_the_caller_answers_at_once_when_slack_is_slow_and_the_end_still_shows(
+        stack: SandboxStack) -> None:
+    await stack.webhook(call_start("c-slow", caller="85291230000"))
+    parent = await eventually(lambda: parent_of(stack, "c-slow"))
+    user = stack.user()
+    before = len(stack.slack.views)
+    await user.click_message(parent, "call.save_contact")
+    form = await new_view(stack, before)
+    stack.slack.path_latency["/api/chat.update"] = 2.0  # longer than the form waits for its answer
+    reply = await user.submit(form, {"firstName": "Alan", "lastName": "Turing"})
+    assert "created" in str(reply.json["view"]["blocks"]), "the form's answer does not wait on chat.update"
+    await stack.webhook(call_end("c-slow"))
+    ended = await eventually(lambda: (m := parent_of(stack, "c-slow")) and "ended" in m.text
+                             and "Alan Turing" in m.text and m, timeout=15)
+    assert ended.text.startswith("Call from Alan Turing (+852 9123 0000) ended")
+    stack.slack.path_latency.clear()
 
 
 async def test_call_route_routes_the_service_from_the_next_call(stack: SandboxStack) -> None:
@@ -144,9 +187,49 @@ async def test_routes_list_names_and_unroute_removes_a_route(stack: SandboxStack
     await user.command("/call-events", "routes")
     [listing] = await eventually(user.responses)
     assert "*Sales hotline* (`svc-sales`) → <#C0SALES>" in listing["text"]
-    reply = await user.command("/call-events", "unroute svc-sales")
-    assert "go to <#C0CALLS> again" in reply.json["text"]
+    assert "go to <#C0CALLS> again" in await command_outcome(user, "/call-events", "unroute svc-sales")
     assert await stack.services.outbox.routes() == {}
+
+
+async def test_the_route_form_comes_back_when_the_channel_cannot_be_checked(stack: SandboxStack) -> None:
+    user = stack.user()
+    form = await user.open_modal("/call-events", "route")
+    stack.slack.inject(200, body=["not", "an", "answer"], path_prefix="/api/conversations.info")
+    await user.submit(form, {"service_id": "svc-x", "name": "X line", "channel": "C0SALES"})
+    again = await eventually(lambda: "couldn't check the channel" in str(stack.slack.views[form["id"]])
+                             and stack.slack.views[form["id"]])
+    assert "Submit again in a moment" in str(again["blocks"])
+    assert block(again, "service_id")["element"]["initial_value"] == "svc-x"
+    assert block(again, "name")["element"]["initial_value"] == "X line"
+    assert block(again, "channel")["element"]["initial_conversation"] == "C0SALES"
+    valid_view(again)
+    assert await stack.services.outbox.routes() == {}
+
+
+async def test_route_by_command_checks_the_channel_first_and_says_what_to_do(stack: SandboxStack) -> None:
+    stack.slack.add_channel("C0PRIV", "private-sales", member=False)
+    stack.slack.add_channel("C0OLD", "old-sales", archived=True)
+    user = stack.user()
+    answer = await command_outcome(user, "/call-events", "route svc-x <#C0PRIV|private-sales>")
+    assert answer.startswith(":x: I did not route `svc-x`. I'm not a member of <#C0PRIV> yet"), answer
+    assert "/invite" in answer
+    answer = await command_outcome(user, "/call-events", "route svc-x <#C0OLD|old-sales>")
+    assert "<#C0OLD> is archived" in answer
+    assert await stack.services.outbox.routes() == {}
+    failed = [(e.action, e.outcome) for e in await stack.services.store.recent_audit()]
+    assert failed.count(("call_events.route", "failed")) == 2
+
+
+async def test_route_by_command_answers_at_once_when_slack_is_slow_then_says_the_outcome(
+        stack: SandboxStack) -> None:
+    stack.slack.path_latency["/api/conversations.info"] = 2.0  # longer than the command waits
+    user = stack.user()
+    reply = await user.command("/call-events", "route svc-y <#C0SALES|sales>")
+    assert reply.json["text"] == ":hourglass_flowing_sand: Checking that I can post in <#C0SALES>…"
+    [answer] = await eventually(user.responses)
+    assert answer["replace_original"] is True
+    assert answer["text"] == ":white_check_mark: Calls of `svc-y` now go to <#C0SALES>, from the next call on."
+    assert await stack.services.outbox.routes() == {"svc-y": "C0SALES"}
 
 
 async def test_a_missed_calls_call_back_is_taken_once(stack: SandboxStack) -> None:
@@ -233,15 +316,15 @@ async def test_a_service_group_created_through_the_bot_names_its_calls(stack: Sa
     assert parent.text == "Incoming call from +852 9123 4567 · Sales HK"
 
 
-async def test_a_staff_eid_the_bot_does_not_know_makes_it_read_the_staff_list(stack: SandboxStack) -> None:
-    for call_id in ("c-s1", "c-s2"):
-        body = call_start(call_id)
-        body["message"]["callees"] = [{"eid": "staff-0004"}]
-        if call_id == "c-s2":
-            await eventually_async(stack.services.directory.staff_refreshed_at)  # read in the background
-        await stack.webhook(body)
-        await eventually(lambda c=call_id: parent_of(stack, c))
-    assert "Katherine Johnson (ext 1004)" in str(parent_of(stack, "c-s2").blocks)
+async def test_the_staff_list_is_read_at_start_so_a_first_call_names_the_staff(stack: SandboxStack) -> None:
+    await eventually_async(stack.services.directory.staff_refreshed_at)  # read in the background at start
+    body = call_start("c-s1")
+    body["message"]["callees"] = [{"eid": "staff-0004"}, {"eid": "eid-not-in-the-list"}]
+    await stack.webhook(body)
+    parent = await eventually(lambda: parent_of(stack, "c-s1"))
+    assert "Katherine Johnson (ext 1004)" in str(parent.blocks)
+    assert "a staff member" in str(parent.blocks), "an EID the list does not know is not shown raw"
+    assert "eid-not-in-the-list" not in str(parent.blocks) + parent.text
     assert len(stack.cinnox.calls("/contacts/staffcontact-list")) == 1, "read once, not per call"
 
 

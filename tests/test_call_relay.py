@@ -9,6 +9,7 @@ from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.slack import Message
 from bot.sandbox.stack import SandboxStack
 from tests.flow import eventually, eventually_async
+from tests.test_call_actions import command_outcome
 
 CALLS = "C0CALLS"  # the stack's CALL_EVENTS_CHANNEL
 
@@ -133,7 +134,7 @@ async def test_a_reply_posted_but_answered_with_an_error_is_found_and_not_posted
 
 async def test_a_call_end_follows_its_call_when_its_own_service_has_no_channel(tmp_path: Path) -> None:
     async with SandboxStack(tmp_path, call_events_channel=None, call_end_grace_seconds=0.3) as stack:
-        await stack.user().command("/call-events", "route svc-a C0A")
+        await command_outcome(stack.user(), "/call-events", "route svc-a C0A")
         await stack.webhook(call_start("call-10", "svc-a"))
         await eventually(lambda: parents(stack, "C0A"))
         await stack.webhook(call_end("call-10", "svc-transferred"))  # no route, no default channel
@@ -154,8 +155,8 @@ async def test_call_end_without_its_start_is_posted_alone_after_the_grace_period
 
 
 async def test_calls_go_to_the_channel_routed_for_their_service(stack: SandboxStack) -> None:
-    reply = await stack.user().command("/call-events", "route svc-sales <#C0SALES|sales>")
-    assert "C0SALES" in reply.json["text"]
+    routed = await command_outcome(stack.user(), "/call-events", "route svc-sales <#C0SALES|sales>")
+    assert routed == ":white_check_mark: Calls of `svc-sales` now go to <#C0SALES>, from the next call on."
     await stack.webhook(call_start("call-6", "svc-sales"))
     await stack.webhook(call_start("call-7", "svc-other"))
     await stack.webhook(call_end("call-6", "svc-sales"))
@@ -172,7 +173,7 @@ async def test_calls_go_to_the_channel_routed_for_their_service(stack: SandboxSt
 
 async def test_every_event_arrives_once_in_thread_order_when_slack_fails_30_percent(tmp_path: Path) -> None:
     async with SandboxStack(tmp_path, relay_channel_rate=50) as stack:
-        await stack.user().command("/call-events", "route svc-b C0CALLSB")
+        await command_outcome(stack.user(), "/call-events", "route svc-b C0CALLSB")
         stack.slack.fail_ratio = 0.3  # on every Slack method: 429 (Retry-After), 500, or
         stack.slack.fail_statuses = (429, 500, 200)  # 200 {"ok": false, "error": "internal_error"}
         stack.slack.fail_after = 0.5  # half the failures come after the message was posted
@@ -204,12 +205,14 @@ async def test_a_channel_the_bot_cannot_post_in_is_recorded_and_shown_in_status(
         user = stack.user()
         await user.command("/call-events", "status")
         [status] = await eventually(user.responses)
-        assert "not_in_channel" in status["text"] and "invite the bot" in status["text"]
+        assert "I'm not a member of that channel: invite me there" in status["text"]
+        assert "not_in_channel" not in str(status), "Slack's code is said in words"
         posts = [r for r in stack.slack.requests if r.path == "/api/chat.postMessage"]
         assert len(posts) == 1, "a permanent error is not retried"
         [retry] = [b["accessory"] for b in status["blocks"] if b.get("accessory", {}).get("action_id")
                    == "call_events.retry"]
-        assert "Call `call-8` (start, received <!date^" in str(status["blocks"])
+        assert "The call from +852 9123 4567 (start, received <!date^" in str(status["blocks"])
+        assert "call-8" not in str(status["blocks"])
 
         stack.slack.channels[CALLS].is_member = True  # someone invited the bot
         status_message = Message(CALLS, "1.0", status["text"], status["blocks"])  # the ephemeral answer
@@ -348,8 +351,7 @@ async def test_delivered_events_older_than_a_week_are_pruned_and_others_kept(sta
 
 async def test_a_call_with_fifty_callees_still_posts_within_slacks_block_limits(stack: SandboxStack) -> None:
     body = call_start("call-big")
-    body["message"]["callees"] = [{"eid": f"staff-{n:02d}-" + "x" * 60}
-                                  for n in range(50)]
+    body["message"]["callees"] = [{"number": f"{n:02d}" + "7" * 60} for n in range(50)]
     await stack.webhook(body)
     [parent] = await eventually(lambda: parents(stack))
     fields = [f["text"] for b in parent.blocks for f in b.get("fields", [])]
@@ -363,5 +365,5 @@ async def test_caller_and_service_text_cannot_ping_the_channel(stack: SandboxSta
     await stack.webhook(body)
     [parent] = await eventually(lambda: parents(stack))
     shown = parent.text + str([b for b in parent.blocks if b["type"] != "actions"])  # values are not shown
-    assert "&lt;!channel&gt;" in shown and "a&amp;b&lt;@U1&gt;" in shown
+    assert "&lt;!channel&gt;" in shown and "a staff member" in shown
     assert "<!channel>" not in shown and "<@U1>" not in shown

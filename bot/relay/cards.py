@@ -35,16 +35,26 @@ async def card_for(services: Services, call_id: str) -> messages.CallCard | None
 async def refresh_parent(services: Services, call_id: str) -> bool:
     """Show the call's parent as the store now has it (after a click: a name saved, a
     call-back taken). Through the bot's own client, not a relay lane, so that deliveries
-    never wait for it. False when the call has no parent message (any more)."""
-    call = await services.call_notes.summary(call_id)
-    card = await card_for(services, call_id)
-    if card is None or call is None or not call.channel_id or not call.parent_ts:
-        return False
-    parent = messages.call_parent(card)
-    try:
-        await services.slack.chat_update(channel=call.channel_id, ts=call.parent_ts, text=parent.text,
-                                         blocks=parent.blocks)
-    except SlackApiError as exc:
-        log.info("call.parent_refresh_failed", call_id=call_id, error=exc.response.get("error"))
-        return False
+    never wait for it. False when the call has no parent message (any more).
+
+    The relay may record the call's end between this read and this update: the store is
+    read again after each update and the parent redrawn while what it shows is stale, so
+    the last write always carries the call's current state."""
+    shown: tuple[str, str] | None = None
+    for _ in range(5):  # bounded: each pass only follows a change the store recorded meanwhile
+        call = await services.call_notes.summary(call_id)
+        card = await card_for(services, call_id)
+        if card is None or call is None or not call.channel_id or not call.parent_ts:
+            return shown is not None
+        parent = messages.call_parent(card)
+        drawn = (parent.text, repr(parent.blocks))
+        if drawn == shown:
+            return True
+        try:
+            await services.slack.chat_update(channel=call.channel_id, ts=call.parent_ts, text=parent.text,
+                                             blocks=parent.blocks)
+        except SlackApiError as exc:
+            log.info("call.parent_refresh_failed", call_id=call_id, error=exc.response.get("error"))
+            return False
+        shown = drawn
     return True

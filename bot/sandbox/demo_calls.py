@@ -217,8 +217,12 @@ async def play_calls(stack: SandboxStack, user: SlackUser) -> bool:
     stack.slack.add_channel(SUPPORT, "support-calls")
     for user_id, name in (("U0DEMO", "demo"), ("U0MATE", "mate")):
         stack.slack.add_user(user_id, name)
-    assert stack.runtime is not None and stack.runtime.staff_sync is not None
-    await stack.runtime.staff_sync.refresh()  # normally read when a call names unknown staff
+    # The bot reads CINNOX's staff list once at start, in the background: a call played
+    # before that read has finished would show "a staff member" instead of the name.
+    for _ in range(int(15.0 / 0.02)):
+        if await stack.services.directory.staff_refreshed_at() is not None:
+            break
+        await asyncio.sleep(0.02)
     for step in (known_caller, unknown_caller, missed_call, routing_by_form, app_home):
         if not await step(stack, user):
             say(f"Demo failed at: {step.__name__.replace('_', ' ')}")

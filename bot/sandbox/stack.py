@@ -3,6 +3,7 @@ real running bot wired to them. The demo, the tests and the benchmarks all start
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 from pathlib import Path
@@ -113,8 +114,18 @@ class SandboxStack:
                 await sim.start()
         self.runtime = Runtime(self.settings())
         await self.runtime.start()
+        if self.services.cinnox is not None:
+            await self._staff_list_read()
         self.http = aiohttp.ClientSession()
         return self
+
+    async def _staff_list_read(self) -> None:
+        """Wait (bounded) for the bot's start-up read of CINNOX's staff list, so that what a
+        test or the demo does next (a fault it injects, a call it plays) never meets it."""
+        for _ in range(500):
+            if await self.services.directory.staff_refreshed_at() is not None:
+                return
+            await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
         if self.http is not None:
