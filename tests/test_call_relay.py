@@ -280,6 +280,20 @@ async def test_an_answer_that_does_not_say_enabled_is_not_a_subscription(stack: 
     assert "Unsubscribed" in status["text"] and "<!date^" in status["text"]
 
 
+async def test_an_answer_without_this_bots_url_is_not_a_subscription(stack: SandboxStack) -> None:
+    stack.cinnox.inject(200, body={"code": 0, "result": {"enabled": True,
+                                                         "updatedAt": "2026-11-07T00:00:00.000Z"}})
+    user = stack.user()
+    await user.command("/call-events", "subscribe")
+    [answer] = await eventually(user.responses)
+    assert "did not take the subscription (it did not say which URL it sends to)" in answer["text"]
+    await user.command("/call-events", "status")
+    [status] = await eventually(user.responses)
+    assert "Unsubscribed" in status["text"]
+    entries = [(e.action, e.outcome) for e in await stack.services.store.recent_audit()]
+    assert ("call_events.subscribe", "failed") in entries
+
+
 async def test_route_needs_a_service_and_a_channel(stack: SandboxStack) -> None:
     reply = await stack.user().command("/call-events", "route svc-1")
     assert "Usage: `/call-events route" in reply.json["text"]

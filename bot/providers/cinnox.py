@@ -419,7 +419,8 @@ class CallEventSubscriptionState(_Response):
 
     #: None when the answer does not say: that confirms nothing.
     enabled: bool | None = Field(default=None, title="Subscribed")
-    url: str = Field(title="Webhook URL")
+    #: None when the answer does not say: then it confirms no URL.
+    url: str | None = Field(default=None, title="Webhook URL")
     updated_at: str | None = Field(default=None, alias="updatedAt", title="Updated at", description="RFC 3339")
 
 
@@ -613,8 +614,8 @@ class CinnoxClient:
                 operation=operation,
                 status=answer.status,
             )
-        # The URL asked for stands in when the answer leaves it out; ``enabled`` never does.
-        return errors.parse_answer(CallEventSubscriptionState, {"url": url, **result}, provider=PROVIDER,
+        # Nothing stands in for what the answer leaves out: ``enabled`` or the URL unsaid confirm nothing.
+        return errors.parse_answer(CallEventSubscriptionState, result, provider=PROVIDER,
                                    operation=operation, status=answer.status)
 
     # --- reads ----------------------------------------------------------------------------------
