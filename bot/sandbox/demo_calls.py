@@ -158,19 +158,19 @@ async def missed_call(stack: SandboxStack, user: SlackUser) -> bool:
         lambda: (m := call_message(stack.slack, "c-missed")) and "calling back" in m.text and m)
     if taken is None:
         return False
-    say("U0DEMO clicks [I'll call back]:")
+    say("ops (@demo) clicks [I'll call back]:")
     show_message(stack.slack, taken)
     mate = stack.user("U0MATE")
     await mate.click_message(seen_by_mate, "call.callback")
     told = await wait_for(mate.responses)
-    say(f"U0MATE clicks [I'll call back] too, and is told (only they see it): "
+    say(f"A teammate clicks [I'll call back] too, and is told (only they see it): "
         f"{stack.slack.as_seen(told[-1]['text']) if told else '(nothing)'}")
     await user.click_message(copy.copy(taken), "call.callback_done")
     done = await wait_for(
         lambda: (m := call_message(stack.slack, "c-missed")) and "called back" in m.text and m)
     if done is None:
         return False
-    say("U0DEMO clicks [Mark call-back done]:")
+    say("ops (@demo) clicks [Mark call-back done]:")
     show_message(stack.slack, done)
     return True
 
