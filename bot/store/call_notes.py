@@ -10,8 +10,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.store import tables
-from bot.store.db import Store
-from bot.store.directory import upsert
+from bot.store.db import Store, upsert
 
 calls = tables.calls
 outcomes = tables.call_outcomes

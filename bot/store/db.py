@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import Table, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -44,6 +44,15 @@ def dialect_insert(is_sqlite: bool) -> Any:
     from sqlalchemy.dialects import postgresql
 
     return postgresql.insert
+
+
+async def upsert(store: Store, table: Table, key: str, values: dict[str, Any]) -> None:
+    """Insert the row, or update the one with the same ``key`` (safe when replicas race)."""
+    insert = dialect_insert(store.is_sqlite)(table).values(**values)
+    statement = insert.on_conflict_do_update(index_elements=[key],
+                                             set_={k: v for k, v in values.items() if k != key})
+    async with store.transaction() as conn:
+        await conn.execute(statement)
 
 
 @dataclass(frozen=True)

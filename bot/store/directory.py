@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import delete, func, select
 
 from bot.store import tables
-from bot.store.db import Store, dialect_insert
+from bot.store.db import Store, upsert
 
 contacts = tables.directory_contacts
 staff = tables.directory_staff
@@ -33,15 +32,6 @@ class Names:
     contacts: dict[str, str] = field(default_factory=dict)  # E.164 → name
     staff: dict[str, StaffMember] = field(default_factory=dict)  # EID → member
     services: dict[str, str] = field(default_factory=dict)  # serviceId → name
-
-
-async def upsert(store: Store, table: Table, key: str, values: dict[str, Any]) -> None:
-    """Insert the row, or update the one with the same ``key`` (safe when replicas race)."""
-    insert = dialect_insert(store.is_sqlite)(table).values(**values)
-    statement = insert.on_conflict_do_update(index_elements=[key],
-                                             set_={k: v for k, v in values.items() if k != key})
-    async with store.transaction() as conn:
-        await conn.execute(statement)
 
 
 class Directory:

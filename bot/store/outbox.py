@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.relay.events import CallEvent
 from bot.store import tables
-from bot.store.db import Store, dialect_insert, sqlite_pragmas
+from bot.store.db import Store, dialect_insert, sqlite_pragmas, upsert
 
 OPEN = ("pending", "sending")
 o = tables.outbox
@@ -308,10 +308,8 @@ class Outbox:
     # --- routing -----------------------------------------------------------------------------
 
     async def set_route(self, service_id: str, channel_id: str, user_id: str) -> None:
-        values = {"channel_id": channel_id, "updated_by": user_id, "updated_at": datetime.now(UTC)}
-        statement = self._insert(r).values(service_id=service_id, **values)
-        async with self.store.transaction() as conn:
-            await conn.execute(statement.on_conflict_do_update(index_elements=["service_id"], set_=values))
+        await upsert(self.store, r, "service_id", {"service_id": service_id, "channel_id": channel_id,
+                                                   "updated_by": user_id, "updated_at": datetime.now(UTC)})
 
     async def remove_route(self, service_id: str) -> bool:
         """Stop routing the service (its calls go to CALL_EVENTS_CHANNEL); False when it had none."""
