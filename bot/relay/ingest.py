@@ -28,29 +28,38 @@ class Ingest:
         self.outbox = outbox
         self.route = route
         self.on_stored = on_stored
-        self._queue: asyncio.Queue[Pending] = asyncio.Queue()
+        self._pending: list[Pending] = []
+        self._arrived = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._writer: asyncio.Task[None] | None = None
 
     async def store(self, event: CallEvent, received_at: float) -> None:
         """Return once ``event`` is durably stored (a duplicate is stored once)."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((event, received_at, done))
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((event, received_at, done))
+        self._arrived.set()
+        self._idle.clear()
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write(), name="ingest")
+            self._writer = loop.create_task(self._write(), name="ingest")
         return await done
 
     async def close(self) -> None:
         if self._writer is not None:
-            await self._queue.join()
+            idle = asyncio.ensure_future(self._idle.wait())
+            await asyncio.wait([idle, self._writer], return_when=asyncio.FIRST_COMPLETED)
+            idle.cancel()
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
         await self.outbox.close()
 
     async def _write(self) -> None:
+        """Commit whatever has arrived, as soon as the previous commit is done: the batch
+        is every event that came in meanwhile (no timer: an event alone is not kept waiting)."""
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            await self._arrived.wait()
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
                 if await self._commit(batch):
                     # One event the store refuses must not fail the others sharing its
@@ -59,8 +68,9 @@ class Ingest:
                     for item in batch:
                         await self._commit([item])
             finally:
-                for _ in batch:
-                    self._queue.task_done()
+                if not self._pending:
+                    self._arrived.clear()
+                    self._idle.set()
 
     async def _commit(self, batch: list[Pending]) -> bool:
         """Store ``batch`` in one transaction and answer its requests. True, with the
@@ -80,6 +90,7 @@ class Ingest:
         for _, _, done in batch:
             if not done.done():
                 done.set_result(None)
+        log.info("ingest.committed", events=[event.key for event, _, _ in batch])
         self.on_stored({channel for _, _, channel in rows if channel})
         return False
 

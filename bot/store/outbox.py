@@ -12,6 +12,7 @@ whose lease ran out (and was taken over) cannot overwrite the new owner's work.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,12 +21,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy.exc
+import structlog
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.relay.events import CallEvent
 from bot.store import tables
 from bot.store.db import Store, dialect_insert, sqlite_pragmas, upsert
+
+log = structlog.get_logger(__name__)
 
 OPEN = ("pending", "sending")
 o = tables.outbox
@@ -89,41 +93,80 @@ def _ingest_sql(placeholders: list[str]) -> str:
             "ON CONFLICT (event_key) DO NOTHING")
 
 
+@functools.lru_cache(maxsize=8)
+def _sqlite_batch_sql(rows: int) -> str:
+    """The ingest INSERT of ``rows`` rows in one statement."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, 'pending', 0, 0.0)"] * rows)
+    return f"INSERT INTO outbox ({_INGEST_COLUMNS}) VALUES {values} ON CONFLICT (event_key) DO NOTHING"
+
+
 class _SqliteAppender:
     """The ingest INSERT on a SQLite file: a connection of its own in a thread of its own,
     so a batch costs the event loop one hand-over (aiosqlite through SQLAlchemy costs one
     per step: check-out, execute, commit, reset). Writes still queue behind the store's
-    writer lock, as every other write does."""
+    writer lock, as every other write does.
+
+    A batch is one multi-row INSERT in autocommit mode, so one step of SQLite: the thread
+    lets go of the GIL and takes it back once per batch (``executemany`` does so per row,
+    each time waiting for the busy event loop to hand it back). WAL checkpoints, which end
+    in an fsync, run on a connection and thread of their own: a commit never waits for one.
+    """
+
+    CHECKPOINT_EVERY = 2000  # rows appended between checkpoints
 
     def __init__(self, path: str, store: Store) -> None:
         self.path = path
         self.store = store
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="outbox-ingest")
         self._conn: sqlite3.Connection | None = None
+        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="outbox-checkpoint")
+        self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpoint: asyncio.Future[None] | None = None
+        self._appended = 0
 
-    async def add(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    async def add(self, rows: list[tuple[Any, ...]]) -> None:
         loop = asyncio.get_running_loop()
+        sql = _sqlite_batch_sql(len(rows))
         async with self.store.writer():
             try:
-                await loop.run_in_executor(self._thread, self._write, sql, rows)
+                await loop.run_in_executor(self._thread, self._write, sql, [v for row in rows for v in row])
             except sqlite3.Error as exc:  # as SQLAlchemy would raise it (ingest tells them apart)
                 raise sqlalchemy.exc.DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+        self._appended += len(rows)
+        if self._appended >= self.CHECKPOINT_EVERY and (self._checkpoint is None or self._checkpoint.done()):
+            self._appended = 0
+            self._checkpoint = loop.run_in_executor(self._checkpointer, self._checkpoint_now)
+            self._checkpoint.add_done_callback(_log_failed_checkpoint)
 
-    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        sqlite_pragmas(conn, None)
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
+        return conn
+
+    def _write(self, sql: str, values: list[Any]) -> None:
         if self._conn is None:
-            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            sqlite_pragmas(self._conn, None)
-        with self._conn:  # one transaction: committed, or rolled back on an error
-            self._conn.executemany(sql, rows)
+            self._conn = self._connect()
+        self._conn.execute(sql, values)
+
+    def _checkpoint_now(self) -> None:
+        if self._checkpoint_conn is None:
+            self._checkpoint_conn = self._connect()
+        self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def close(self) -> None:
-        def close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        loop = asyncio.get_running_loop()
+        for pool, attribute in ((self._checkpointer, "_checkpoint_conn"), (self._thread, "_conn")):
+            conn = getattr(self, attribute)
+            if conn is not None:
+                await loop.run_in_executor(pool, conn.close)
+                setattr(self, attribute, None)
+            pool.shutdown()
 
-        await asyncio.get_running_loop().run_in_executor(self._thread, close)
-        self._thread.shutdown()
+
+def _log_failed_checkpoint(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("outbox.checkpoint_failed", error=type(done.exception()).__name__)
 
 
 class Outbox:
@@ -150,7 +193,7 @@ class Outbox:
         rows = [(e.key, e.id, e.status, e.model_dump_json(by_alias=True, exclude_none=True), at, channel)
                 for e, at, channel in events]
         if self._appender is not None:
-            return await self._appender.add(self._ingest_sql, rows)
+            return await self._appender.add(rows)
         async with self.store.transaction() as conn:
             if not self.store.is_sqlite:
                 rows = await _route_as_stored(conn, events, rows)
