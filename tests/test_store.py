@@ -129,6 +129,44 @@ async def test_a_v1_database_gets_the_relay_index_and_keeps_its_events(
         await store.close()
 
 
+async def test_a_batch_of_events_is_stored_once_each_in_order_where_its_service_is_routed_now(
+        database_url: str) -> None:
+    from bot.relay.events import CallEvent
+    from bot.store.outbox import Outbox
+
+    def event(call: str, status: str, service: str) -> CallEvent:
+        caller = {"caller": {"number": "+85291234567"}} if status == "CallStart" else {}
+        return CallEvent.model_validate({"id": call, "status": status, "serviceId": service, **caller})
+
+    store = await Store.open(database_url)
+    try:
+        outbox = Outbox(store)
+        await outbox.set_route("svc-routed", "C0ROUTED", "U1")
+        first = [(event("c1", "CallStart", "svc-routed"), 1.0, "C0DEFAULT"),
+                 (event("c2", "CallStart", "svc-other"), 1.1, "C0DEFAULT"),
+                 (event("c1", "CallStart", "svc-routed"), 1.2, "C0DEFAULT"),  # a duplicate in the batch
+                 (event("c1", "CallEnd", "svc-routed"), 1.3, "C0DEFAULT")]
+        await outbox.add_many(first)
+        await outbox.add_many([(event("c2", "CallStart", "svc-other"), 2.0, "C0DEFAULT"),  # sent again
+                               (event("c3", "CallStart", "svc-other"), 2.1, "C0DEFAULT")])
+        routed = await outbox.due_for("C0ROUTED", now=3.0)
+        other = await outbox.due_for("C0DEFAULT", now=3.0)
+    finally:
+        await store.close()
+
+    if store.is_sqlite:  # one replica: the channel it decided from its own routes stands
+        assert routed == []
+        assert [(d.key, d.received_at) for d in other] == [
+            ("c1:CallStart", 1.0), ("c2:CallStart", 1.1), ("c1:CallEnd", 1.3), ("c3:CallStart", 2.1)]
+        first_call = other[0]
+    else:  # several replicas: the route stored now wins (another replica may have just set it)
+        assert [(d.key, d.received_at) for d in routed] == [("c1:CallStart", 1.0), ("c1:CallEnd", 1.3)]
+        assert [(d.key, d.received_at) for d in other] == [("c2:CallStart", 1.1), ("c3:CallStart", 2.1)]
+        first_call = routed[0]
+    assert first_call.payload["caller"] == {"number": "+85291234567"}
+    assert first_call.event.service_id == "svc-routed"
+
+
 async def test_a_replica_whose_lease_ran_out_cannot_overwrite_the_replica_that_took_over(
         database_url: str) -> None:
     from bot.relay.events import CallEvent

@@ -93,6 +93,20 @@ def _ingest_sql(placeholders: list[str]) -> str:
             "ON CONFLICT (event_key) DO NOTHING")
 
 
+#: The ingest on PostgreSQL: the whole batch as one array per column, in one statement and
+#: one round trip (its own transaction). A service's route as stored now wins over the
+#: channel the replica had cached: another replica may have just changed it.
+_POSTGRES_INGEST_SQL = f"""
+INSERT INTO outbox ({_INGEST_COLUMNS})
+SELECT u.event_key, u.call_id, u.kind, u.payload::json, u.received_at,
+       COALESCE(r.channel_id, u.channel_id), 'pending', 0, 0.0
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[])
+     WITH ORDINALITY AS u(event_key, call_id, kind, payload, received_at, channel_id, service_id, n)
+LEFT JOIN call_routes r ON r.service_id = u.service_id
+ORDER BY u.n
+ON CONFLICT (event_key) DO NOTHING"""
+
+
 @functools.lru_cache(maxsize=8)
 def _sqlite_batch_sql(rows: int) -> str:
     """The ingest INSERT of ``rows`` rows in one statement."""
@@ -174,7 +188,8 @@ class Outbox:
         self.store = store
         self.engine = store.engine
         self._insert = dialect_insert(store.is_sqlite)
-        self._ingest_sql = _ingest_sql(["?"] * 6 if store.is_sqlite else [f"${n}" for n in range(1, 7)])
+        self._ingest_sql = _ingest_sql(["?"] * 6)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         url = self.engine.url
         path = url.database if store.is_sqlite and not url.query else None
         self._appender = _SqliteAppender(path, store) if path and path != ":memory:" else None
@@ -187,17 +202,20 @@ class Outbox:
 
     async def add_many(self, events: Sequence[tuple[CallEvent, float, str | None]]) -> None:
         """Store (event, received_at, channel) rows in one transaction; a duplicate (same
-        call ID and status) is ignored. One prepared statement, executed for every row. On
-        PostgreSQL a service's route as stored now wins over ``channel``: another replica may
-        have just changed it."""
+        call ID and status) is ignored. On PostgreSQL a service's route as stored now wins
+        over ``channel``."""
         rows = [(e.key, e.id, e.status, e.model_dump_json(by_alias=True, exclude_none=True), at, channel)
                 for e, at, channel in events]
         if self._appender is not None:
             return await self._appender.add(rows)
-        async with self.store.transaction() as conn:
-            if not self.store.is_sqlite:
-                rows = await _route_as_stored(conn, events, rows)
-            await conn.exec_driver_sql(self._ingest_sql, rows)
+        if self.store.is_sqlite:  # a database in memory (tests): no file for a connection of its own
+            async with self.store.transaction() as conn:
+                await conn.exec_driver_sql(self._ingest_sql, rows)
+            return
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        columns.append([e.service_id for e, _, _ in events])
+        async with self._autocommit.connect() as conn:
+            await conn.exec_driver_sql(_POSTGRES_INGEST_SQL, tuple(columns))
 
     # --- the relay's reads ---------------------------------------------------------------------
 
@@ -386,18 +404,6 @@ class Outbox:
         statement = self._insert(c).values(call_id=call_id, **{"state": "started", **values})
         upsert = statement.on_conflict_do_update(index_elements=["call_id"], set_=values).returning(c)
         return Call.of((await conn.execute(upsert)).one())
-
-
-async def _route_as_stored(conn: AsyncConnection, events: Sequence[tuple[CallEvent, float, str | None]],
-                           rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """``rows`` with each event's channel replaced by its service's route as stored now."""
-    services = {e.service_id for e, _, _ in events if e.service_id is not None}
-    if not services:
-        return rows
-    found = await conn.execute(select(r.c.service_id, r.c.channel_id).where(r.c.service_id.in_(services)))
-    routed = {row.service_id: row.channel_id for row in found}
-    return [(*row[:5], routed.get(event.service_id or "") or row[5])
-            for (event, _, _), row in zip(events, rows, strict=True)]
 
 
 def _unchanged(delivery: Delivery) -> Any:
