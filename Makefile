@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench lint manifest clean
+.PHONY: run test bench profile lint manifest clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 ## bench: speed figures as ratios against baselines measured in the same run
 bench: $(STAMP)
 	$(PY) -m bench
+
+## profile: where the webhook ingest's time goes (py-spy samples under wrk load)
+profile: $(STAMP)
+	$(PY) -m bench.profile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bot handlers tests bench
