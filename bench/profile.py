@@ -66,10 +66,15 @@ def summarize(raw: Path) -> collections.Counter[str]:
     return counts
 
 
-async def profile(seconds: float, store: str) -> None:
+def py_spy() -> str:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         raise SystemExit("bench.profile: py-spy is needed (pip install py-spy; it is in the dev extras)")
+    return spy
+
+
+async def profile(seconds: float, store: str) -> None:
+    spy = py_spy()
     ensure_wrk()
     with tempfile.TemporaryDirectory(prefix="bot-profile-") as tmp:
         work = Path(tmp)
@@ -86,7 +91,8 @@ async def profile(seconds: float, store: str) -> None:
             await wrk(hook, "webhook", "warmup", seconds=2)
             raw = work / "samples.txt"
             spy_proc = await asyncio.create_subprocess_exec(
-                spy, "record", "--pid", str(bot.pid), "--format", "raw", "--output", str(raw), "--threads", "--nonblocking", "--rate", "250", "--duration", str(int(seconds) + 2),
+                spy, "record", "--pid", str(bot.pid), "--format", "raw", "--output", str(raw),
+                "--threads", "--nonblocking", "--rate", "250", "--duration", str(int(seconds) + 2),
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
             await asyncio.sleep(1.0)
             cpu_before = main_thread_cpu(bot.pid)

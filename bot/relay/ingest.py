@@ -14,11 +14,10 @@ import sqlalchemy.exc
 import structlog
 
 from bot.relay.events import CallEvent
-from bot.store.outbox import Outbox
+from bot.store.outbox import MAX_BATCH, Outbox
 
 log = structlog.get_logger(__name__)
 
-MAX_BATCH = 256
 Pending = tuple[CallEvent, float, "asyncio.Future[None]"]
 
 

@@ -107,9 +107,13 @@ ORDER BY u.n
 ON CONFLICT (event_key) DO NOTHING"""
 
 
-@functools.lru_cache(maxsize=8)
+MAX_BATCH = 256  # events per ingest transaction
+
+
+@functools.lru_cache(maxsize=MAX_BATCH)
 def _sqlite_batch_sql(rows: int) -> str:
-    """The ingest INSERT of ``rows`` rows in one statement."""
+    """The ingest INSERT of ``rows`` rows in one statement (one per batch size, each
+    prepared once: the connection keeps them all)."""
     values = ", ".join(["(?, ?, ?, ?, ?, ?, 'pending', 0, 0.0)"] * rows)
     return f"INSERT INTO outbox ({_INGEST_COLUMNS}) VALUES {values} ON CONFLICT (event_key) DO NOTHING"
 
@@ -153,7 +157,8 @@ class _SqliteAppender:
             self._checkpoint.add_done_callback(_log_failed_checkpoint)
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None,
+                               cached_statements=MAX_BATCH + 8)
         sqlite_pragmas(conn, None)
         conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
         return conn
