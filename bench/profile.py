@@ -102,6 +102,8 @@ async def profile(seconds: float, store: str) -> None:
             if not raw.exists():
                 raise SystemExit(f"bench.profile: py-spy recorded nothing ({err.decode().strip()[-300:]})")
             counts = summarize(raw)
+            if os.environ.get("PROFILE_RAW"):  # the samples themselves, for a closer look
+                shutil.copy(raw, os.environ["PROFILE_RAW"])
     total = sum(counts.values()) or 1
     per_request = cpu / max(result.requests, 1)
     print(f"Webhook ingest on {store}, wrk 50 connections for {seconds:g} s: "
