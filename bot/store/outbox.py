@@ -21,15 +21,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy.exc
-import structlog
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.relay.events import CallEvent
 from bot.store import tables
 from bot.store.db import Store, dialect_insert, sqlite_pragmas, upsert
-
-log = structlog.get_logger(__name__)
 
 OPEN = ("pending", "sending")
 o = tables.outbox
@@ -126,21 +123,16 @@ class _SqliteAppender:
 
     A batch is one multi-row INSERT in autocommit mode, so one step of SQLite: the thread
     lets go of the GIL and takes it back once per batch (``executemany`` does so per row,
-    each time waiting for the busy event loop to hand it back). WAL checkpoints, which end
-    in an fsync, run on a connection and thread of their own: a commit never waits for one.
+    each time waiting for the busy event loop to hand it back). SQLite's own checkpoints
+    (every ~4 MB of WAL) run in this thread after a commit: run beside the writes, they
+    could never catch up with a steady stream of them, and the WAL would grow without bound.
     """
-
-    CHECKPOINT_EVERY = 2000  # rows appended between checkpoints
 
     def __init__(self, path: str, store: Store) -> None:
         self.path = path
         self.store = store
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="outbox-ingest")
         self._conn: sqlite3.Connection | None = None
-        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="outbox-checkpoint")
-        self._checkpoint_conn: sqlite3.Connection | None = None
-        self._checkpoint: asyncio.Future[None] | None = None
-        self._appended = 0
 
     async def add(self, rows: list[tuple[Any, ...]]) -> None:
         loop = asyncio.get_running_loop()
@@ -150,42 +142,22 @@ class _SqliteAppender:
                 await loop.run_in_executor(self._thread, self._write, sql, [v for row in rows for v in row])
             except sqlite3.Error as exc:  # as SQLAlchemy would raise it (ingest tells them apart)
                 raise sqlalchemy.exc.DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
-        self._appended += len(rows)
-        if self._appended >= self.CHECKPOINT_EVERY and (self._checkpoint is None or self._checkpoint.done()):
-            self._appended = 0
-            self._checkpoint = loop.run_in_executor(self._checkpointer, self._checkpoint_now)
-            self._checkpoint.add_done_callback(_log_failed_checkpoint)
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None,
-                               cached_statements=MAX_BATCH + 8)
-        sqlite_pragmas(conn, None)
-        conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
-        return conn
 
     def _write(self, sql: str, values: list[Any]) -> None:
         if self._conn is None:
-            self._conn = self._connect()
+            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None,
+                                         cached_statements=MAX_BATCH + 8)
+            sqlite_pragmas(self._conn, None)
         self._conn.execute(sql, values)
 
-    def _checkpoint_now(self) -> None:
-        if self._checkpoint_conn is None:
-            self._checkpoint_conn = self._connect()
-        self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        for pool, attribute in ((self._checkpointer, "_checkpoint_conn"), (self._thread, "_conn")):
-            conn = getattr(self, attribute)
-            if conn is not None:
-                await loop.run_in_executor(pool, conn.close)
-                setattr(self, attribute, None)
-            pool.shutdown()
+        def close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
-
-def _log_failed_checkpoint(done: asyncio.Future[None]) -> None:
-    if not done.cancelled() and done.exception() is not None:
-        log.warning("outbox.checkpoint_failed", error=type(done.exception()).__name__)
+        await asyncio.get_running_loop().run_in_executor(self._thread, close)
+        self._thread.shutdown()
 
 
 class Outbox:
