@@ -157,6 +157,7 @@ class Relay:
         self.lease = lease
         self.poll = poll
         self.routes: dict[str, str] = {}
+        self._routes_changed = 0  # this replica's route changes so far
         self._lanes: dict[str, Lane] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -201,10 +202,22 @@ class Relay:
     async def set_route(self, service_id: str, channel: str, user_id: str) -> None:
         await self.outbox.set_route(service_id, channel, user_id)
         self.routes[service_id] = channel
+        self._routes_changed += 1
 
     async def remove_route(self, service_id: str) -> bool:
         self.routes.pop(service_id, None)
-        return await self.outbox.remove_route(service_id)
+        removed = await self.outbox.remove_route(service_id)
+        self.routes.pop(service_id, None)  # a read of the store may have brought it back meanwhile
+        self._routes_changed += 1
+        return removed
+
+    async def _reread_routes(self) -> None:
+        """The routing as stored (another replica may have changed it), unless this one
+        changed it while the store was read: that read may predate the change."""
+        changed = self._routes_changed
+        routes = await self.outbox.routes()
+        if changed == self._routes_changed:
+            self.routes = routes
 
     async def retry(self, d: Delivery) -> bool:
         """Deliver a given-up event again, where its service is routed now."""
@@ -246,7 +259,7 @@ class Relay:
             pruned = await outbox.prune(now - KEEP_DELIVERED)
             if pruned:
                 log.info("relay.pruned", events=pruned)
-        self.routes = await outbox.routes()
+        await self._reread_routes()
         self.services.metrics.outbox_depth.set(await outbox.depth())
         unrouted = await outbox.fail_unrouted("no channel: set CALL_EVENTS_CHANNEL or use /call-events route",
                                               ends_received_before=now - self.grace)

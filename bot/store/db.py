@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Table, event, select, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -22,6 +23,9 @@ from bot.store import migrations, tables
 
 #: Seconds to wait for PostgreSQL to accept a connection.
 CONNECT_TIMEOUT = 5.0
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def async_url(url: str) -> str:
@@ -51,8 +55,11 @@ async def upsert(store: Store, table: Table, key: str, values: dict[str, Any]) -
     insert = dialect_insert(store.is_sqlite)(table).values(**values)
     statement = insert.on_conflict_do_update(index_elements=[key],
                                              set_={k: v for k, v in values.items() if k != key})
-    async with store.transaction() as conn:
-        await conn.execute(statement)
+
+    def write(conn: Connection) -> None:
+        conn.execute(statement)
+
+    await store.write(write)
 
 
 @dataclass(frozen=True)
@@ -65,11 +72,69 @@ class AuditEntry:
     detail: str | None
 
 
+class _SqliteThreads:
+    """A SQLite file's reads and writes done in one hand-over each: a thread that writes
+    and one that reads, each with a connection of its own, running a whole function of
+    SQLAlchemy Core statements at a time. (aiosqlite hands every step over to its thread
+    and back through the event loop: check-out, each statement, commit, reset. Under load
+    each hand-over waits for a turn of the loop, and a write holds the writer lock through
+    all of them.)"""
+
+    def __init__(self, path: str) -> None:
+        self.engine: Engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30},
+                                            pool_size=2, max_overflow=0)
+        event.listen(self.engine, "connect", sqlite_pragmas)
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="store-write")
+        self.reader = ThreadPoolExecutor(1, thread_name_prefix="store-read")
+
+    def write(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.begin() as conn:  # committed, or rolled back on an error
+            return fn(conn)
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as conn:
+            return fn(conn)
+
+    def close(self) -> None:
+        self.writer.shutdown()
+        self.reader.shutdown()
+        self.engine.dispose()
+
+
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        url = engine.url
+        path = url.database if self.is_sqlite and not url.query else None
+        self._threads = _SqliteThreads(path) if path and path != ":memory:" else None
+
+    async def write(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(conn, ...)`` as one write transaction (rolled back when it raises): on a
+        SQLite file in one hand-over to the store's writer thread, in its turn; else
+        on one of the engine's connections."""
+        def call(conn: Connection) -> T:
+            return fn(conn, *args, **kwargs)
+
+        if self._threads is None:
+            async with self.transaction() as conn:
+                return await conn.run_sync(call)
+        threads = self._threads
+        async with self.writer():
+            return await asyncio.get_running_loop().run_in_executor(threads.writer, threads.write, call)
+
+    async def read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(conn, ...)`` reading the store: on a SQLite file in one hand-over to its
+        reader thread."""
+        def call(conn: Connection) -> T:
+            return fn(conn, *args, **kwargs)
+
+        if self._threads is None:
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(call)
+        threads = self._threads
+        return await asyncio.get_running_loop().run_in_executor(threads.reader, threads.read, call)
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[None]:
@@ -120,6 +185,8 @@ class Store:
         return store
 
     async def close(self) -> None:
+        if self._threads is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._threads.close)
         await self.engine.dispose()
 
     async def ping(self) -> bool:

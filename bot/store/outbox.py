@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy.exc
-from sqlalchemy import Row, func, select
+from sqlalchemy import Connection, Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.relay.events import CallEvent
@@ -162,8 +162,11 @@ class Outbox:
         """One channel's rows to deliver now, oldest first."""
         query = (select(o).where(o.c.channel_id == channel, o.c.state.in_(OPEN), o.c.next_attempt_at <= now)
                  .order_by(o.c.id).limit(limit))
-        async with self.engine.connect() as conn:
-            return [Delivery.of(row) for row in await conn.execute(query)]
+
+        def read(conn: Connection) -> list[Delivery]:
+            return [Delivery.of(row) for row in conn.execute(query)]
+
+        return await self.store.read(read)
 
     async def due_channels(self, now: float) -> list[str]:
         query = (select(o.c.channel_id).distinct()
@@ -185,13 +188,14 @@ class Outbox:
     async def start_state(self, call_id: str) -> str | None:
         """The state of the call's CallStart row, None when it has not arrived."""
         query = select(o.c.state).where(o.c.call_id == call_id, o.c.kind == "CallStart")
-        async with self.engine.connect() as conn:
-            return (await conn.execute(query)).scalar()
+
+        def read(conn: Connection) -> str | None:
+            return conn.execute(query).scalar()
+
+        return await self.store.read(read)
 
     async def call(self, call_id: str) -> Call | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(c).where(c.c.call_id == call_id))).first()
-        return None if row is None else Call.of(row)
+        return await self.store.read(_call, call_id)
 
     async def last_error(self) -> tuple[str, str, float] | None:
         """(error, channel, received_at) of the newest delivery that failed or is retrying."""
@@ -210,11 +214,11 @@ class Outbox:
 
     async def claim(self, delivery: Delivery, lease_until: float) -> Delivery | None:
         """Take the row for delivery: the claimed delivery, or None when someone else has it."""
-        async with self.store.transaction() as conn:
-            taken = await conn.execute(
-                o.update().where(_unchanged(delivery))
-                .values(state="sending", attempts=delivery.attempts + 1, next_attempt_at=lease_until))
-        if taken.rowcount != 1:
+        def write(conn: Connection) -> int:
+            return conn.execute(o.update().where(_unchanged(delivery)).values(
+                state="sending", attempts=delivery.attempts + 1, next_attempt_at=lease_until)).rowcount
+
+        if await self.store.write(write) != 1:
             return None
         return replace(delivery, state="sending", attempts=delivery.attempts + 1)
 
@@ -222,8 +226,8 @@ class Outbox:
         """Extend a claimed delivery's lease from ``held_until`` (the end this replica last
         set) to ``lease_until``. LeaseLost when it is no longer ours, or when its outcome was
         recorded meanwhile (a renewal racing the outcome must not postpone a retry)."""
-        async with self.store.transaction() as conn:
-            await _owned_update(conn, delivery, o.c.next_attempt_at == held_until, next_attempt_at=lease_until)
+        await self.store.write(_owned_update, delivery, o.c.next_attempt_at == held_until,
+                               next_attempt_at=lease_until)
 
     async def expire_leases(self) -> None:
         """Make interrupted deliveries due now. Only for a single replica (SQLite): with
@@ -233,8 +237,7 @@ class Outbox:
 
     async def record_reply(self, delivery: Delivery, ts: str) -> None:
         """The CallEnd reply is in the thread; only the parent's update is left."""
-        async with self.store.transaction() as conn:
-            await _owned_update(conn, delivery, posted_ts=ts)
+        await self.store.write(_owned_update, delivery, posted_ts=ts)
 
     async def started(self, delivery: Delivery, channel_id: str, ts: str,
                       delivered_at: float) -> tuple[Call, list[str]]:
@@ -242,34 +245,41 @@ class Outbox:
         Returns the call as it now stands (a CallEnd delivered meanwhile shows in its state)
         and the channels of the CallEnd now free to go."""
         event = delivery.event
-        async with self.store.transaction() as conn:
+
+        def write(conn: Connection) -> tuple[Call, list[str]]:
             # The call's row first, in ``ended`` too: one lock order, no deadlock between them.
-            call = await self._upsert_call(conn, delivery.call_id, service_id=event.service_id,
-                                           channel_id=channel_id, parent_ts=ts, started_at=delivery.received_at,
-                                           start_event=delivery.payload)
-            await _done(conn, delivery, ts, delivered_at)
-            released = await _release_end(conn, delivery)
-        return call, released
+            call = self._upsert_call(conn, delivery.call_id, service_id=event.service_id,
+                                     channel_id=channel_id, parent_ts=ts, started_at=delivery.received_at,
+                                     start_event=delivery.payload)
+            _done(conn, delivery, ts, delivered_at)
+            return call, _release_end(conn, delivery)
+
+        return await self.store.write(write)
 
     async def ended(self, delivery: Delivery, channel_id: str, ts: str, delivered_at: float) -> Call:
         """A CallEnd is delivered (in its thread, or on its own): the call is over. Returns
         the call as it now stands (a CallStart posted meanwhile shows in its parent_ts)."""
-        async with self.store.transaction() as conn:
-            call = await self._upsert_call(conn, delivery.call_id, service_id=delivery.event.service_id,
-                                           channel_id=channel_id, ended_at=delivery.received_at, state="ended")
-            await _done(conn, delivery, ts, delivered_at)
-        return call
+        service_id = delivery.event.service_id
+
+        def write(conn: Connection) -> Call:
+            call = self._upsert_call(conn, delivery.call_id, service_id=service_id,
+                                     channel_id=channel_id, ended_at=delivery.received_at, state="ended")
+            _done(conn, delivery, ts, delivered_at)
+            return call
+
+        return await self.store.write(write)
 
     async def retry_later(self, delivery: Delivery, at: float, error: str, *, uncertain: bool) -> None:
         """Try again at ``at``; ``uncertain`` = the post may have reached Slack."""
-        async with self.store.transaction() as conn:
-            await _owned_update(conn, delivery, state="sending" if uncertain else "pending",
-                                next_attempt_at=at, last_error=error)
+        await self.store.write(_owned_update, delivery, state="sending" if uncertain else "pending",
+                               next_attempt_at=at, last_error=error)
 
     async def fail(self, delivery: Delivery, error: str) -> None:
-        async with self.store.transaction() as conn:
-            await _owned_update(conn, delivery, state="failed", last_error=error)
-            await _release_end(conn, delivery)
+        def write(conn: Connection) -> None:
+            _owned_update(conn, delivery, state="failed", last_error=error)
+            _release_end(conn, delivery)
+
+        await self.store.write(write)
 
     async def prune(self, before: float) -> int:
         """Forget delivered events received before ``before`` (and their calls): the table
@@ -302,8 +312,11 @@ class Outbox:
         values: dict[str, Any] = {"next_attempt_at": until}
         if channel_id is not None:
             values["channel_id"] = channel_id
-        async with self.store.transaction() as conn:
-            await conn.execute(o.update().where(_unchanged(delivery)).values(**values))
+
+        def write(conn: Connection) -> None:
+            conn.execute(o.update().where(_unchanged(delivery)).values(**values))
+
+        await self.store.write(write)
 
     # --- routing -----------------------------------------------------------------------------
 
@@ -337,12 +350,12 @@ class Outbox:
             return {row.service_id: row.channel_id for row in rows}
 
 
-    async def _upsert_call(self, conn: AsyncConnection, call_id: str, **values: Any) -> Call:
+    def _upsert_call(self, conn: Connection, call_id: str, **values: Any) -> Call:
         """Insert or update the call; the row as it stands after (concurrent upserts of one
         call are serialized by the row lock, so each sees what the other wrote)."""
         statement = self._insert(c).values(call_id=call_id, **{"state": "started", **values})
         upsert = statement.on_conflict_do_update(index_elements=["call_id"], set_=values).returning(c)
-        return Call.of((await conn.execute(upsert)).one())
+        return Call.of(conn.execute(upsert).one())
 
 
 async def _route_as_stored(conn: AsyncConnection, events: Sequence[tuple[CallEvent, float, str | None]],
@@ -362,24 +375,29 @@ def _unchanged(delivery: Delivery) -> Any:
     return (o.c.id == delivery.id) & (o.c.state == delivery.state) & (o.c.attempts == delivery.attempts)
 
 
-async def _owned_update(conn: AsyncConnection, delivery: Delivery, *also: Any, **values: Any) -> None:
+def _call(conn: Connection, call_id: str) -> Call | None:
+    row = conn.execute(select(c).where(c.c.call_id == call_id)).first()
+    return None if row is None else Call.of(row)
+
+
+def _owned_update(conn: Connection, delivery: Delivery, *also: Any, **values: Any) -> None:
     """Update a delivery this replica claimed; LeaseLost (rolling back the transaction)
     when another replica has claimed it since (or a condition in ``also`` fails)."""
-    updated = await conn.execute(o.update().where(_unchanged(delivery), *also).values(**values))
+    updated = conn.execute(o.update().where(_unchanged(delivery), *also).values(**values))
     if updated.rowcount != 1:
         raise LeaseLost(delivery.key)
 
 
-async def _release_end(conn: AsyncConnection, delivery: Delivery) -> list[str]:
+def _release_end(conn: Connection, delivery: Delivery) -> list[str]:
     """A CallStart is settled: its CallEnd, if waiting, may go now. Returns its channels.
     (Only a pending one: a CallEnd in ``sending`` may be leased by a replica posting it.)"""
     if delivery.kind != "CallStart":
         return []
     waiting = (o.c.call_id == delivery.call_id, o.c.kind == "CallEnd", o.c.state == "pending")
-    released = await conn.execute(
+    released = conn.execute(
         o.update().where(*waiting).values(next_attempt_at=0.0).returning(o.c.channel_id))
     return [row.channel_id for row in released if row.channel_id]
 
 
-async def _done(conn: AsyncConnection, delivery: Delivery, ts: str, delivered_at: float) -> None:
-    await _owned_update(conn, delivery, state="done", posted_ts=ts, delivered_at=delivered_at, last_error=None)
+def _done(conn: Connection, delivery: Delivery, ts: str, delivered_at: float) -> None:
+    _owned_update(conn, delivery, state="done", posted_ts=ts, delivered_at=delivered_at, last_error=None)
