@@ -307,14 +307,15 @@ class Relay:
         if d.kind == CALL_END and not await self._end_may_go(lane, d):
             return
         lease_until = time.time() + self.lease
-        claimed = await self.outbox.claim(d, lease_until)
-        if claimed is None:
+        taken = await self.outbox.claim_with_call(d, lease_until, with_call=d.kind == CALL_START)
+        if taken is None:
             return  # another replica took it
+        claimed, call = taken
         attempt = Attempt(claimed, lease_until, uncertain=d.state == "sending")
         keeper = asyncio.get_running_loop().create_task(self._keep_leased(attempt), name=f"lease:{d.key}")
         try:
             if d.kind == CALL_START:
-                await self._start(lane, attempt)
+                await self._start(lane, attempt, call)
             else:
                 await self._end(lane, attempt)
         except SlackApiError as exc:
@@ -356,9 +357,9 @@ class Relay:
             return False
         return True
 
-    async def _start(self, lane: Lane, a: Attempt) -> None:
+    async def _start(self, lane: Lane, a: Attempt, known: Call | None) -> None:
+        """``known``: the call as it stood when the delivery was claimed."""
         d, event = a.delivery, a.delivery.event
-        known = await self.outbox.call(d.call_id)
         ended = known is not None and known.state == "ended"
         card = messages.CallCard(d.call_id, event, d.received_at, "ended" if ended else "ringing",
                                  names=await names_for(self.services, event))

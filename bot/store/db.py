@@ -73,23 +73,42 @@ class AuditEntry:
 
 
 class _SqliteThreads:
-    """A SQLite file's reads and writes done in one hand-over each: a thread that writes
-    and one that reads, each with a connection of its own, running a whole function of
-    SQLAlchemy Core statements at a time. (aiosqlite hands every step over to its thread
-    and back through the event loop: check-out, each statement, commit, reset. Under load
-    each hand-over waits for a turn of the loop, and a write holds the writer lock through
-    all of them.)"""
+    """A SQLite file's reads and writes in one hand-over each: a thread that writes and
+    one that reads, each with a connection of its own, running whole functions of
+    SQLAlchemy Core statements. (aiosqlite hands every step over to its thread and back
+    through the event loop: check-out, each statement, commit, reset; under load each
+    hand-over waits for a turn of the loop, and a write held the writer lock through all
+    of them.) Writes asked for while one runs are committed together next (group commit),
+    each in a savepoint of its own, so one that raises is undone alone."""
 
     def __init__(self, path: str) -> None:
-        self.engine: Engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30},
-                                            pool_size=2, max_overflow=0)
+        # The driver's own transaction handling breaks SAVEPOINT: it is turned off, and
+        # each transaction is begun here (SQLAlchemy's recipe for pysqlite).
+        self.engine: Engine = create_engine(f"sqlite:///{path}", pool_size=2, max_overflow=0,
+                                            connect_args={"timeout": 30, "isolation_level": None})
         event.listen(self.engine, "connect", sqlite_pragmas)
+        event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="store-write")
         self.reader = ThreadPoolExecutor(1, thread_name_prefix="store-read")
+        self.queue: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self.flusher: asyncio.Task[None] | None = None
 
-    def write(self, fn: Callable[[Connection], T]) -> T:
-        with self.engine.begin() as conn:  # committed, or rolled back on an error
-            return fn(conn)
+    def write(self, calls: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        """Each call's (True, result) or (False, exception), all in one transaction."""
+        outcomes: list[tuple[bool, Any]] = []
+        with self.engine.begin() as conn:
+            for call in calls:
+                try:
+                    if len(calls) == 1:
+                        outcomes.append((True, call(conn)))
+                    else:
+                        with conn.begin_nested():
+                            outcomes.append((True, call(conn)))
+                except Exception as exc:
+                    if len(calls) == 1:
+                        raise
+                    outcomes.append((False, exc))
+        return outcomes
 
     def read(self, fn: Callable[[Connection], T]) -> T:
         with self.engine.connect() as conn:
@@ -111,18 +130,43 @@ class Store:
         self._threads = _SqliteThreads(path) if path and path != ":memory:" else None
 
     async def write(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``fn(conn, ...)`` as one write transaction (rolled back when it raises): on a
-        SQLite file in one hand-over to the store's writer thread, in its turn; else
-        on one of the engine's connections."""
+        """``fn(conn, ...)`` as one write transaction (undone when it raises). On a SQLite
+        file: committed by the writer thread, with the writes asked for meanwhile; else on
+        one of the engine's connections."""
         def call(conn: Connection) -> T:
             return fn(conn, *args, **kwargs)
 
-        if self._threads is None:
+        threads = self._threads
+        if threads is None:
             async with self.transaction() as conn:
                 return await conn.run_sync(call)
-        threads = self._threads
-        async with self.writer():
-            return await asyncio.get_running_loop().run_in_executor(threads.writer, threads.write, call)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+        threads.queue.append((call, done))
+        if threads.flusher is None or threads.flusher.done():
+            threads.flusher = loop.create_task(self._flush(threads), name="store.flush")
+        return await done
+
+    async def _flush(self, threads: _SqliteThreads) -> None:
+        loop = asyncio.get_running_loop()
+        while threads.queue:
+            async with self.writer():
+                batch, threads.queue = threads.queue, []
+                try:
+                    outcomes = await loop.run_in_executor(threads.writer, threads.write, [c for c, _ in batch])
+                except Exception as exc:  # the transaction failed as a whole
+                    outcomes = [(False, exc)] * len(batch)
+                except asyncio.CancelledError:  # the loop is closing: nobody is left waiting
+                    for _, done in batch:
+                        done.cancel()
+                    raise
+            for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
+                if done.cancelled():
+                    continue
+                if ok:
+                    done.set_result(value)
+                else:
+                    done.set_exception(value)
 
     async def read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(conn, ...)`` reading the store: on a SQLite file in one hand-over to its

@@ -12,6 +12,7 @@ whose lease ran out (and was taken over) cannot overwrite the new owner's work.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy.exc
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.relay.events import CallEvent
@@ -48,7 +49,7 @@ class Delivery:
     channel_id: str | None
     posted_ts: str | None
 
-    @property
+    @functools.cached_property
     def event(self) -> CallEvent:
         return CallEvent.model_validate(self.payload)
 
@@ -87,6 +88,38 @@ def _ingest_sql(placeholders: list[str]) -> str:
     compiled nor bound by SQLAlchemy each time (columns as in tables.outbox)."""
     return (f"INSERT INTO outbox ({_INGEST_COLUMNS}) VALUES ({', '.join(placeholders)}, 'pending', 0, 0.0) "
             "ON CONFLICT (event_key) DO NOTHING")
+
+
+def _fenced(*also: Any, **values: Any) -> Any:
+    """An update of a claimed delivery, built once: its row only while it is as claimed
+    (bound by ``_fence``). The relay's hot path runs these, as building a statement
+    costs more than running it."""
+    return (o.update().where(o.c.id == bindparam("f_id"), o.c.state == bindparam("f_state"),
+                             o.c.attempts == bindparam("f_attempts"), *also).values(**values))
+
+
+def _fence(delivery: Delivery, **values: Any) -> dict[str, Any]:
+    return {"f_id": delivery.id, "f_state": delivery.state, "f_attempts": delivery.attempts, **values}
+
+
+def _bound(table: Any, *columns: str) -> dict[str, Any]:
+    """``column: bindparam("v_column")`` for each column, typed as the column."""
+    return {name: bindparam(f"v_{name}", type_=table.c[name].type) for name in columns}
+
+
+_CLAIM = _fenced(**_bound(o, "attempts", "next_attempt_at"), state="sending")
+_RENEW = _fenced(o.c.next_attempt_at == bindparam("held_until"), **_bound(o, "next_attempt_at"))
+_DONE = _fenced(**_bound(o, "posted_ts", "delivered_at"), state="done", last_error=None)
+_CALL = select(c).where(c.c.call_id == bindparam("call_id"))
+_RELEASE_END = (o.update()
+                .where(o.c.call_id == bindparam("b_call_id"), o.c.kind == "CallEnd", o.c.state == "pending")
+                .values(next_attempt_at=0.0).returning(o.c.channel_id))
+
+
+@functools.cache
+def _due_for(limit: int) -> Any:
+    return (select(o).where(o.c.channel_id == bindparam("channel"), o.c.state.in_(OPEN),
+                            o.c.next_attempt_at <= bindparam("now")).order_by(o.c.id).limit(limit))
 
 
 class _SqliteAppender:
@@ -135,6 +168,9 @@ class Outbox:
         url = self.engine.url
         path = url.database if store.is_sqlite and not url.query else None
         self._appender = _SqliteAppender(path, store) if path and path != ":memory:" else None
+        self._call_started = self._upsert_call_statement("service_id", "channel_id", "parent_ts", "started_at",
+                                                         "start_event")
+        self._call_ended = self._upsert_call_statement("service_id", "channel_id", "ended_at", "state")
 
     async def close(self) -> None:
         if self._appender is not None:
@@ -160,11 +196,8 @@ class Outbox:
 
     async def due_for(self, channel: str, now: float, limit: int = 50) -> list[Delivery]:
         """One channel's rows to deliver now, oldest first."""
-        query = (select(o).where(o.c.channel_id == channel, o.c.state.in_(OPEN), o.c.next_attempt_at <= now)
-                 .order_by(o.c.id).limit(limit))
-
         def read(conn: Connection) -> list[Delivery]:
-            return [Delivery.of(row) for row in conn.execute(query)]
+            return [Delivery.of(row) for row in conn.execute(_due_for(limit), {"channel": channel, "now": now})]
 
         return await self.store.read(read)
 
@@ -214,20 +247,31 @@ class Outbox:
 
     async def claim(self, delivery: Delivery, lease_until: float) -> Delivery | None:
         """Take the row for delivery: the claimed delivery, or None when someone else has it."""
-        def write(conn: Connection) -> int:
-            return conn.execute(o.update().where(_unchanged(delivery)).values(
-                state="sending", attempts=delivery.attempts + 1, next_attempt_at=lease_until)).rowcount
+        claimed = await self.claim_with_call(delivery, lease_until, with_call=False)
+        return None if claimed is None else claimed[0]
 
-        if await self.store.write(write) != 1:
+    async def claim_with_call(self, delivery: Delivery, lease_until: float,
+                              with_call: bool = True) -> tuple[Delivery, Call | None] | None:
+        """``claim``, and the call as it stands (read in the same transaction)."""
+        def write(conn: Connection) -> tuple[int, Call | None]:
+            taken = conn.execute(_CLAIM, _fence(delivery, v_attempts=delivery.attempts + 1,
+                                                v_next_attempt_at=lease_until)).rowcount
+            return taken, (_call(conn, delivery.call_id) if taken == 1 and with_call else None)
+
+        taken, call = await self.store.write(write)
+        if taken != 1:
             return None
-        return replace(delivery, state="sending", attempts=delivery.attempts + 1)
+        return replace(delivery, state="sending", attempts=delivery.attempts + 1), call
 
     async def renew(self, delivery: Delivery, held_until: float, lease_until: float) -> None:
         """Extend a claimed delivery's lease from ``held_until`` (the end this replica last
         set) to ``lease_until``. LeaseLost when it is no longer ours, or when its outcome was
         recorded meanwhile (a renewal racing the outcome must not postpone a retry)."""
-        await self.store.write(_owned_update, delivery, o.c.next_attempt_at == held_until,
-                               next_attempt_at=lease_until)
+        def write(conn: Connection) -> None:
+            _check_owned(conn.execute(_RENEW, _fence(delivery, held_until=held_until,
+                                                     v_next_attempt_at=lease_until)), delivery)
+
+        await self.store.write(write)
 
     async def expire_leases(self) -> None:
         """Make interrupted deliveries due now. Only for a single replica (SQLite): with
@@ -248,7 +292,7 @@ class Outbox:
 
         def write(conn: Connection) -> tuple[Call, list[str]]:
             # The call's row first, in ``ended`` too: one lock order, no deadlock between them.
-            call = self._upsert_call(conn, delivery.call_id, service_id=event.service_id,
+            call = self._upsert_call(conn, self._call_started, delivery.call_id, service_id=event.service_id,
                                      channel_id=channel_id, parent_ts=ts, started_at=delivery.received_at,
                                      start_event=delivery.payload)
             _done(conn, delivery, ts, delivered_at)
@@ -262,7 +306,7 @@ class Outbox:
         service_id = delivery.event.service_id
 
         def write(conn: Connection) -> Call:
-            call = self._upsert_call(conn, delivery.call_id, service_id=service_id,
+            call = self._upsert_call(conn, self._call_ended, delivery.call_id, service_id=service_id,
                                      channel_id=channel_id, ended_at=delivery.received_at, state="ended")
             _done(conn, delivery, ts, delivered_at)
             return call
@@ -350,12 +394,18 @@ class Outbox:
             return {row.service_id: row.channel_id for row in rows}
 
 
-    def _upsert_call(self, conn: Connection, call_id: str, **values: Any) -> Call:
+    def _upsert_call_statement(self, *columns: str) -> Any:
+        """Insert the call with these columns, or update them (the statement, built once)."""
+        values = _bound(c, *columns)
+        statement = self._insert(c).values(**{"state": "started", **_bound(c, "call_id"), **values})
+        return statement.on_conflict_do_update(index_elements=["call_id"], set_=values).returning(c)
+
+    @staticmethod
+    def _upsert_call(conn: Connection, statement: Any, call_id: str, **values: Any) -> Call:
         """Insert or update the call; the row as it stands after (concurrent upserts of one
         call are serialized by the row lock, so each sees what the other wrote)."""
-        statement = self._insert(c).values(call_id=call_id, **{"state": "started", **values})
-        upsert = statement.on_conflict_do_update(index_elements=["call_id"], set_=values).returning(c)
-        return Call.of(conn.execute(upsert).one())
+        bound = {f"v_{name}": value for name, value in values.items()}
+        return Call.of(conn.execute(statement, {"v_call_id": call_id, **bound}).one())
 
 
 async def _route_as_stored(conn: AsyncConnection, events: Sequence[tuple[CallEvent, float, str | None]],
@@ -376,16 +426,19 @@ def _unchanged(delivery: Delivery) -> Any:
 
 
 def _call(conn: Connection, call_id: str) -> Call | None:
-    row = conn.execute(select(c).where(c.c.call_id == call_id)).first()
+    row = conn.execute(_CALL, {"call_id": call_id}).first()
     return None if row is None else Call.of(row)
+
+
+def _check_owned(updated: Any, delivery: Delivery) -> None:
+    if updated.rowcount != 1:
+        raise LeaseLost(delivery.key)
 
 
 def _owned_update(conn: Connection, delivery: Delivery, *also: Any, **values: Any) -> None:
     """Update a delivery this replica claimed; LeaseLost (rolling back the transaction)
     when another replica has claimed it since (or a condition in ``also`` fails)."""
-    updated = conn.execute(o.update().where(_unchanged(delivery), *also).values(**values))
-    if updated.rowcount != 1:
-        raise LeaseLost(delivery.key)
+    _check_owned(conn.execute(o.update().where(_unchanged(delivery), *also).values(**values)), delivery)
 
 
 def _release_end(conn: Connection, delivery: Delivery) -> list[str]:
@@ -393,11 +446,9 @@ def _release_end(conn: Connection, delivery: Delivery) -> list[str]:
     (Only a pending one: a CallEnd in ``sending`` may be leased by a replica posting it.)"""
     if delivery.kind != "CallStart":
         return []
-    waiting = (o.c.call_id == delivery.call_id, o.c.kind == "CallEnd", o.c.state == "pending")
-    released = conn.execute(
-        o.update().where(*waiting).values(next_attempt_at=0.0).returning(o.c.channel_id))
+    released = conn.execute(_RELEASE_END, {"b_call_id": delivery.call_id})
     return [row.channel_id for row in released if row.channel_id]
 
 
 def _done(conn: Connection, delivery: Delivery, ts: str, delivered_at: float) -> None:
-    _owned_update(conn, delivery, state="done", posted_ts=ts, delivered_at=delivered_at, last_error=None)
+    _check_owned(conn.execute(_DONE, _fence(delivery, v_posted_ts=ts, v_delivered_at=delivered_at)), delivery)
