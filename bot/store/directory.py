@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 
 from bot.store import tables
 from bot.store.db import Store, upsert
@@ -16,6 +16,13 @@ from bot.store.db import Store, upsert
 contacts = tables.directory_contacts
 staff = tables.directory_staff
 services = tables.service_names
+
+# Built once: each call message looks its names up.
+_CONTACTS = (select(contacts.c.phone, contacts.c.name)
+             .where(contacts.c.phone.in_(bindparam("phones", expanding=True))))
+_STAFF = select(staff).where(staff.c.eid.in_(bindparam("eids", expanding=True)))
+_SERVICES = (select(services.c.service_id, services.c.name)
+             .where(services.c.service_id.in_(bindparam("service_ids", expanding=True))))
 
 
 @dataclass(frozen=True)
@@ -90,15 +97,13 @@ class Directory:
         def read(conn: Connection) -> Names:
             found = Names()
             if phones:
-                rows = conn.execute(select(contacts.c.phone, contacts.c.name)
-                                    .where(contacts.c.phone.in_(phones)))
+                rows = conn.execute(_CONTACTS, {"phones": list(phones)})
                 found.contacts = {row.phone: row.name for row in rows}
             if eids:
-                rows = conn.execute(select(staff).where(staff.c.eid.in_(eids)))
+                rows = conn.execute(_STAFF, {"eids": list(eids)})
                 found.staff = {row.eid: StaffMember(row.eid, row.name, row.extension) for row in rows}
             if service_ids:
-                rows = conn.execute(select(services.c.service_id, services.c.name)
-                                    .where(services.c.service_id.in_(service_ids)))
+                rows = conn.execute(_SERVICES, {"service_ids": list(service_ids)})
                 found.services = {row.service_id: row.name for row in rows}
             return found
 
