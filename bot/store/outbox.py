@@ -4,9 +4,11 @@ Row states: ``pending`` (never tried, or known not to have reached Slack), ``sen
 (claimed; a post may have reached Slack, so a retry first looks for it), ``done`` and
 ``failed`` (a permanent Slack error, kept for ``/call-events status``). A claimed row's
 ``next_attempt_at`` is its lease: short, and renewed by the replica while the delivery is in
-hand, so when that replica dies the row comes due again within one lease. Its ``attempts``
-is the claim's fencing token: every write of a claimed delivery checks it, so a replica
-whose lease ran out (and was taken over) cannot overwrite the new owner's work.
+hand, so when that replica dies the row comes due again within one lease. Its ``claims``
+(raised by every claim, never lowered) with its ``attempts`` (the tries since it was last
+given up, for the backoff) are the claim's fencing token: every write of a claimed delivery
+checks them, so a replica whose lease ran out (and was taken over) cannot overwrite the new
+owner's work, even after a "Retry" started the attempts again.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Delivery:
     received_at: float
     state: str
     attempts: int
+    claims: int
     channel_id: str | None
     posted_ts: str | None
 
@@ -56,7 +59,7 @@ class Delivery:
     @classmethod
     def of(cls, row: Row[Any]) -> Delivery:
         return cls(row.id, row.event_key, row.call_id, row.kind, row.payload, row.received_at,
-                   row.state, row.attempts, row.channel_id, row.posted_ts)
+                   row.state, row.attempts, row.claims, row.channel_id, row.posted_ts)
 
 
 class LeaseLost(Exception):
@@ -95,11 +98,14 @@ def _fenced(*also: Any, **values: Any) -> Any:
     (bound by ``_fence``). The relay's hot path runs these, as building a statement
     costs more than running it."""
     return (o.update().where(o.c.id == bindparam("f_id"), o.c.state == bindparam("f_state"),
-                             o.c.attempts == bindparam("f_attempts"), *also).values(**values))
+                             o.c.attempts == bindparam("f_attempts"), o.c.claims == bindparam("f_claims"),
+                             *also)
+            .values(**values))
 
 
 def _fence(delivery: Delivery, **values: Any) -> dict[str, Any]:
-    return {"f_id": delivery.id, "f_state": delivery.state, "f_attempts": delivery.attempts, **values}
+    return {"f_id": delivery.id, "f_state": delivery.state, "f_attempts": delivery.attempts,
+            "f_claims": delivery.claims, **values}
 
 
 def _bound(table: Any, *columns: str) -> dict[str, Any]:
@@ -107,7 +113,7 @@ def _bound(table: Any, *columns: str) -> dict[str, Any]:
     return {name: bindparam(f"v_{name}", type_=table.c[name].type) for name in columns}
 
 
-_CLAIM = _fenced(**_bound(o, "attempts", "next_attempt_at"), state="sending")
+_CLAIM = _fenced(**_bound(o, "attempts", "claims", "next_attempt_at"), state="sending")
 _RENEW = _fenced(o.c.next_attempt_at == bindparam("held_until"), **_bound(o, "next_attempt_at"))
 _DONE = _fenced(**_bound(o, "posted_ts", "delivered_at"), state="done", last_error=None)
 _CALL = select(c).where(c.c.call_id == bindparam("call_id"))
@@ -255,13 +261,15 @@ class Outbox:
         """``claim``, and the call as it stands (read in the same transaction)."""
         def write(conn: Connection) -> tuple[int, Call | None]:
             taken = conn.execute(_CLAIM, _fence(delivery, v_attempts=delivery.attempts + 1,
+                                                v_claims=delivery.claims + 1,
                                                 v_next_attempt_at=lease_until)).rowcount
             return taken, (_call(conn, delivery.call_id) if taken == 1 and with_call else None)
 
         taken, call = await self.store.write(write)
         if taken != 1:
             return None
-        return replace(delivery, state="sending", attempts=delivery.attempts + 1), call
+        claimed = replace(delivery, state="sending", attempts=delivery.attempts + 1, claims=delivery.claims + 1)
+        return claimed, call
 
     async def renew(self, delivery: Delivery, held_until: float, lease_until: float) -> None:
         """Extend a claimed delivery's lease from ``held_until`` (the end this replica last
@@ -422,7 +430,8 @@ async def _route_as_stored(conn: AsyncConnection, events: Sequence[tuple[CallEve
 
 def _unchanged(delivery: Delivery) -> Any:
     """The row is as ``delivery`` read it: nobody has claimed it since."""
-    return (o.c.id == delivery.id) & (o.c.state == delivery.state) & (o.c.attempts == delivery.attempts)
+    return ((o.c.id == delivery.id) & (o.c.state == delivery.state) & (o.c.attempts == delivery.attempts)
+            & (o.c.claims == delivery.claims))
 
 
 def _call(conn: Connection, call_id: str) -> Call | None:
