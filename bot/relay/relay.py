@@ -103,13 +103,14 @@ class Attempt:
 class SlackClock:
     """When Slack took a message, on this process's clock: a posted message's ``ts`` is
     Slack's time of taking it. This process's clock is Slack's plus an offset that is at
-    most (the answer's arrival - ts) for every post: the least of those is kept, let up a
-    little at each post so that it follows a clock that drifts."""
+    most (the answer's arrival - ts) for every post: the least of those is kept, let up as
+    time passes faster than clocks drift apart (NTP slews a clock by at most 0.5 ms/s)."""
 
-    DRIFT = 0.0001  # seconds the bound is let up per post
+    DRIFT = 0.001  # seconds per second the bound is let up
 
     def __init__(self) -> None:
         self.offset = math.inf  # local - Slack, at most this
+        self._since = 0.0  # when ``offset`` was last set
 
     def taken_at(self, ts: str | None, answered: float) -> float:
         """The latest moment (local, monotonic) at which Slack can have taken the message."""
@@ -117,7 +118,8 @@ class SlackClock:
             slack_time = float(ts or "")
         except ValueError:
             return answered
-        self.offset = min(self.offset + self.DRIFT, answered - slack_time)
+        relaxed = self.offset + (answered - self._since) * self.DRIFT
+        self.offset, self._since = min(relaxed, answered - slack_time), answered
         return slack_time + self.offset
 
     def forget(self) -> None:
