@@ -185,7 +185,6 @@ async def test_a_long_burst_of_events_keeps_the_sqlite_write_ahead_log_bounded(t
         assert await outbox.depth() == 6000
         assert (tmp_path / "bot.db-wal").stat().st_size < 8 * 1024 * 1024
     finally:
-        await outbox.close()
         await store.close()
 
 
@@ -216,6 +215,39 @@ async def test_a_replica_whose_lease_ran_out_cannot_overwrite_the_replica_that_t
         call = await outbox.call("c1")
         assert call is not None and call.parent_ts == "222.2"
         assert await outbox.depth() == 0
+    finally:
+        await store.close()
+
+
+async def test_a_retried_delivery_cannot_be_overwritten_by_a_claim_from_before_it_was_given_up(
+        database_url: str) -> None:
+    from bot.relay.events import CallEvent
+    from bot.store.outbox import LeaseLost, Outbox
+
+    store = await Store.open(database_url)
+    try:
+        outbox = Outbox(store)
+        event = CallEvent.model_validate({"id": "c1", "status": "CallStart", "serviceId": "s"})
+        await outbox.add_many([(event, 1.0, "C1")])
+        [seen_by_a] = await outbox.due_for("C1", now=2.0)
+        stalled = await outbox.claim(seen_by_a, lease_until=3.0)  # replica A, then it stalls
+        assert stalled is not None
+        [seen_by_b] = await outbox.due_for("C1", now=4.0)
+        given_up = await outbox.claim(seen_by_b, lease_until=100.0)
+        assert given_up is not None
+        await outbox.fail(given_up, "channel_not_found")
+        assert await outbox.retry_given_up(seen_by_b.id, "C1")  # someone clicks "Retry"
+
+        [again] = await outbox.due_for("C1", now=5.0)
+        assert again.attempts == 0, "the retried delivery's backoff starts again"
+        retried = await outbox.claim(again, lease_until=100.0)
+        assert retried is not None and retried.attempts == stalled.attempts == 1
+        with pytest.raises(LeaseLost):
+            await outbox.started(stalled, "C1", "111.1", delivered_at=6.0)
+        await outbox.started(retried, "C1", "222.2", delivered_at=6.0)
+
+        call = await outbox.call("c1")
+        assert call is not None and call.parent_ts == "222.2"
     finally:
         await store.close()
 
@@ -282,5 +314,38 @@ async def test_a_v2_database_gains_the_call_directory_and_keeps_its_routes(
         assert (await directory.names(phones=["+85291234567"])).contacts == {"+85291234567": "Ada Lovelace"}
         taken = await CallNotes(store).take_callback("call-1", "U1", 1.0)
         assert (await CallNotes(store).take_callback("call-1", "U2", 2.0)) == taken
+    finally:
+        await store.close()
+
+
+async def test_a_v3_database_gains_the_claims_count_and_keeps_its_events(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.relay.events import CallEvent
+    from bot.store import migrations
+    from bot.store.outbox import Outbox
+
+    with monkeypatch.context() as patch:  # the database as release 3 left it
+        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:3])
+        store = await Store.open(database_url)
+        async with store.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE outbox DROP COLUMN claims"))
+            await conn.execute(text(
+                "INSERT INTO outbox (event_key, call_id, kind, payload, received_at, channel_id, state, "
+                "attempts, next_attempt_at) VALUES ('call-1:CallStart', 'call-1', 'CallStart', "
+                "'{\"id\": \"call-1\", \"status\": \"CallStart\"}', 1.0, 'C1', 'sending', 2, 0.0)"))
+        await store.close()
+
+    store = await Store.open(database_url)
+    try:
+        assert await store.schema_version() == LATEST
+        outbox = Outbox(store)
+        [due] = await outbox.due_for("C1", now=2.0)
+        assert (due.key, due.attempts, due.claims) == ("call-1:CallStart", 2, 0)
+        claimed = await outbox.claim(due, lease_until=10.0)
+        assert claimed is not None and (claimed.attempts, claimed.claims) == (3, 1)
+        event = CallEvent.model_validate({"id": "call-2", "status": "CallStart", "serviceId": "s"})
+        await outbox.add_many([(event, 3.0, "C1")])  # the webhook's INSERT leaves claims to the default
+        assert [d.claims for d in await outbox.due_for("C1", now=4.0)] == [0]
     finally:
         await store.close()

@@ -4,6 +4,7 @@ CINNOX's codes are said in words, and the start time first shown never changes."
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,6 +75,7 @@ def event_id_of(message: dict[str, Any]) -> str | None:
 # --- numbers and names ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def e164(number: str | None) -> str | None:
     """The number in E.164 when it is a valid international number, else None. CINNOX sends
     numbers without their "+"; one is added only when the result is a valid number, so a
@@ -82,6 +84,7 @@ def e164(number: str | None) -> str | None:
     return None if parsed is None else phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+@functools.lru_cache(maxsize=4096)
 def phone(number: str | None) -> str | None:
     """The number as people write it (``+852 9123 4567``), or as CINNOX sent it."""
     if not number:

@@ -31,6 +31,7 @@ from bot.relay.events import CALL_END, CALL_START, CallEvent
 from bot.relay.ingest import Ingest
 from bot.services import Services
 from bot.store.call_notes import Outcome
+from bot.store.directory import Names
 from bot.store.outbox import OPEN, Call, Delivery, LeaseLost, Outbox
 
 log = structlog.get_logger(__name__)
@@ -99,6 +100,33 @@ class Attempt:
     finished: bool = False  # its lease needs no more renewing
 
 
+class SlackClock:
+    """When Slack took a message, on this process's clock: a posted message's ``ts`` is
+    Slack's time of taking it. This process's clock is Slack's plus an offset that is at
+    most (the answer's arrival - ts) for every post: the least of those is kept, let up as
+    time passes faster than clocks drift apart (NTP slews a clock by at most 0.5 ms/s)."""
+
+    DRIFT = 0.001  # seconds per second the bound is let up
+
+    def __init__(self) -> None:
+        self.offset = math.inf  # local - Slack, at most this
+        self._since = 0.0  # when ``offset`` was last set
+
+    def taken_at(self, ts: str | None, answered: float) -> float:
+        """The latest moment (local, monotonic) at which Slack can have taken the message."""
+        try:
+            slack_time = float(ts or "")
+        except ValueError:
+            return answered
+        relaxed = self.offset + (answered - self._since) * self.DRIFT
+        self.offset, self._since = min(relaxed, answered - slack_time), answered
+        return slack_time + self.offset
+
+    def forget(self) -> None:
+        """Slack refused a post as too early: learn the offset again."""
+        self.offset = math.inf
+
+
 class Lane:
     """One channel's deliveries, one at a time, paced to ``rate`` messages per second."""
 
@@ -116,13 +144,13 @@ class Lane:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    def sent(self, paced: bool = True) -> None:
-        # Counted from the answer: Slack counts from when it accepted the previous message,
-        # which may be as late as just before it answered. Counting from the request would
-        # save a round trip per message but risk a 429, and a whole second of Retry-After,
-        # on every bit of jitter.
+    def sent(self, paced: bool = True, *, started: float = 0.0, taken_at: float | None = None) -> None:
+        """Slack counts the interval from when it took the previous message: ``taken_at``
+        when its ``ts`` told (never before the request was sent), else as late as its answer.
+        Counting from the request instead would risk a 429, and a whole second of
+        Retry-After, on every bit of jitter; counting from the answer loses its way back."""
         if paced:
-            self._next_at = time.monotonic() + self.interval
+            self._next_at = max(started, taken_at if taken_at is not None else time.monotonic()) + self.interval
 
     def pause(self, seconds: float) -> None:
         self._paused_until = time.monotonic() + seconds
@@ -157,7 +185,9 @@ class Relay:
         self.lease = lease
         self.poll = poll
         self.routes: dict[str, str] = {}
+        self._routes_changed = 0  # this replica's route changes so far
         self._lanes: dict[str, Lane] = {}
+        self._slack_clock = SlackClock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -201,10 +231,22 @@ class Relay:
     async def set_route(self, service_id: str, channel: str, user_id: str) -> None:
         await self.outbox.set_route(service_id, channel, user_id)
         self.routes[service_id] = channel
+        self._routes_changed += 1
 
     async def remove_route(self, service_id: str) -> bool:
         self.routes.pop(service_id, None)
-        return await self.outbox.remove_route(service_id)
+        removed = await self.outbox.remove_route(service_id)
+        self.routes.pop(service_id, None)  # a read of the store may have brought it back meanwhile
+        self._routes_changed += 1
+        return removed
+
+    async def _reread_routes(self) -> None:
+        """The routing as stored (another replica may have changed it), unless this one
+        changed it while the store was read: that read may predate the change."""
+        changed = self._routes_changed
+        routes = await self.outbox.routes()
+        if changed == self._routes_changed:
+            self.routes = routes
 
     async def retry(self, d: Delivery) -> bool:
         """Deliver a given-up event again, where its service is routed now."""
@@ -246,7 +288,7 @@ class Relay:
             pruned = await outbox.prune(now - KEEP_DELIVERED)
             if pruned:
                 log.info("relay.pruned", events=pruned)
-        self.routes = await outbox.routes()
+        await self._reread_routes()
         self.services.metrics.outbox_depth.set(await outbox.depth())
         unrouted = await outbox.fail_unrouted("no channel: set CALL_EVENTS_CHANNEL or use /call-events route",
                                               ends_received_before=now - self.grace)
@@ -259,49 +301,94 @@ class Relay:
         return max(0.0, wake_at - time.time())
 
     async def _drain(self, lane: Lane) -> None:
-        while not self._stopping:
-            lane.dirty = False
-            try:
-                rows = await self.outbox.due_for(lane.channel, time.time())
-            except Exception:  # the store is unreachable: the sweep kicks this lane again
-                log.exception("relay.lane_read_failed", channel=lane.channel)
-                return
-            if not rows:
-                if lane.dirty:
-                    continue
-                return
-            read_at = time.monotonic()
-            for d in rows:
-                if self._stopping:
-                    return
-                if lane.dirty and time.monotonic() - read_at > REREAD_AFTER:
-                    break
-                with structlog.contextvars.bound_contextvars(call_id=d.call_id, event=d.kind,
-                                                             channel=lane.channel):
-                    try:
-                        await self._deliver(lane, d)
-                    except LeaseLost:
-                        log.warning("relay.lease_lost")  # another replica has it now
-                    except Exception:
-                        # The store failed (reading before the claim, or recording an
-                        # outcome): the row comes due again, by the sweep or its lease.
-                        log.exception("relay.delivery_store_failed")
+        """The lane's due rows in order. Once a CallStart is in the channel, the next row is
+        taken on while the post is being recorded (the two writes share a commit); at most
+        one delivery is being recorded so, and a CallEnd waits for it (it may be its call's)."""
+        recording: asyncio.Task[bool] | None = None
+        try:
+            while not self._stopping:
+                if recording is not None:
+                    finished, recording = recording, None
+                    if not await finished:
                         return
+                lane.dirty = False
+                try:
+                    rows = await self.outbox.due_for(lane.channel, time.time())
+                except Exception:  # the store is unreachable: the sweep kicks this lane again
+                    log.exception("relay.lane_read_failed", channel=lane.channel)
+                    return
+                if not rows:
+                    if lane.dirty:
+                        continue
+                    return
+                read_at = time.monotonic()
+                for d in rows:
+                    if self._stopping:
+                        return
+                    if lane.dirty and time.monotonic() - read_at > REREAD_AFTER:
+                        break
+                    if recording is not None and d.kind == CALL_END:
+                        finished, recording = recording, None
+                        if not await finished:
+                            return
+                    posted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                    task = asyncio.get_running_loop().create_task(self._deliver_in_lane(lane, d, posted),
+                                                                  name=f"deliver:{d.key}")
+                    either: list[asyncio.Future[Any]] = [task, posted]
+                    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                    posted.cancel()
+                    if recording is not None:
+                        finished, recording = recording, None
+                        if not await finished:
+                            return
+                    if not task.done():
+                        recording = task
+                    elif not task.result():
+                        return
+        finally:
+            if recording is not None:
+                await recording
+
+    async def _deliver_in_lane(self, lane: Lane, d: Delivery, posted: asyncio.Future[None]) -> bool:
+        """Deliver one row; False when the store failed (the lane stops: the sweep or the
+        row's lease brings the row back)."""
+        with structlog.contextvars.bound_contextvars(call_id=d.call_id, event=d.kind, channel=lane.channel):
+            try:
+                await self._deliver(lane, d, posted)
+            except LeaseLost:
+                log.warning("relay.lease_lost")  # another replica has it now
+            except Exception:
+                # The store failed (reading before the claim, or recording an
+                # outcome): the row comes due again, by the sweep or its lease.
+                log.exception("relay.delivery_store_failed")
+                return False
+        return True
 
     # --- delivery ------------------------------------------------------------------------------
 
-    async def _deliver(self, lane: Lane, d: Delivery) -> None:
+    async def _deliver(self, lane: Lane, d: Delivery, posted: asyncio.Future[None] | None = None) -> None:
+        """``posted`` is set once a CallStart is in the channel, before it is recorded."""
         if d.kind == CALL_END and not await self._end_may_go(lane, d):
             return
         lease_until = time.time() + self.lease
-        claimed = await self.outbox.claim(d, lease_until)
-        if claimed is None:
+        names: asyncio.Task[Names] | None = None
+        if d.kind == CALL_START:  # looked up while the row is claimed: one wait for both
+            names = asyncio.get_running_loop().create_task(names_for(self.services, d.event))
+            names.add_done_callback(_retrieved)
+        taken = None
+        try:
+            taken = await self.outbox.claim_with_call(d, lease_until, with_call=d.kind == CALL_START)
+        finally:
+            if taken is None and names is not None:
+                names.cancel()
+        if taken is None:
             return  # another replica took it
+        claimed, call = taken
         attempt = Attempt(claimed, lease_until, uncertain=d.state == "sending")
         keeper = asyncio.get_running_loop().create_task(self._keep_leased(attempt), name=f"lease:{d.key}")
         try:
-            if d.kind == CALL_START:
-                await self._start(lane, attempt)
+            if names is not None:
+                await self._start(lane, attempt, call, await names, posted)
             else:
                 await self._end(lane, attempt)
         except SlackApiError as exc:
@@ -343,15 +430,17 @@ class Relay:
             return False
         return True
 
-    async def _start(self, lane: Lane, a: Attempt) -> None:
+    async def _start(self, lane: Lane, a: Attempt, known: Call | None, names: Names,
+                     posted: asyncio.Future[None] | None) -> None:
+        """``known``: the call as it stood when the delivery was claimed."""
         d, event = a.delivery, a.delivery.event
-        known = await self.outbox.call(d.call_id)
         ended = known is not None and known.state == "ended"
-        card = messages.CallCard(d.call_id, event, d.received_at, "ended" if ended else "ringing",
-                                 names=await names_for(self.services, event))
+        card = messages.CallCard(d.call_id, event, d.received_at, "ended" if ended else "ringing", names=names)
         ts = await self._post_once(lane, a, messages.call_parent(card))
         if ts is None:
             return
+        if posted is not None and not posted.done():
+            posted.set_result(None)
         call, released = await self.outbox.started(d, lane.channel, ts, time.time())
         self._delivered(d)
         self.kick(released)  # its CallEnd, if waiting (perhaps in another lane), may go now
@@ -489,20 +578,26 @@ class Relay:
             await self._hold(a)
             looked = a.uncertain
             a.uncertain = a.uncertain or paced  # once sent, a post may be in the channel
+            started = time.monotonic()
             try:
                 answer = await getattr(self._client, method)(channel=lane.channel, **kwargs)
             except SlackApiError as exc:
                 if not _may_have_acted(exc):
                     a.uncertain = looked
-                lane.sent(paced)
+                lane.sent(paced, started=started)
                 if exc.response.status_code != 429 or self._stopping:
                     raise
+                if paced:
+                    self._slack_clock.forget()
                 retry_after = _retry_after(exc.response.headers)
                 self.services.metrics.delivery_failures.labels("ratelimited").inc()
                 log.info("relay.rate_limited", method=method, retry_after=retry_after)
                 lane.pause(retry_after)
                 continue
-            lane.sent(paced)
+            if paced:
+                ts = answer.get("ts")
+                lane.sent(started=started, taken_at=self._slack_clock.taken_at(
+                    ts if isinstance(ts, str) else None, time.monotonic()))
             return answer
 
     async def _hold(self, a: Attempt) -> None:
@@ -577,6 +672,12 @@ class Relay:
         await self.outbox.retry_later(a.delivery, time.time() + backoff, error,
                                       uncertain=uncertain or a.uncertain)
         self._wake.set()  # the sweep learns of the earlier due time
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """A look-up nobody may wait for: its failure is not reported as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _may_have_acted(exc: SlackApiError) -> bool:

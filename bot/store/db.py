@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Table, event, select, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -22,6 +23,9 @@ from bot.store import migrations, tables
 
 #: Seconds to wait for PostgreSQL to accept a connection.
 CONNECT_TIMEOUT = 5.0
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def async_url(url: str) -> str:
@@ -51,8 +55,11 @@ async def upsert(store: Store, table: Table, key: str, values: dict[str, Any]) -
     insert = dialect_insert(store.is_sqlite)(table).values(**values)
     statement = insert.on_conflict_do_update(index_elements=[key],
                                              set_={k: v for k, v in values.items() if k != key})
-    async with store.transaction() as conn:
-        await conn.execute(statement)
+
+    def write(conn: Connection) -> None:
+        conn.execute(statement)
+
+    await store.write(write)
 
 
 @dataclass(frozen=True)
@@ -65,11 +72,118 @@ class AuditEntry:
     detail: str | None
 
 
+class _SqliteThreads:
+    """A SQLite file's reads and writes in one hand-over each: a thread that writes and
+    one that reads, each with a connection of its own, running whole functions of
+    SQLAlchemy Core statements. (aiosqlite hands every step over to its thread and back
+    through the event loop: check-out, each statement, commit, reset; under load each
+    hand-over waits for a turn of the loop, and a write held the writer lock through all
+    of them.) Writes asked for while one runs are committed together next (group commit),
+    each in a savepoint of its own, so one that raises is undone alone."""
+
+    def __init__(self, path: str) -> None:
+        # The driver's own transaction handling breaks SAVEPOINT: it is turned off, and
+        # each transaction is begun here (SQLAlchemy's recipe for pysqlite).
+        self.engine: Engine = create_engine(f"sqlite:///{path}", pool_size=2, max_overflow=0,
+                                            connect_args={"timeout": 30, "isolation_level": None,
+                                                          # the ingest's INSERT, one per batch size
+                                                          "cached_statements": 300})
+        event.listen(self.engine, "connect", sqlite_pragmas)
+        event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="store-write")
+        self.reader = ThreadPoolExecutor(1, thread_name_prefix="store-read")
+        self.queue: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self.flusher: asyncio.Task[None] | None = None
+
+    def write(self, calls: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        """Each call's (True, result) or (False, exception), all in one transaction."""
+        with self.engine.begin() as conn:
+            if len(calls) == 1:  # its own transaction is its savepoint
+                return [(True, calls[0](conn))]
+            # Savepoints through the driver: SQLAlchemy's nested transactions cost more
+            # than the statements they guard.
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            outcomes: list[tuple[bool, Any]] = []
+            for call in calls:
+                driver.execute("SAVEPOINT one")
+                try:
+                    outcomes.append((True, call(conn)))
+                except Exception as exc:
+                    driver.execute("ROLLBACK TO one")
+                    outcomes.append((False, exc))
+                driver.execute("RELEASE one")
+        return outcomes
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as conn:
+            return fn(conn)
+
+    def close(self) -> None:
+        self.writer.shutdown()
+        self.reader.shutdown()
+        self.engine.dispose()
+
+
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        url = engine.url
+        path = url.database if self.is_sqlite and not url.query else None
+        self._threads = _SqliteThreads(path) if path and path != ":memory:" else None
+
+    async def write(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(conn, ...)`` as one write transaction (undone when it raises). On a SQLite
+        file: committed by the writer thread, with the writes asked for meanwhile; else on
+        one of the engine's connections."""
+        def call(conn: Connection) -> T:
+            return fn(conn, *args, **kwargs)
+
+        threads = self._threads
+        if threads is None:
+            async with self.transaction() as conn:
+                return await conn.run_sync(call)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+        threads.queue.append((call, done))
+        if threads.flusher is None or threads.flusher.done():
+            threads.flusher = loop.create_task(self._flush(threads), name="store.flush")
+        return await done
+
+    async def _flush(self, threads: _SqliteThreads) -> None:
+        loop = asyncio.get_running_loop()
+        while threads.queue:
+            async with self.writer():
+                batch, threads.queue = threads.queue, []
+                try:
+                    outcomes = await loop.run_in_executor(threads.writer, threads.write, [c for c, _ in batch])
+                except Exception as exc:  # the transaction failed as a whole
+                    outcomes = [(False, exc)] * len(batch)
+                except asyncio.CancelledError:  # the loop is closing: nobody is left waiting
+                    for _, done in batch:
+                        done.cancel()
+                    raise
+            for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
+                if done.cancelled():
+                    continue
+                if ok:
+                    done.set_result(value)
+                else:
+                    done.set_exception(value)
+
+    async def read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(conn, ...)`` reading the store: on a SQLite file in one hand-over to its
+        reader thread."""
+        def call(conn: Connection) -> T:
+            return fn(conn, *args, **kwargs)
+
+        if self._threads is None:
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(call)
+        threads = self._threads
+        return await asyncio.get_running_loop().run_in_executor(threads.reader, threads.read, call)
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[None]:
@@ -120,6 +234,8 @@ class Store:
         return store
 
     async def close(self) -> None:
+        if self._threads is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._threads.close)
         await self.engine.dispose()
 
     async def ping(self) -> bool:

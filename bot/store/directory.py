@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 
 from bot.store import tables
 from bot.store.db import Store, upsert
@@ -16,6 +16,13 @@ from bot.store.db import Store, upsert
 contacts = tables.directory_contacts
 staff = tables.directory_staff
 services = tables.service_names
+
+# Built once: each call message looks its names up.
+_CONTACTS = (select(contacts.c.phone, contacts.c.name)
+             .where(contacts.c.phone.in_(bindparam("phones", expanding=True))))
+_STAFF = select(staff).where(staff.c.eid.in_(bindparam("eids", expanding=True)))
+_SERVICES = (select(services.c.service_id, services.c.name)
+             .where(services.c.service_id.in_(bindparam("service_ids", expanding=True))))
 
 
 @dataclass(frozen=True)
@@ -86,19 +93,21 @@ class Directory:
     async def names(self, *, phones: Iterable[str] = (), eids: Iterable[str] = (),
                     service_ids: Iterable[str] = ()) -> Names:
         phones, eids, service_ids = set(phones), set(eids), set(service_ids)
-        found = Names()
-        async with self.engine.connect() as conn:
+
+        def read(conn: Connection) -> Names:
+            found = Names()
             if phones:
-                rows = await conn.execute(select(contacts.c.phone, contacts.c.name)
-                                          .where(contacts.c.phone.in_(phones)))
+                rows = conn.execute(_CONTACTS, {"phones": list(phones)})
                 found.contacts = {row.phone: row.name for row in rows}
             if eids:
-                rows = await conn.execute(select(staff).where(staff.c.eid.in_(eids)))
+                rows = conn.execute(_STAFF, {"eids": list(eids)})
                 found.staff = {row.eid: StaffMember(row.eid, row.name, row.extension) for row in rows}
-                if len(found.staff) < len(eids) and self.on_unknown_staff is not None:
-                    self.on_unknown_staff()
             if service_ids:
-                rows = await conn.execute(select(services.c.service_id, services.c.name)
-                                          .where(services.c.service_id.in_(service_ids)))
+                rows = conn.execute(_SERVICES, {"service_ids": list(service_ids)})
                 found.services = {row.service_id: row.name for row in rows}
+            return found
+
+        found = await self.store.read(read)
+        if len(found.staff) < len(eids) and self.on_unknown_staff is not None:
+            self.on_unknown_staff()
         return found

@@ -36,7 +36,15 @@ def _v3_directory_and_call_state(conn: Connection) -> None:
     tables.metadata.create_all(conn, tables=added, checkfirst=True)
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_outbox_by_channel, _v3_directory_and_call_state]
+def _v4_outbox_claims(conn: Connection) -> None:
+    # The claims count, so that a "Retry" of a given-up delivery (which starts its attempts
+    # again) cannot make an old claim current again.
+    if "claims" not in {column["name"] for column in inspect(conn).get_columns("outbox")}:
+        conn.execute(text("ALTER TABLE outbox ADD COLUMN claims INTEGER NOT NULL DEFAULT 0"))
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_outbox_by_channel, _v3_directory_and_call_state,
+                               _v4_outbox_claims]
 LATEST = len(MIGRATIONS)
 UPGRADE_LOCK = 0x7E1E_B07  # any constant shared by every replica
 

@@ -4,29 +4,26 @@ Row states: ``pending`` (never tried, or known not to have reached Slack), ``sen
 (claimed; a post may have reached Slack, so a retry first looks for it), ``done`` and
 ``failed`` (a permanent Slack error, kept for ``/call-events status``). A claimed row's
 ``next_attempt_at`` is its lease: short, and renewed by the replica while the delivery is in
-hand, so when that replica dies the row comes due again within one lease. Its ``attempts``
-is the claim's fencing token: every write of a claimed delivery checks it, so a replica
-whose lease ran out (and was taken over) cannot overwrite the new owner's work.
+hand, so when that replica dies the row comes due again within one lease. Its ``claims``
+(raised by every claim, never lowered) with its ``attempts`` (the tries since it was last
+given up, for the backoff) are the claim's fencing token: every write of a claimed delivery
+checks them, so a replica whose lease ran out (and was taken over) cannot overwrite the new
+owner's work, even after a "Retry" started the attempts again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy.exc
-from sqlalchemy import Row, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Row, bindparam, func, select
 
 from bot.relay.events import CallEvent
 from bot.store import tables
-from bot.store.db import Store, dialect_insert, sqlite_pragmas, upsert
+from bot.store.db import Store, dialect_insert, upsert
 
 OPEN = ("pending", "sending")
 o = tables.outbox
@@ -46,17 +43,18 @@ class Delivery:
     received_at: float
     state: str
     attempts: int
+    claims: int
     channel_id: str | None
     posted_ts: str | None
 
-    @property
+    @functools.cached_property
     def event(self) -> CallEvent:
         return CallEvent.model_validate(self.payload)
 
     @classmethod
     def of(cls, row: Row[Any]) -> Delivery:
         return cls(row.id, row.event_key, row.call_id, row.kind, row.payload, row.received_at,
-                   row.state, row.attempts, row.channel_id, row.posted_ts)
+                   row.state, row.attempts, row.claims, row.channel_id, row.posted_ts)
 
 
 class LeaseLost(Exception):
@@ -83,13 +81,6 @@ class Call:
 _INGEST_COLUMNS = "event_key, call_id, kind, payload, received_at, channel_id, state, attempts, next_attempt_at"
 
 
-def _ingest_sql(placeholders: list[str]) -> str:
-    """The ingest INSERT as the driver takes it: on the webhook's hot path, so neither
-    compiled nor bound by SQLAlchemy each time (columns as in tables.outbox)."""
-    return (f"INSERT INTO outbox ({_INGEST_COLUMNS}) VALUES ({', '.join(placeholders)}, 'pending', 0, 0.0) "
-            "ON CONFLICT (event_key) DO NOTHING")
-
-
 #: The ingest on PostgreSQL: the whole batch as one array per column, in one statement and
 #: one round trip (its own transaction). A service's route as stored now wins over the
 #: channel the replica had cached: another replica may have just changed it.
@@ -107,6 +98,12 @@ ON CONFLICT (event_key) DO NOTHING"""
 MAX_BATCH = 256  # events per ingest transaction
 
 
+def _append(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """The ingest on SQLite: the batch as one multi-row INSERT, so one step of SQLite (an
+    ``executemany`` steps, and lets go of the GIL and waits to take it back, once per row)."""
+    conn.exec_driver_sql(_sqlite_batch_sql(len(rows)), tuple(value for row in rows for value in row))
+
+
 @functools.lru_cache(maxsize=MAX_BATCH)
 def _sqlite_batch_sql(rows: int) -> str:
     """The ingest INSERT of ``rows`` rows in one statement (one per batch size, each
@@ -115,49 +112,39 @@ def _sqlite_batch_sql(rows: int) -> str:
     return f"INSERT INTO outbox ({_INGEST_COLUMNS}) VALUES {values} ON CONFLICT (event_key) DO NOTHING"
 
 
-class _SqliteAppender:
-    """The ingest INSERT on a SQLite file: a connection of its own in a thread of its own,
-    so a batch costs the event loop one hand-over (aiosqlite through SQLAlchemy costs one
-    per step: check-out, execute, commit, reset). Writes still queue behind the store's
-    writer lock, as every other write does.
+def _fenced(*also: Any, **values: Any) -> Any:
+    """An update of a claimed delivery, built once: its row only while it is as claimed
+    (bound by ``_fence``). The relay's hot path runs these, as building a statement
+    costs more than running it."""
+    return (o.update().where(o.c.id == bindparam("f_id"), o.c.state == bindparam("f_state"),
+                             o.c.attempts == bindparam("f_attempts"), o.c.claims == bindparam("f_claims"),
+                             *also)
+            .values(**values))
 
-    A batch is one multi-row INSERT in autocommit mode, so one step of SQLite: the thread
-    lets go of the GIL and takes it back once per batch (``executemany`` does so per row,
-    each time waiting for the busy event loop to hand it back). SQLite's own checkpoints
-    (every ~4 MB of WAL) run in this thread after a commit: run beside the writes, they
-    could never catch up with a steady stream of them, and the WAL would grow without bound.
-    """
 
-    def __init__(self, path: str, store: Store) -> None:
-        self.path = path
-        self.store = store
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="outbox-ingest")
-        self._conn: sqlite3.Connection | None = None
+def _fence(delivery: Delivery, **values: Any) -> dict[str, Any]:
+    return {"f_id": delivery.id, "f_state": delivery.state, "f_attempts": delivery.attempts,
+            "f_claims": delivery.claims, **values}
 
-    async def add(self, rows: list[tuple[Any, ...]]) -> None:
-        loop = asyncio.get_running_loop()
-        sql = _sqlite_batch_sql(len(rows))
-        async with self.store.writer():
-            try:
-                await loop.run_in_executor(self._thread, self._write, sql, [v for row in rows for v in row])
-            except sqlite3.Error as exc:  # as SQLAlchemy would raise it (ingest tells them apart)
-                raise sqlalchemy.exc.DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
 
-    def _write(self, sql: str, values: list[Any]) -> None:
-        if self._conn is None:
-            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None,
-                                         cached_statements=MAX_BATCH + 8)
-            sqlite_pragmas(self._conn, None)
-        self._conn.execute(sql, values)
+def _bound(table: Any, *columns: str) -> dict[str, Any]:
+    """``column: bindparam("v_column")`` for each column, typed as the column."""
+    return {name: bindparam(f"v_{name}", type_=table.c[name].type) for name in columns}
 
-    async def close(self) -> None:
-        def close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
-        await asyncio.get_running_loop().run_in_executor(self._thread, close)
-        self._thread.shutdown()
+_CLAIM = _fenced(**_bound(o, "attempts", "claims", "next_attempt_at"), state="sending")
+_RENEW = _fenced(o.c.next_attempt_at == bindparam("held_until"), **_bound(o, "next_attempt_at"))
+_DONE = _fenced(**_bound(o, "posted_ts", "delivered_at"), state="done", last_error=None)
+_CALL = select(c).where(c.c.call_id == bindparam("call_id"))
+_RELEASE_END = (o.update()
+                .where(o.c.call_id == bindparam("b_call_id"), o.c.kind == "CallEnd", o.c.state == "pending")
+                .values(next_attempt_at=0.0).returning(o.c.channel_id))
+
+
+@functools.cache
+def _due_for(limit: int) -> Any:
+    return (select(o).where(o.c.channel_id == bindparam("channel"), o.c.state.in_(OPEN),
+                            o.c.next_attempt_at <= bindparam("now")).order_by(o.c.id).limit(limit))
 
 
 class Outbox:
@@ -165,30 +152,22 @@ class Outbox:
         self.store = store
         self.engine = store.engine
         self._insert = dialect_insert(store.is_sqlite)
-        self._ingest_sql = _ingest_sql(["?"] * 6)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        url = self.engine.url
-        path = url.database if store.is_sqlite and not url.query else None
-        self._appender = _SqliteAppender(path, store) if path and path != ":memory:" else None
-
-    async def close(self) -> None:
-        if self._appender is not None:
-            await self._appender.close()
+        self._call_started = self._upsert_call_statement("service_id", "channel_id", "parent_ts", "started_at",
+                                                         "start_event")
+        self._call_ended = self._upsert_call_statement("service_id", "channel_id", "ended_at", "state")
 
     # --- ingest ----------------------------------------------------------------------------
 
     async def add_many(self, events: Sequence[tuple[CallEvent, float, str | None]]) -> None:
-        """Store (event, received_at, channel) rows in one transaction; a duplicate (same
-        call ID and status) is ignored. On PostgreSQL a service's route as stored now wins
-        over ``channel``."""
+        """Store (event, received_at, channel) rows in one statement; a duplicate (same call
+        ID and status) is ignored. On SQLite it goes with the other writes waiting for the
+        writer thread (group commit); on PostgreSQL it is its own transaction, one round trip,
+        and a service's route as stored now wins over ``channel``."""
         rows = [(e.key, e.id, e.status, e.model_dump_json(by_alias=True, exclude_none=True), at, channel)
                 for e, at, channel in events]
-        if self._appender is not None:
-            return await self._appender.add(rows)
-        if self.store.is_sqlite:  # a database in memory (tests): no file for a connection of its own
-            async with self.store.transaction() as conn:
-                await conn.exec_driver_sql(self._ingest_sql, rows)
-            return
+        if self.store.is_sqlite:
+            return await self.store.write(_append, rows)
         columns = [list(column) for column in zip(*rows, strict=True)]
         columns.append([e.service_id for e, _, _ in events])
         async with self._autocommit.connect() as conn:
@@ -198,10 +177,10 @@ class Outbox:
 
     async def due_for(self, channel: str, now: float, limit: int = 50) -> list[Delivery]:
         """One channel's rows to deliver now, oldest first."""
-        query = (select(o).where(o.c.channel_id == channel, o.c.state.in_(OPEN), o.c.next_attempt_at <= now)
-                 .order_by(o.c.id).limit(limit))
-        async with self.engine.connect() as conn:
-            return [Delivery.of(row) for row in await conn.execute(query)]
+        def read(conn: Connection) -> list[Delivery]:
+            return [Delivery.of(row) for row in conn.execute(_due_for(limit), {"channel": channel, "now": now})]
+
+        return await self.store.read(read)
 
     async def due_channels(self, now: float) -> list[str]:
         query = (select(o.c.channel_id).distinct()
@@ -223,13 +202,14 @@ class Outbox:
     async def start_state(self, call_id: str) -> str | None:
         """The state of the call's CallStart row, None when it has not arrived."""
         query = select(o.c.state).where(o.c.call_id == call_id, o.c.kind == "CallStart")
-        async with self.engine.connect() as conn:
-            return (await conn.execute(query)).scalar()
+
+        def read(conn: Connection) -> str | None:
+            return conn.execute(query).scalar()
+
+        return await self.store.read(read)
 
     async def call(self, call_id: str) -> Call | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(c).where(c.c.call_id == call_id))).first()
-        return None if row is None else Call.of(row)
+        return await self.store.read(_call, call_id)
 
     async def last_error(self) -> tuple[str, str, float] | None:
         """(error, channel, received_at) of the newest delivery that failed or is retrying."""
@@ -248,20 +228,33 @@ class Outbox:
 
     async def claim(self, delivery: Delivery, lease_until: float) -> Delivery | None:
         """Take the row for delivery: the claimed delivery, or None when someone else has it."""
-        async with self.store.transaction() as conn:
-            taken = await conn.execute(
-                o.update().where(_unchanged(delivery))
-                .values(state="sending", attempts=delivery.attempts + 1, next_attempt_at=lease_until))
-        if taken.rowcount != 1:
+        claimed = await self.claim_with_call(delivery, lease_until, with_call=False)
+        return None if claimed is None else claimed[0]
+
+    async def claim_with_call(self, delivery: Delivery, lease_until: float,
+                              with_call: bool = True) -> tuple[Delivery, Call | None] | None:
+        """``claim``, and the call as it stands (read in the same transaction)."""
+        def write(conn: Connection) -> tuple[int, Call | None]:
+            taken = conn.execute(_CLAIM, _fence(delivery, v_attempts=delivery.attempts + 1,
+                                                v_claims=delivery.claims + 1,
+                                                v_next_attempt_at=lease_until)).rowcount
+            return taken, (_call(conn, delivery.call_id) if taken == 1 and with_call else None)
+
+        taken, call = await self.store.write(write)
+        if taken != 1:
             return None
-        return replace(delivery, state="sending", attempts=delivery.attempts + 1)
+        claimed = replace(delivery, state="sending", attempts=delivery.attempts + 1, claims=delivery.claims + 1)
+        return claimed, call
 
     async def renew(self, delivery: Delivery, held_until: float, lease_until: float) -> None:
         """Extend a claimed delivery's lease from ``held_until`` (the end this replica last
         set) to ``lease_until``. LeaseLost when it is no longer ours, or when its outcome was
         recorded meanwhile (a renewal racing the outcome must not postpone a retry)."""
-        async with self.store.transaction() as conn:
-            await _owned_update(conn, delivery, o.c.next_attempt_at == held_until, next_attempt_at=lease_until)
+        def write(conn: Connection) -> None:
+            _check_owned(conn.execute(_RENEW, _fence(delivery, held_until=held_until,
+                                                     v_next_attempt_at=lease_until)), delivery)
+
+        await self.store.write(write)
 
     async def expire_leases(self) -> None:
         """Make interrupted deliveries due now. Only for a single replica (SQLite): with
@@ -271,8 +264,7 @@ class Outbox:
 
     async def record_reply(self, delivery: Delivery, ts: str) -> None:
         """The CallEnd reply is in the thread; only the parent's update is left."""
-        async with self.store.transaction() as conn:
-            await _owned_update(conn, delivery, posted_ts=ts)
+        await self.store.write(_owned_update, delivery, posted_ts=ts)
 
     async def started(self, delivery: Delivery, channel_id: str, ts: str,
                       delivered_at: float) -> tuple[Call, list[str]]:
@@ -280,34 +272,41 @@ class Outbox:
         Returns the call as it now stands (a CallEnd delivered meanwhile shows in its state)
         and the channels of the CallEnd now free to go."""
         event = delivery.event
-        async with self.store.transaction() as conn:
+
+        def write(conn: Connection) -> tuple[Call, list[str]]:
             # The call's row first, in ``ended`` too: one lock order, no deadlock between them.
-            call = await self._upsert_call(conn, delivery.call_id, service_id=event.service_id,
-                                           channel_id=channel_id, parent_ts=ts, started_at=delivery.received_at,
-                                           start_event=delivery.payload)
-            await _done(conn, delivery, ts, delivered_at)
-            released = await _release_end(conn, delivery)
-        return call, released
+            call = self._upsert_call(conn, self._call_started, delivery.call_id, service_id=event.service_id,
+                                     channel_id=channel_id, parent_ts=ts, started_at=delivery.received_at,
+                                     start_event=delivery.payload)
+            _done(conn, delivery, ts, delivered_at)
+            return call, _release_end(conn, delivery)
+
+        return await self.store.write(write)
 
     async def ended(self, delivery: Delivery, channel_id: str, ts: str, delivered_at: float) -> Call:
         """A CallEnd is delivered (in its thread, or on its own): the call is over. Returns
         the call as it now stands (a CallStart posted meanwhile shows in its parent_ts)."""
-        async with self.store.transaction() as conn:
-            call = await self._upsert_call(conn, delivery.call_id, service_id=delivery.event.service_id,
-                                           channel_id=channel_id, ended_at=delivery.received_at, state="ended")
-            await _done(conn, delivery, ts, delivered_at)
-        return call
+        service_id = delivery.event.service_id
+
+        def write(conn: Connection) -> Call:
+            call = self._upsert_call(conn, self._call_ended, delivery.call_id, service_id=service_id,
+                                     channel_id=channel_id, ended_at=delivery.received_at, state="ended")
+            _done(conn, delivery, ts, delivered_at)
+            return call
+
+        return await self.store.write(write)
 
     async def retry_later(self, delivery: Delivery, at: float, error: str, *, uncertain: bool) -> None:
         """Try again at ``at``; ``uncertain`` = the post may have reached Slack."""
-        async with self.store.transaction() as conn:
-            await _owned_update(conn, delivery, state="sending" if uncertain else "pending",
-                                next_attempt_at=at, last_error=error)
+        await self.store.write(_owned_update, delivery, state="sending" if uncertain else "pending",
+                               next_attempt_at=at, last_error=error)
 
     async def fail(self, delivery: Delivery, error: str) -> None:
-        async with self.store.transaction() as conn:
-            await _owned_update(conn, delivery, state="failed", last_error=error)
-            await _release_end(conn, delivery)
+        def write(conn: Connection) -> None:
+            _owned_update(conn, delivery, state="failed", last_error=error)
+            _release_end(conn, delivery)
+
+        await self.store.write(write)
 
     async def prune(self, before: float) -> int:
         """Forget delivered events received before ``before`` (and their calls): the table
@@ -340,8 +339,11 @@ class Outbox:
         values: dict[str, Any] = {"next_attempt_at": until}
         if channel_id is not None:
             values["channel_id"] = channel_id
-        async with self.store.transaction() as conn:
-            await conn.execute(o.update().where(_unchanged(delivery)).values(**values))
+
+        def write(conn: Connection) -> None:
+            conn.execute(o.update().where(_unchanged(delivery)).values(**values))
+
+        await self.store.write(write)
 
     # --- routing -----------------------------------------------------------------------------
 
@@ -375,37 +377,50 @@ class Outbox:
             return {row.service_id: row.channel_id for row in rows}
 
 
-    async def _upsert_call(self, conn: AsyncConnection, call_id: str, **values: Any) -> Call:
+    def _upsert_call_statement(self, *columns: str) -> Any:
+        """Insert the call with these columns, or update them (the statement, built once)."""
+        values = _bound(c, *columns)
+        statement = self._insert(c).values(**{"state": "started", **_bound(c, "call_id"), **values})
+        return statement.on_conflict_do_update(index_elements=["call_id"], set_=values).returning(c)
+
+    @staticmethod
+    def _upsert_call(conn: Connection, statement: Any, call_id: str, **values: Any) -> Call:
         """Insert or update the call; the row as it stands after (concurrent upserts of one
         call are serialized by the row lock, so each sees what the other wrote)."""
-        statement = self._insert(c).values(call_id=call_id, **{"state": "started", **values})
-        upsert = statement.on_conflict_do_update(index_elements=["call_id"], set_=values).returning(c)
-        return Call.of((await conn.execute(upsert)).one())
+        bound = {f"v_{name}": value for name, value in values.items()}
+        return Call.of(conn.execute(statement, {"v_call_id": call_id, **bound}).one())
 
 
 def _unchanged(delivery: Delivery) -> Any:
     """The row is as ``delivery`` read it: nobody has claimed it since."""
-    return (o.c.id == delivery.id) & (o.c.state == delivery.state) & (o.c.attempts == delivery.attempts)
+    return ((o.c.id == delivery.id) & (o.c.state == delivery.state) & (o.c.attempts == delivery.attempts)
+            & (o.c.claims == delivery.claims))
 
 
-async def _owned_update(conn: AsyncConnection, delivery: Delivery, *also: Any, **values: Any) -> None:
-    """Update a delivery this replica claimed; LeaseLost (rolling back the transaction)
-    when another replica has claimed it since (or a condition in ``also`` fails)."""
-    updated = await conn.execute(o.update().where(_unchanged(delivery), *also).values(**values))
+def _call(conn: Connection, call_id: str) -> Call | None:
+    row = conn.execute(_CALL, {"call_id": call_id}).first()
+    return None if row is None else Call.of(row)
+
+
+def _check_owned(updated: Any, delivery: Delivery) -> None:
     if updated.rowcount != 1:
         raise LeaseLost(delivery.key)
 
 
-async def _release_end(conn: AsyncConnection, delivery: Delivery) -> list[str]:
+def _owned_update(conn: Connection, delivery: Delivery, *also: Any, **values: Any) -> None:
+    """Update a delivery this replica claimed; LeaseLost (rolling back the transaction)
+    when another replica has claimed it since (or a condition in ``also`` fails)."""
+    _check_owned(conn.execute(o.update().where(_unchanged(delivery), *also).values(**values)), delivery)
+
+
+def _release_end(conn: Connection, delivery: Delivery) -> list[str]:
     """A CallStart is settled: its CallEnd, if waiting, may go now. Returns its channels.
     (Only a pending one: a CallEnd in ``sending`` may be leased by a replica posting it.)"""
     if delivery.kind != "CallStart":
         return []
-    waiting = (o.c.call_id == delivery.call_id, o.c.kind == "CallEnd", o.c.state == "pending")
-    released = await conn.execute(
-        o.update().where(*waiting).values(next_attempt_at=0.0).returning(o.c.channel_id))
+    released = conn.execute(_RELEASE_END, {"b_call_id": delivery.call_id})
     return [row.channel_id for row in released if row.channel_id]
 
 
-async def _done(conn: AsyncConnection, delivery: Delivery, ts: str, delivered_at: float) -> None:
-    await _owned_update(conn, delivery, state="done", posted_ts=ts, delivered_at=delivered_at, last_error=None)
+def _done(conn: Connection, delivery: Delivery, ts: str, delivered_at: float) -> None:
+    _check_owned(conn.execute(_DONE, _fence(delivery, v_posted_ts=ts, v_delivered_at=delivered_at)), delivery)

@@ -85,7 +85,10 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     Column("received_at", Float, nullable=False),
     Column("state", String(16), nullable=False, default="pending"),  # pending|sending|done|failed
-    Column("attempts", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),  # tries since last given up (backoff)
+    # claims ever made (fencing; a "Retry" starts ``attempts`` again, never this). The
+    # server's default: the webhook's INSERT leaves it out.
+    Column("claims", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", Float, nullable=False, default=0.0),
     Column("channel_id", String(32)),
     Column("posted_ts", String(32)),
