@@ -185,6 +185,7 @@ async def test_a_long_burst_of_events_keeps_the_sqlite_write_ahead_log_bounded(t
         assert await outbox.depth() == 6000
         assert (tmp_path / "bot.db-wal").stat().st_size < 8 * 1024 * 1024
     finally:
+        await outbox.close()
         await store.close()
 
 

@@ -85,9 +85,7 @@ class _SqliteThreads:
         # The driver's own transaction handling breaks SAVEPOINT: it is turned off, and
         # each transaction is begun here (SQLAlchemy's recipe for pysqlite).
         self.engine: Engine = create_engine(f"sqlite:///{path}", pool_size=2, max_overflow=0,
-                                            connect_args={"timeout": 30, "isolation_level": None,
-                                                          # the ingest's INSERT, one per batch size
-                                                          "cached_statements": 300})
+                                            connect_args={"timeout": 30, "isolation_level": None})
         event.listen(self.engine, "connect", sqlite_pragmas)
         event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="store-write")
