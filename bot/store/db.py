@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, event, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -65,11 +67,109 @@ class AuditEntry:
     detail: str | None
 
 
+class _SqliteBatches:
+    """Small writes on a SQLite file (a submission's claim and outcome, an audit row), done
+    together: whatever waits while the writer is busy goes in the next transaction, on a
+    connection of its own in a thread of its own. A batch costs the event loop one
+    hand-over and SQLite one commit; through aiosqlite and SQLAlchemy each write costs
+    several (check-out, execute, commit, reset), each waiting its turn on a busy loop. A
+    write's caller resumes once its batch is committed."""
+
+    def __init__(self, path: str, store: Store) -> None:
+        self.path = path
+        self.store = store
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="store-writes")
+        self._conn: sqlite3.Connection | None = None
+        self._waiting: list[tuple[str, tuple[Any, ...], asyncio.Future[int]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def execute(self, sql: str, params: tuple[Any, ...]) -> int:
+        """Run one statement in the next batch; its rowcount once committed."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+        self._waiting.append((sql, params, done))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = loop.create_task(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                async with self.store.writer():
+                    results = await loop.run_in_executor(
+                        self._thread, self._write, [(sql, params) for sql, params, _ in batch])
+            except asyncio.CancelledError:
+                for _, _, done in batch:
+                    done.cancel()
+                raise
+            except Exception as exc:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(_as_sqlalchemy(exc))
+                continue
+            for (_, _, done), result in zip(batch, results, strict=True):
+                if done.done():  # its caller gave up waiting; the write stands
+                    continue
+                if isinstance(result, BaseException):
+                    done.set_exception(_as_sqlalchemy(result))
+                else:
+                    done.set_result(result)
+
+    def _write(self, batch: list[tuple[str, tuple[Any, ...]]]) -> list[int | BaseException]:
+        conn = self._connection()
+        try:
+            with conn:  # one transaction: committed, or rolled back on an error
+                return [conn.execute(sql, params).rowcount for sql, params in batch]
+        except sqlite3.Error:
+            if len(batch) == 1:
+                raise
+        # One statement failed, so none was kept: each again on its own, for its own outcome.
+        out: list[int | BaseException] = []
+        for sql, params in batch:
+            try:
+                with conn:
+                    out.append(conn.execute(sql, params).rowcount)
+            except sqlite3.Error as exc:
+                out.append(exc)
+        return out
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            sqlite_pragmas(self._conn, None)
+        return self._conn
+
+    async def close(self) -> None:
+        if self._flushing is not None:
+            with contextlib.suppress(Exception):
+                await self._flushing
+
+        def close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, close)
+        self._thread.shutdown()
+
+
+def _as_sqlalchemy(exc: BaseException) -> BaseException:
+    """A driver error as SQLAlchemy raises it (callers catch IntegrityError and the like)."""
+    if isinstance(exc, sqlite3.Error):
+        return DBAPIError.instance(None, None, exc, sqlite3.Error)
+    return exc
+
+
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        path = engine.url.database if self.is_sqlite and not engine.url.query else None
+        self._batches = _SqliteBatches(path, self) if path and path != ":memory:" else None
+        self._at = _bind(tables.audit_log.c.at.type, engine.dialect)
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[None]:
@@ -120,6 +220,8 @@ class Store:
         return store
 
     async def close(self) -> None:
+        if self._batches is not None:
+            await self._batches.close()
         await self.engine.dispose()
 
     async def ping(self) -> bool:
@@ -172,6 +274,10 @@ class Store:
 
     async def claim_submission(self, key: str, user_id: str) -> bool:
         """True for the first claim of ``key``; False when it was already claimed."""
+        if self._batches is not None:
+            return await self._batches.execute(
+                "INSERT INTO submissions (key, at, user_id, state) VALUES (?, ?, ?, 'started') "
+                "ON CONFLICT (key) DO NOTHING", (key, self._at(datetime.now(UTC)), user_id)) == 1
         try:
             async with self.transaction() as conn:
                 await conn.execute(tables.submissions.insert().values(
@@ -189,6 +295,10 @@ class Store:
         return None if row is None else (row.state, row.result)
 
     async def finish_submission(self, key: str, state: str, result: str | None = None) -> None:
+        if self._batches is not None:
+            await self._batches.execute("UPDATE submissions SET state = ?, result = ? WHERE key = ?",
+                                        (state, result, key))
+            return
         async with self.transaction() as conn:
             await conn.execute(tables.submissions.update().where(tables.submissions.c.key == key)
                                .values(state=state, result=result))
@@ -204,6 +314,13 @@ class Store:
         resource_id: str | None = None,
         detail: str | None = None,
     ) -> None:
+        detail = (detail or None) and detail[:1000]
+        if self._batches is not None:
+            await self._batches.execute(
+                "INSERT INTO audit_log (at, user_id, action, outcome, resource_id, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (self._at(datetime.now(UTC)), user_id, action, outcome, resource_id, detail))
+            return
         async with self.transaction() as conn:
             await conn.execute(
                 tables.audit_log.insert().values(
@@ -212,7 +329,7 @@ class Store:
                     action=action,
                     outcome=outcome,
                     resource_id=resource_id,
-                    detail=(detail or None) and detail[:1000],
+                    detail=detail,
                 )
             )
 
@@ -227,6 +344,12 @@ class Store:
                 AuditEntry(r.at, r.user_id, r.action, r.outcome, r.resource_id, r.detail)
                 for r in rows
             ]
+
+
+def _bind(column_type: Any, dialect: Dialect) -> Callable[[Any], Any]:
+    """How SQLAlchemy would store a value of ``column_type`` (SQLite: a datetime as text)."""
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
 
 
 def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
