@@ -18,6 +18,7 @@ Every attempt is audited.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -140,9 +141,11 @@ class Form:
         out = self.intro(meta)
         if not self.sections:
             out += self._group(shown, list(self.rows), meta)
+        by_field: dict[str, list[Input]] = {}  # top-level API field → its inputs, in order
+        for inp in shown:
+            by_field.setdefault(inp.path.split(".", 1)[0], []).append(inp)
         for heading, names in self.sections:
-            members = sorted((inp for inp in shown if inp.path.split(".")[0] in names),
-                             key=lambda inp: names.index(inp.path.split(".")[0]))
+            members = [inp for name in names for inp in by_field.get(name, ())]
             out.append(modal.header(heading))
             out += self._group(members, [n for n in names if n in self.rows], meta)
         return self._room_for_rows(out, meta)
@@ -187,8 +190,7 @@ class Form:
         for block in blocks:
             list_field = block.get("block_id", "").removeprefix("add.") if block["type"] == "actions" else ""
             if list_field in self.rows:
-                row_size = len(modal.model_inputs(modal.row_model(model, list_field)))
-                row_size += 1 if list_field in self.removable else 0
+                row_size = _row_width(model, list_field) + (1 if list_field in self.removable else 0)
                 if row_size > room or self.row_count(meta, list_field) >= MAX_ROWS:
                     block = {**block, "elements": [e for e in block["elements"] if e["action_id"] != "add_row"]}
                     if not block["elements"]:
@@ -287,6 +289,12 @@ class Form:
             if block_id:
                 at_fields[block_id] = f"{exc.provider_title}: {words}"
         return Failure(exc.user_sentence(), at_fields)
+
+
+@functools.cache
+def _row_width(model: type[BaseModel], list_field: str) -> int:
+    """How many input blocks one row of ``list_field`` takes."""
+    return len(modal.model_inputs(modal.row_model(model, list_field)))
 
 
 def _generic(block_id: str) -> str:
