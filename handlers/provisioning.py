@@ -466,7 +466,7 @@ def register_form(app: AsyncApp, services: Services, form: Form) -> None:
                 services.access.record(user, form.action, "invalid", detail=", ".join(
                     labels.get(block_id, block_id) for block_id in errors)),
                 name="audit")
-            return
+            return None
         if services.provider(form.provider) is None:
             # Its settings went away since the form opened. Nothing can be created, so nothing
             # can be created twice: no claim, the kept form at once, its audit after.
