@@ -14,9 +14,10 @@ measured on PostgreSQL too.
 
 Acks: the same signed ``/contact help`` command and ``contact`` view submissions to a
 minimal stock Bolt AsyncApp and to the bot (BOT_ALLOWED_USERS set: the submission goes
-through authorization and the submission's claim, then is answered with the outcome when
-the provider is quick, else "Creating…"; its audit and follow-up run after the answer. This
-bot has no CINNOX: each create fails inside the bot and the answer is the kept form).
+through authorization and validation; this bot has no CINNOX, so nothing can be created and
+the answer is the kept form saying so, its audit row and response_url line after it). Each
+round's submissions come from modals not seen before (a repeated view ID would be a double
+click) and carry the running Slack emulator's response_url.
 
 Footprint: cold start (process start to /readyz answering 200) and idle RSS of the bot.
 """
