@@ -3,8 +3,9 @@
 command → ack → open the modal; a change, "add another" or "remove" → re-render it;
 submit → validate with the provider model (errors inline, nothing sent) → claim the
 submission (a double-click creates once) → call the provider. A provider not set up any
-more answers the kept form at once (nothing can be created, so there is nothing to claim). When the provider answers
-within ``ANSWER_WITHIN`` seconds the submission itself is answered with the outcome;
+more answers the kept form at once (nothing can be created, so there is nothing to claim).
+When the provider answers within ``ANSWER_WITHIN`` seconds the submission itself is
+answered with the outcome;
 otherwise it is acked with "Creating…" and the outcome replaces the view later
 (views.update). Either way the outcome is also posted, in one line, through the command's
 response_url.
