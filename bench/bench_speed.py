@@ -14,9 +14,10 @@ measured on PostgreSQL too.
 
 Acks: the same signed ``/contact help`` command and ``contact`` view submissions to a
 minimal stock Bolt AsyncApp and to the bot (BOT_ALLOWED_USERS set: the submission goes
-through authorization and the submission's claim, then is answered with the outcome when
-the provider is quick, else "Creating…"; its audit and follow-up run after the answer. This
-bot has no CINNOX: each create fails inside the bot and the answer is the kept form).
+through authorization and validation; this bot has no CINNOX, so nothing can be created and
+the answer is the kept form saying so, its audit row and response_url line after it). Each
+round's submissions come from modals not seen before (a repeated view ID would be a double
+click) and carry the running Slack emulator's response_url.
 
 Footprint: cold start (process start to /readyz answering 200) and idle RSS of the bot.
 """
@@ -223,11 +224,17 @@ async def contact_view() -> dict[str, Any]:
             return await stack.user().open_modal("/contact")
 
 
-def submission_bodies(view: dict[str, Any], n: int) -> list[str]:
+def submission_bodies(view: dict[str, Any], n: int, slack_api: str) -> list[str]:
+    """``n`` submissions of ``view``, each from a modal of its own (a view ID not seen before:
+    call once per round). Their response_url is the running Slack emulator's, as a real one
+    is Slack's (the modal's own was the in-process sandbox's, closed since)."""
     from bot.sandbox.slack_user import state_values
 
     values = state_values(view, {"firstName": "Ada", "lastName": "Bench", "phones.0.type": "Mobile",
                                  "phones.0.phone": "+85294667788", "level": "Primary"})
+    meta = {**json.loads(view.get("private_metadata") or "{}"),
+            "response_url": slack_api.removesuffix("/api/") + "/response/bench"}
+    view = {**view, "private_metadata": json.dumps(meta, separators=(",", ":"))}
     run = uuid.uuid4().hex[:6]
     out = []
     for i in range(n):
@@ -294,7 +301,6 @@ async def run() -> None:
             ack_targets = [("bolt-command", bolt, "command"), ("bot-command", bot, "command"),
                            ("bolt-view", bolt, "view"), ("bot-view", bot, "view")]
             commands = slash_bodies(500)
-            submissions = submission_bodies(view, 2000)
             for number in range(ROUNDS):
                 print(f"  round {number + 1} of {ROUNDS}...", flush=True)
                 run_id = uuid.uuid4().hex[:8]
@@ -304,7 +310,7 @@ async def run() -> None:
                     runs.add(name, checked(name, result))
                     await settle(server)
                 signed = {"command": signed_file(work / "command.txt", commands),
-                          "view": signed_file(work / "view.txt", submissions)}
+                          "view": signed_file(work / "view.txt", submission_bodies(view, 2000, slack_api))}
                 for name, server, kind in ack_targets:
                     result = await wrk(server.url + "/slack/events", "signed", str(signed[kind]),
                                        connections=CONNECTIONS, seconds=SECONDS)

@@ -130,7 +130,10 @@ class _BodyMatcher(AsyncListenerMatcher):
 
 
 def _match_on_body(app: AsyncApp) -> None:
-    for listener in app._async_listeners:
+    # Bolt has no public way to give a listener its primary matcher (app.command() and the
+    # like always build the built-in one), so its listener list is read here. Should a Bolt
+    # release rename it, nothing is swapped: Bolt's own matching runs, slower, same result.
+    for listener in getattr(app, "_async_listeners", ()):
         if isinstance(listener.matchers, list):
             listener.matchers = [
                 _BodyMatcher(m.func) if type(m) is AsyncBuiltinListenerMatcher and m.arg_names == ["body"]

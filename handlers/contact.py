@@ -8,6 +8,7 @@ Other modules open this form prefilled (``ContactForm().prefilled_view({"phones.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -70,6 +71,13 @@ class ContactForm(Form):
     ]
 
     def inputs(self, meta: dict[str, Any], state: dict[str, Any]) -> list[Input]:
+        # They follow only from the row counts and the custom fields' types: built once for each.
+        rows = tuple(self.row_count(meta, name) for name in self.rows)
+        types = tuple(None if (kind := state.get(f"customField.{i}.type")) is None else str(kind)
+                      for i in range(self.row_count(meta, "customField")))
+        return list(_inputs(self, rows, types))
+
+    def _inputs(self, meta: dict[str, Any], state: dict[str, Any]) -> list[Input]:
         out = []
         for inp in super().inputs(meta, state):
             name = inp.path.rsplit(".", 1)[-1]
@@ -153,6 +161,13 @@ class ContactForm(Form):
     async def after_create(self, services: Services, request: Any, outcome: Outcome,
                            meta: dict[str, Any]) -> None:
         await call_directory.contact_created(services, request, outcome, meta)
+
+
+@functools.lru_cache(maxsize=512)
+def _inputs(form: ContactForm, rows: tuple[int, ...], types: tuple[Any, ...]) -> tuple[Input, ...]:
+    meta = {"rows": dict(zip(form.rows, rows, strict=True))}
+    state = {f"customField.{i}.type": kind for i, kind in enumerate(types)}
+    return tuple(form._inputs(meta, state))
 
 
 def _row_position(inp: Input) -> tuple[str, int, int]:

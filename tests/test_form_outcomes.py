@@ -19,7 +19,7 @@ from bot.sandbox.slack_user import SlackUser, state_values
 from bot.sandbox.stack import SandboxStack
 from handlers import modal
 from handlers.contact import ContactForm
-from tests.flow import add_row, block, block_ids, changed, eventually, open_modal, view_text
+from tests.flow import add_row, block, block_ids, changed, eventually, eventually_async, open_modal, view_text
 
 SECRET = "Zebra-Horse-913"
 
@@ -272,10 +272,17 @@ async def test_a_form_submitted_after_its_provider_was_unset_comes_back_with_its
         tmp_path: Path) -> None:
     """The form was opened while CINNOX was set up; by the time it is submitted it is not."""
     async with SandboxStack(tmp_path, providers=False) as stack:
-        view = {**ContactForm().view({}), "id": "V0LATE", "hash": "h0"}
+        user = stack.user()
+        await user.command("/contact")  # the command's response_url, as when the form opened
+        view = {**ContactForm().view({"response_url": user.last_response_url}), "id": "V0LATE", "hash": "h0"}
         stack.slack.replace_view("V0LATE", {k: v for k, v in view.items() if k != "id"})
-        reply = await stack.user().submit(view, {"firstName": "Ada", "phones.0.phone": "+85294667788"})
+        reply = await user.submit(view, {"firstName": "Ada", "phones.0.phone": "+85294667788"})
         answer = reply.json["view"]
         text = view_text(answer)
         assert "Not created" in text and "isn't set up on this bot yet" in text and "CINNOX_APP_TOKEN" in text
         assert shown(answer)["firstName"] == "Ada" and shown(answer)["phones.0.phone"] == "+85294667788"
+        [line] = await eventually(user.responses)  # the outcome in one line too, and its audit row
+        assert "Not created" in line["text"] and "isn't set up" in line["text"]
+        [entry] = await eventually_async(lambda: stack.services.store.recent_audit(limit=5))
+        assert (entry.action, entry.outcome) == ("contact.create", "failed")
+        assert entry.detail == "Ada; not configured"

@@ -350,3 +350,24 @@ async def test_a_v3_database_gains_the_claims_count_and_keeps_its_events(
         assert [d.claims for d in await outbox.due_for("C1", now=4.0)] == [0]
     finally:
         await store.close()
+
+
+async def test_a_burst_of_submissions_claims_each_once_and_audits_every_one(database_url: str) -> None:
+    """Claims and audit rows written at the same moment (SQLite takes them in shared commits)."""
+    import asyncio
+
+    store = await Store.open(database_url)
+    try:
+        keys = [f"V{n % 20}:0" for n in range(60)]  # each key submitted three times at once
+        claimed = await asyncio.gather(*(store.claim_submission(key, "U1") for key in keys))
+        assert sum(claimed) == 20
+        assert {key for key, won in zip(keys, claimed, strict=True) if won} == set(keys)
+        await asyncio.gather(*(store.audit(user_id="U1", action="contact.create", outcome="ok",
+                                           resource_id=f"c-{n}") for n in range(60)))
+        await asyncio.gather(*(store.finish_submission(f"V{n}:0", "ok", "{}") for n in range(20)))
+        assert {entry.resource_id for entry in await store.recent_audit(limit=100)} == {
+            f"c-{n}" for n in range(60)}
+        assert await store.submission("V7:0") == ("ok", "{}")
+        assert await store.submission("V99:0") is None
+    finally:
+        await store.close()

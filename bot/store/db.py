@@ -286,13 +286,10 @@ class Store:
 
     async def claim_submission(self, key: str, user_id: str) -> bool:
         """True for the first claim of ``key``; False when it was already claimed."""
-        try:
-            async with self.transaction() as conn:
-                await conn.execute(tables.submissions.insert().values(
-                    key=key, at=datetime.now(UTC), user_id=user_id, state="started"))
-        except IntegrityError:
-            return False
-        return True
+        claim = (dialect_insert(self.is_sqlite)(tables.submissions)
+                 .values(key=key, at=datetime.now(UTC), user_id=user_id, state="started")
+                 .on_conflict_do_nothing(index_elements=["key"]))
+        return await self.write(_rows_changed, claim) == 1
 
     async def submission(self, key: str) -> tuple[str, str | None] | None:
         """(state, result) of a claimed submission, None when unknown."""
@@ -303,9 +300,8 @@ class Store:
         return None if row is None else (row.state, row.result)
 
     async def finish_submission(self, key: str, state: str, result: str | None = None) -> None:
-        async with self.transaction() as conn:
-            await conn.execute(tables.submissions.update().where(tables.submissions.c.key == key)
-                               .values(state=state, result=result))
+        await self.write(_rows_changed, tables.submissions.update().where(tables.submissions.c.key == key)
+                         .values(state=state, result=result))
 
     # --- audit ---------------------------------------------------------------------------
 
@@ -318,17 +314,9 @@ class Store:
         resource_id: str | None = None,
         detail: str | None = None,
     ) -> None:
-        async with self.transaction() as conn:
-            await conn.execute(
-                tables.audit_log.insert().values(
-                    at=datetime.now(UTC),
-                    user_id=user_id,
-                    action=action,
-                    outcome=outcome,
-                    resource_id=resource_id,
-                    detail=(detail or None) and detail[:1000],
-                )
-            )
+        await self.write(_rows_changed, tables.audit_log.insert().values(
+            at=datetime.now(UTC), user_id=user_id, action=action, outcome=outcome,
+            resource_id=resource_id, detail=(detail or None) and detail[:1000]))
 
     async def recent_audit(self, limit: int = 10, user_id: str | None = None) -> list[AuditEntry]:
         t = tables.audit_log
@@ -341,6 +329,10 @@ class Store:
                 AuditEntry(r.at, r.user_id, r.action, r.outcome, r.resource_id, r.detail)
                 for r in rows
             ]
+
+
+def _rows_changed(conn: Connection, statement: Any) -> int:
+    return int(conn.execute(statement).rowcount)
 
 
 def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
