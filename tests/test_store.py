@@ -3,6 +3,7 @@ embedded SQLite file and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlalchemy import text
 from bot.sandbox.stack import SandboxStack
 from bot.store import Store
 from bot.store.migrations import LATEST
+from bot.store.outbox import LeaseLost, Outbox
 from tests.conftest import fresh_postgres_database
 
 
@@ -22,6 +24,21 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async with fresh_postgres_database() as url:
         yield url
+
+
+@contextlib.asynccontextmanager
+async def one_call_stored(database_url: str) -> AsyncIterator[Outbox]:
+    """The outbox of a new store holding one CallStart ("c1", for channel C1, received at 1.0)."""
+    from bot.relay.events import CallEvent
+
+    store = await Store.open(database_url)
+    try:
+        outbox = Outbox(store)
+        event = CallEvent.model_validate({"id": "c1", "status": "CallStart", "serviceId": "s"})
+        await outbox.add_many([(event, 1.0, "C1")])
+        yield outbox
+    finally:
+        await store.close()
 
 
 async def test_first_start_creates_the_database_at_the_latest_version(database_url: str) -> None:
@@ -106,7 +123,6 @@ async def test_a_v1_database_gets_the_relay_index_and_keeps_its_events(
 
     from bot.relay.events import CallEvent
     from bot.store import migrations
-    from bot.store.outbox import Outbox
 
     with monkeypatch.context() as patch:  # the database as release 1 left it
         patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
@@ -132,7 +148,6 @@ async def test_a_v1_database_gets_the_relay_index_and_keeps_its_events(
 async def test_a_batch_of_events_is_stored_once_each_in_order_where_its_service_is_routed_now(
         database_url: str) -> None:
     from bot.relay.events import CallEvent
-    from bot.store.outbox import Outbox
 
     def event(call: str, status: str, service: str) -> CallEvent:
         caller = {"caller": {"number": "+85291234567"}} if status == "CallStart" else {}
@@ -173,7 +188,6 @@ async def test_a_long_burst_of_events_keeps_the_sqlite_write_ahead_log_bounded(t
     import time
 
     from bot.relay.events import CallEvent
-    from bot.store.outbox import Outbox
 
     store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
     outbox = Outbox(store)
@@ -191,14 +205,7 @@ async def test_a_long_burst_of_events_keeps_the_sqlite_write_ahead_log_bounded(t
 
 async def test_a_replica_whose_lease_ran_out_cannot_overwrite_the_replica_that_took_over(
         database_url: str) -> None:
-    from bot.relay.events import CallEvent
-    from bot.store.outbox import LeaseLost, Outbox
-
-    store = await Store.open(database_url)
-    try:
-        outbox = Outbox(store)
-        event = CallEvent.model_validate({"id": "c1", "status": "CallStart", "serviceId": "s"})
-        await outbox.add_many([(event, 1.0, "C1")])
+    async with one_call_stored(database_url) as outbox:
         [seen_by_a] = await outbox.due_for("C1", now=2.0)
         slow = await outbox.claim(seen_by_a, lease_until=3.0)  # replica A, then it stalls
         assert slow is not None
@@ -216,20 +223,11 @@ async def test_a_replica_whose_lease_ran_out_cannot_overwrite_the_replica_that_t
         call = await outbox.call("c1")
         assert call is not None and call.parent_ts == "222.2"
         assert await outbox.depth() == 0
-    finally:
-        await store.close()
 
 
 async def test_a_retried_delivery_cannot_be_overwritten_by_a_claim_from_before_it_was_given_up(
         database_url: str) -> None:
-    from bot.relay.events import CallEvent
-    from bot.store.outbox import LeaseLost, Outbox
-
-    store = await Store.open(database_url)
-    try:
-        outbox = Outbox(store)
-        event = CallEvent.model_validate({"id": "c1", "status": "CallStart", "serviceId": "s"})
-        await outbox.add_many([(event, 1.0, "C1")])
+    async with one_call_stored(database_url) as outbox:
         [seen_by_a] = await outbox.due_for("C1", now=2.0)
         stalled = await outbox.claim(seen_by_a, lease_until=3.0)  # replica A, then it stalls
         assert stalled is not None
@@ -249,19 +247,10 @@ async def test_a_retried_delivery_cannot_be_overwritten_by_a_claim_from_before_i
 
         call = await outbox.call("c1")
         assert call is not None and call.parent_ts == "222.2"
-    finally:
-        await store.close()
 
 
 async def test_a_lease_renewal_racing_a_recorded_retry_does_not_postpone_it(database_url: str) -> None:
-    from bot.relay.events import CallEvent
-    from bot.store.outbox import LeaseLost, Outbox
-
-    store = await Store.open(database_url)
-    try:
-        outbox = Outbox(store)
-        event = CallEvent.model_validate({"id": "c1", "status": "CallStart", "serviceId": "s"})
-        await outbox.add_many([(event, 1.0, "C1")])
+    async with one_call_stored(database_url) as outbox:
         [due] = await outbox.due_for("C1", now=2.0)
         claimed = await outbox.claim(due, lease_until=10.0)
         assert claimed is not None
@@ -271,8 +260,6 @@ async def test_a_lease_renewal_racing_a_recorded_retry_does_not_postpone_it(data
             await outbox.renew(claimed, held_until=12.0, lease_until=14.0)
         [again] = await outbox.due_for("C1", now=3.0)
         assert again.key == "c1:CallStart" and again.state == "sending"
-    finally:
-        await store.close()
 
 
 async def test_replicas_starting_together_on_a_new_database_both_start(tmp_path: Path) -> None:
@@ -293,7 +280,6 @@ async def test_a_v2_database_gains_the_call_directory_and_keeps_its_routes(
     from bot.store import migrations
     from bot.store.call_notes import CallNotes
     from bot.store.directory import Directory
-    from bot.store.outbox import Outbox
 
     added = ["directory_contacts", "directory_staff", "service_names", "call_outcomes", "call_callbacks",
              "home_visits"]
@@ -324,7 +310,6 @@ async def test_a_v3_database_gains_the_claims_count_and_keeps_its_events(
 ) -> None:
     from bot.relay.events import CallEvent
     from bot.store import migrations
-    from bot.store.outbox import Outbox
 
     with monkeypatch.context() as patch:  # the database as release 3 left it
         patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:3])
