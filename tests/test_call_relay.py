@@ -340,6 +340,24 @@ async def test_a_rate_limited_channel_waits_its_retry_after_while_others_keep_po
         assert sorted(event_ids(parents(stack, "C0CALLSB"))) == [f"b-{n}:CallStart" for n in range(4)]
 
 
+async def test_stopping_while_slack_makes_a_channel_wait_leaves_no_delivery_running(tmp_path: Path) -> None:
+    """SIGTERM while a channel waits out a long Retry-After: the relay's stop gives up on the
+    wait after its 5 s, and nothing of that delivery lives on to write to a closed session or
+    store (the events stay stored and go after the restart)."""
+    async with SandboxStack(tmp_path, relay_channel_rate=100) as stack:
+        stack.slack.hold(CALLS, 20.0)  # 429 + Retry-After: 20
+        for n in range(2):
+            await stack.webhook(call_start(f"a-{n}", "svc-a"))
+        refused = stack.services.metrics.delivery_failures.labels("ratelimited")
+        await eventually(lambda: refused._value.get() > 0, timeout=10)
+        assert await stack.services.outbox.depth() == 2
+        runtime, stack.runtime = stack.runtime, None
+        assert runtime is not None
+        await runtime.stop()  # what SIGTERM does in `python -m bot serve`
+        left = [t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith(("deliver:", "lease:"))]
+        assert left == []
+
+
 async def test_delivered_events_older_than_a_week_are_pruned_and_others_kept(stack: SandboxStack) -> None:
     from sqlalchemy import select
 

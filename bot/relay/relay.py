@@ -305,6 +305,7 @@ class Relay:
         taken on while the post is being recorded (the two writes share a commit); at most
         one delivery is being recorded so, and a CallEnd waits for it (it may be its call's)."""
         recording: asyncio.Task[bool] | None = None
+        task: asyncio.Task[bool] | None = None
         try:
             while not self._stopping:
                 if recording is not None:
@@ -345,9 +346,16 @@ class Relay:
                         recording = task
                     elif not task.result():
                         return
+        except asyncio.CancelledError:  # the relay is stopping and its wait ran out
+            await _cancel(task, recording)
+            raise
         finally:
-            if recording is not None:
-                await recording
+            if recording is not None and not recording.done():
+                try:
+                    await recording
+                except asyncio.CancelledError:
+                    await _cancel(recording)
+                    raise
 
     async def _deliver_in_lane(self, lane: Lane, d: Delivery, posted: asyncio.Future[None]) -> bool:
         """Deliver one row; False when the store failed (the lane stops: the sweep or the
@@ -411,6 +419,7 @@ class Relay:
             attempt.finished = True  # the keeper stops at its next turn, or now when idle:
             if not attempt.renewing.locked():  # never cut in the middle of its transaction
                 keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)  # it does not outlive the delivery
 
     async def _end_may_go(self, lane: Lane, d: Delivery) -> bool:
         """A call's CallEnd goes after its CallStart, in the parent's channel; without a
@@ -626,6 +635,8 @@ class Relay:
                 return  # recorded meanwhile, or taken over: the next fenced write will say
             except Exception as exc:  # the store unreachable: the lease may run out
                 log.warning("relay.lease_not_renewed", error=type(exc).__name__)
+            if a.finished:  # the delivery ended while this renewed: it is waiting for this
+                return
 
     async def _find(self, a: Attempt, channel: str, event_id: str, received_at: float) -> str | None:
         """When an earlier attempt may have posted the event: the ts of the top-level
@@ -713,3 +724,12 @@ def _retry_after(headers: Any) -> float:
             with contextlib.suppress(TypeError, ValueError):
                 return max(0.0, float(raw))
     return 1.0
+
+
+async def _cancel(*tasks: asyncio.Task[Any] | None) -> None:
+    """Cancel these tasks and wait for them to end (a delivery's own keeper included), so
+    that none outlives the relay and writes to a closed session or store."""
+    running = [t for t in tasks if t is not None and not t.done()]
+    for t in running:
+        t.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
