@@ -116,14 +116,17 @@ def _sqlite_batch_sql(rows: int) -> str:
     return f"INSERT INTO outbox ({_INGEST_COLUMNS}) VALUES {values} ON CONFLICT (event_key) DO NOTHING"
 
 
+def _as_claimed(row_id: Any, state: Any, attempts: Any, claims: Any) -> Any:
+    """The fence: the row is as a claim left it (values, or parameters bound later)."""
+    return (o.c.id == row_id) & (o.c.state == state) & (o.c.attempts == attempts) & (o.c.claims == claims)
+
+
 def _fenced(*also: Any, **values: Any) -> Any:
     """An update of a claimed delivery, built once: its row only while it is as claimed
     (bound by ``_fence``). The relay's hot path runs these, as building a statement
     costs more than running it."""
-    return (o.update().where(o.c.id == bindparam("f_id"), o.c.state == bindparam("f_state"),
-                             o.c.attempts == bindparam("f_attempts"), o.c.claims == bindparam("f_claims"),
-                             *also)
-            .values(**values))
+    fence = _as_claimed(bindparam("f_id"), bindparam("f_state"), bindparam("f_attempts"), bindparam("f_claims"))
+    return o.update().where(fence, *also).values(**values)
 
 
 def _fence(delivery: Delivery, **values: Any) -> dict[str, Any]:
@@ -449,8 +452,7 @@ class Outbox:
 
 def _unchanged(delivery: Delivery) -> Any:
     """The row is as ``delivery`` read it: nobody has claimed it since."""
-    return ((o.c.id == delivery.id) & (o.c.state == delivery.state) & (o.c.attempts == delivery.attempts)
-            & (o.c.claims == delivery.claims))
+    return _as_claimed(delivery.id, delivery.state, delivery.attempts, delivery.claims)
 
 
 def _call(conn: Connection, call_id: str) -> Call | None:
