@@ -55,11 +55,7 @@ async def upsert(store: Store, table: Table, key: str, values: dict[str, Any]) -
     insert = dialect_insert(store.is_sqlite)(table).values(**values)
     statement = insert.on_conflict_do_update(index_elements=[key],
                                              set_={k: v for k, v in values.items() if k != key})
-
-    def write(conn: Connection) -> None:
-        conn.execute(statement)
-
-    await store.write(write)
+    await store.write(rows_changed, statement)
 
 
 @dataclass(frozen=True)
@@ -289,7 +285,7 @@ class Store:
         claim = (dialect_insert(self.is_sqlite)(tables.submissions)
                  .values(key=key, at=datetime.now(UTC), user_id=user_id, state="started")
                  .on_conflict_do_nothing(index_elements=["key"]))
-        return await self.write(_rows_changed, claim) == 1
+        return await self.write(rows_changed, claim) == 1
 
     async def submission(self, key: str) -> tuple[str, str | None] | None:
         """(state, result) of a claimed submission, None when unknown."""
@@ -300,7 +296,7 @@ class Store:
         return None if row is None else (row.state, row.result)
 
     async def finish_submission(self, key: str, state: str, result: str | None = None) -> None:
-        await self.write(_rows_changed, tables.submissions.update().where(tables.submissions.c.key == key)
+        await self.write(rows_changed, tables.submissions.update().where(tables.submissions.c.key == key)
                          .values(state=state, result=result))
 
     # --- audit ---------------------------------------------------------------------------
@@ -314,7 +310,7 @@ class Store:
         resource_id: str | None = None,
         detail: str | None = None,
     ) -> None:
-        await self.write(_rows_changed, tables.audit_log.insert().values(
+        await self.write(rows_changed, tables.audit_log.insert().values(
             at=datetime.now(UTC), user_id=user_id, action=action, outcome=outcome,
             resource_id=resource_id, detail=(detail or None) and detail[:1000]))
 
@@ -331,7 +327,8 @@ class Store:
             ]
 
 
-def _rows_changed(conn: Connection, statement: Any) -> int:
+def rows_changed(conn: Connection, statement: Any) -> int:
+    """Run one statement, for ``Store.write``: how many rows it inserted or changed."""
     return int(conn.execute(statement).rowcount)
 
 

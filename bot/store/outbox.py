@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Row, bindparam, func, select
 
 from bot.relay.events import CallEvent
 from bot.store import tables
-from bot.store.db import Store, dialect_insert, sqlite_pragmas, upsert
+from bot.store.db import Store, dialect_insert, rows_changed, sqlite_pragmas, upsert
 
 OPEN = ("pending", "sending")
 o = tables.outbox
@@ -398,11 +398,7 @@ class Outbox:
         values: dict[str, Any] = {"next_attempt_at": until}
         if channel_id is not None:
             values["channel_id"] = channel_id
-
-        def write(conn: Connection) -> None:
-            conn.execute(o.update().where(_unchanged(delivery)).values(**values))
-
-        await self.store.write(write)
+        await self.store.write(rows_changed, o.update().where(_unchanged(delivery)).values(**values))
 
     # --- routing -----------------------------------------------------------------------------
 
