@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.bench_speed import WEBHOOK_TOKEN, postgres_base, slack_emulator, the_bot
+from bench.bench_speed import WEBHOOK_TOKEN, cpu_seconds, postgres_base, slack_emulator, the_bot
 from bench.wrk import ensure_wrk, wrk
 from bot.sandbox.postgres import temporary_database
 
@@ -39,11 +39,6 @@ KINDS: list[tuple[str, tuple[str, ...]]] = [
     ("aiohttp: HTTP parsing, routing, responses", ("aiohttp/", "multidict/", "yarl/")),
     ("event loop and sockets (asyncio)", ("asyncio/", "selectors.py", "socket.py")),
 ]
-
-
-def main_thread_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def kind_of(frames: list[str]) -> str:
@@ -95,9 +90,9 @@ async def profile(seconds: float, store: str) -> None:
                 "--threads", "--nonblocking", "--rate", "250", "--duration", str(int(seconds) + 2),
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
             await asyncio.sleep(1.0)
-            cpu_before = main_thread_cpu(bot.pid)
+            cpu_before = cpu_seconds(bot.pid, thread=bot.pid)
             result = await wrk(hook, "webhook", "profile", seconds=seconds)
-            cpu = main_thread_cpu(bot.pid) - cpu_before
+            cpu = cpu_seconds(bot.pid, thread=bot.pid) - cpu_before
             _, err = await spy_proc.communicate()
             if not raw.exists():
                 raise SystemExit(f"bench.profile: py-spy recorded nothing ({err.decode().strip()[-300:]})")
