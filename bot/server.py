@@ -51,7 +51,8 @@ def build_web_app(services: Services, bolt: AsyncApp) -> web.Application:
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = request.headers.get("X-Request-ID") or new_request_id()
-    structlog.contextvars.clear_contextvars()
+    # aiohttp runs each request in a task of its own, with a copy of the server's context:
+    # what a request binds ends with it, nothing to clear first.
     structlog.contextvars.bind_contextvars(request_id=request_id)
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
