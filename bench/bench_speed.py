@@ -48,7 +48,7 @@ from bot.sandbox.postgres import temporary_database
 from bot.sandbox.signing import signature
 from bot.sandbox.stack import BOT_TOKEN, SIGNING_SECRET, SandboxStack
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
 CONNECTIONS = 50
 WEBHOOK_TOKEN = "bench-webhook-token-0123456789"
@@ -306,20 +306,26 @@ async def run() -> None:
             for number in range(ROUNDS):
                 print(f"  round {number + 1} of {ROUNDS}...", flush=True)
                 run_id = uuid.uuid4().hex[:8]
-                for name, server in webhook_targets:
+                # Every other round in the reverse order: no server always goes first (or right
+                # after the same one) in a round.
+                for name, server in alternated(webhook_targets, number):
                     result = await wrk(server.url + hook, "webhook", f"{run_id}{name[:5]}",
                                        connections=CONNECTIONS, seconds=SECONDS)
                     runs.add(name, checked(name, result))
                     await settle(server)
                 signed = {"command": signed_file(work / "command.txt", commands),
                           "view": signed_file(work / "view.txt", submission_bodies(view, 2000, slack_api))}
-                for name, server, kind in ack_targets:
+                for name, server, kind in alternated(ack_targets, number):
                     result = await wrk(server.url + "/slack/events", "signed", str(signed[kind]),
                                        connections=CONNECTIONS, seconds=SECONDS)
                     runs.add(name, checked(name, result))
                     await settle(server)
             loaded_rss = rss_mb(bot.pid)
     report(runs, colds, idle_rss, loaded_rss, pg_how if bot_pg is None else None)
+
+
+def alternated(targets: list[Any], number: int) -> list[Any]:
+    return targets if number % 2 == 0 else targets[::-1]
 
 
 def report(runs: Runs, colds: list[float], idle_rss: float, loaded_rss: float, pg_missing: str | None) -> None:
