@@ -146,9 +146,10 @@ async def profile(seconds: float, name: str) -> None:
                 "--threads", "--nonblocking", "--rate", "250", "--duration", str(int(seconds) + 2),
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
             await asyncio.sleep(1.0)
-            cpu_before = cpu_seconds(server.pid, thread=server.pid)
+            cpu_before, process_before = cpu_seconds(server.pid, thread=server.pid), cpu_seconds(server.pid)
             result = await wrk(url, script, argument, seconds=seconds)
             cpu = cpu_seconds(server.pid, thread=server.pid) - cpu_before
+            process = cpu_seconds(server.pid) - process_before
             _, err = await spy_proc.communicate()
             if not raw.exists():
                 raise SystemExit(f"bench.profile: py-spy recorded nothing ({err.decode().strip()[-300:]})")
@@ -161,7 +162,8 @@ async def profile(seconds: float, name: str) -> None:
     print(f"{name}: wrk 50 connections for {seconds:g} s: "
           f"{result.throughput:,.0f} req/s, p99 {result.p99 * 1000:.1f} ms"
           + (f", {result.non_2xx} answers not 2xx" if result.non_2xx else ""))
-    print(f"Event loop thread: {cpu / result.seconds:.0%} busy, {per_request * 1e6:.0f} us of CPU per request; "
+    print(f"Event loop thread: {cpu / result.seconds:.0%} busy, {per_request * 1e6:.0f} us of CPU per request "
+          f"(the whole process: {process / max(result.requests, 1) * 1e6:.0f} us); "
           f"in Python (py-spy, {total} samples):")
     for kind, count in counts.most_common():
         print(f"  {count / total:6.1%}  {count / total * per_request * 1e6:5.0f} us/request  {kind}")
