@@ -13,13 +13,12 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot.app import describe
-from bot.services import Services
+from bot.services import SERVICES, Services
 from bot.slack_request import to_aiohttp_response, to_bolt_request
 from bot.webhook import cinnox_webhook
 
 log = structlog.get_logger(__name__)
 
-SERVICES = web.AppKey("services", Services)
 BOLT = web.AppKey("bolt", AsyncApp)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -39,7 +38,7 @@ def build_web_app(services: Services, bolt: AsyncApp) -> web.Application:
     app[BOLT] = bolt
     app.add_routes([
         web.post("/slack/events", slack_events),
-        web.post("/webhooks/cinnox/{token}", cinnox_events),
+        web.post("/webhooks/cinnox/{token}", cinnox_webhook),
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
         web.get("/metrics", metrics),
@@ -83,10 +82,6 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     if bolt_response.status == 401:
         log.warning("slack.signature_rejected")
     return await to_aiohttp_response(bolt_response)
-
-
-async def cinnox_events(request: web.Request) -> web.Response:
-    return await cinnox_webhook(request, request.app[SERVICES])
 
 
 async def healthz(request: web.Request) -> web.Response:

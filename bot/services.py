@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import Access
@@ -51,3 +52,7 @@ class Services:
 
     def provider(self, name: str) -> object | None:
         return {"cinnox": self.cinnox, "bandwidth": self.bandwidth, "yeastar": self.yeastar}[name]
+
+
+#: Where the aiohttp application keeps the bot's services, for its route handlers.
+SERVICES = web.AppKey("services", Services)

@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 
 from bot.relay.events import BadEvent, challenge_of, parse_event
-from bot.services import Services
+from bot.services import SERVICES, Services
 
 log = structlog.get_logger(__name__)
 
@@ -36,8 +36,9 @@ def answer(services: Services, status: int, body: dict[str, object] | bytes, lab
     return web.Response(body=encoded, status=status, content_type="application/json")
 
 
-async def cinnox_webhook(request: web.Request, services: Services) -> web.Response:
+async def cinnox_webhook(request: web.Request) -> web.Response:
     received_at = time.time()
+    services = request.app[SERVICES]
     token = request.match_info.get("token", "")
     if not services.webhook_token or not hmac.compare_digest(token.encode(), services.webhook_token.encode()):
         return answer(services, 404, {"code": 404, "message": "not found"}, "wrong_token")

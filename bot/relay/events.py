@@ -114,8 +114,8 @@ class IncomingCallEvent(CallEvent):
     def _parties_as_shown(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        caller, callees = data.get("caller"), data.get("callees")
-        data = {k: v for k, v in data.items() if k not in ("caller", "callees")}
+        data = dict(data)
+        caller, callees = data.pop("caller", None), data.pop("callees", None)
         if data.get("status") == CALL_END:
             return data  # the document's CallEnd has no parties: any sent are not read
         if caller is not None:

@@ -33,8 +33,9 @@ class Ingest:
         self._idle.set()
         self._writer: asyncio.Task[None] | None = None
 
-    async def store(self, event: CallEvent, received_at: float) -> None:
-        """Return once ``event`` is durably stored (a duplicate is stored once)."""
+    def store(self, event: CallEvent, received_at: float) -> asyncio.Future[None]:
+        """A future done once ``event`` is durably stored (a duplicate is stored once).
+        (A plain function: a coroutine here would be one more frame to resume per request.)"""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._pending.append((event, received_at, done))
@@ -42,7 +43,7 @@ class Ingest:
         self._idle.clear()
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._write(), name="ingest")
-        return await done
+        return done
 
     async def close(self) -> None:
         if self._writer is not None:
