@@ -398,13 +398,13 @@ def _with_state(inp: Input, state: dict[str, Any]) -> Input:
     if value in (None, "", []):
         return inp
     if inp.kind == "checkbox":
-        return replace(inp, initial=bool(value))
+        return inp.with_initial(bool(value))
     if inp.kind == "external":
-        return replace(inp, initial=(str(value), _option_label(inp, str(value))))
+        return inp.with_initial((str(value), _option_label(inp, str(value))))
     if inp.kind == "multi_external":
         items = [value] if isinstance(value, str) else list(value)
-        return replace(inp, initial=[(str(v), _option_label(inp, str(v))) for v in items])
-    return replace(inp, initial=value)
+        return inp.with_initial([(str(v), _option_label(inp, str(v))) for v in items])
+    return inp.with_initial(value)
 
 
 def _option_label(inp: Input, value: str) -> str:
