@@ -50,6 +50,12 @@ class Input:
     min_query_length: int = 0
     source: str | None = None  # external selects: which list feeds them (see SOURCES)
 
+    def with_initial(self, initial: Any) -> Input:
+        """This input showing ``initial`` (as ``dataclasses.replace``, a fraction of its cost:
+        a submission's answer gives each filled input its value)."""
+        return Input(self.path, self.label, self.kind, self.optional, self.hint, self.options, initial,
+                     self.max_length, self.placeholder, self.dispatch, self.min_query_length, self.source)
+
 
 # --- options ------------------------------------------------------------------------------
 
@@ -269,6 +275,78 @@ def _options_payload(options: Sequence[Option]) -> dict[str, Any]:
 
 
 def input_block(inp: Input) -> dict[str, Any]:
+    """The input block of ``inp``. All of it but the value follows from the form (a field's
+    label, element, options): built once per input, and only the value added per view."""
+    try:
+        head, tail, label, extra = _block_parts(inp.path, inp.label, inp.kind, inp.optional, inp.hint,
+                                                inp.options, inp.max_length, inp.placeholder, inp.dispatch,
+                                                inp.min_query_length, inp.source)
+    except TypeError:  # options given as lists, not tuples: nothing to keep them by
+        return _full_block(inp)
+    element = {**head, **_initial(inp), **tail} if inp.initial is not None else {**head, **tail}
+    return {"type": "input", "block_id": inp.path, "label": label, "optional": inp.optional,
+            "element": element, **extra}
+
+
+#: Where a value goes among its element's keys: before the placeholder in text inputs, last
+#: (before the dispatch settings) in the others.
+_VALUE_BEFORE = {"text": "placeholder", "multiline": "placeholder", "secret": "placeholder",
+                 "lines": "placeholder", "email": "placeholder", "url": "placeholder"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _block_parts(path: str, label: str, kind: Kind, optional: bool, hint: str | None,
+                 options: tuple[Option, ...], max_length: int | None, placeholder: str | None,
+                 dispatch: bool, min_query_length: int, source: str | None
+                 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """An input's block without its value, in parts: (element keys before the value, element
+    keys after it, label, block keys after the element). Shared by the views built from
+    them: views are built to be sent, never edited."""
+    block = _full_block(Input(path, label, kind, optional, hint, options, None, max_length, placeholder,
+                              dispatch, min_query_length, source))
+    element = block["element"]
+    keys = list(element)
+    after = (_VALUE_BEFORE.get(kind), "dispatch_action_config")
+    split = next((i for i, key in enumerate(keys) if key in after), len(keys))
+    head = {key: element[key] for key in keys[:split]}
+    tail = {key: element[key] for key in keys[split:]}
+    extra = {key: value for key, value in block.items()
+             if key not in ("type", "block_id", "label", "optional", "element")}
+    return head, tail, block["label"], extra
+
+
+def _initial(inp: Input) -> dict[str, Any]:
+    """The element keys that show ``inp``'s value (as ``_full_block`` sets them)."""
+    kind, initial = inp.kind, inp.initial
+    if kind in ("text", "multiline", "secret", "lines"):
+        return {"initial_value": str(initial)} if initial not in (None, "") and kind != "secret" else {}
+    if kind == "select":
+        chosen = next((o for o in inp.options if o[0] == initial), None)
+        return {"initial_option": option_json(*chosen)} if chosen else {}
+    if kind == "multiselect":
+        picked = [option_json(*o) for o in inp.options if initial and o[0] in initial]
+        return {"initial_options": picked} if picked else {}
+    if kind == "external":
+        return {"initial_option": option_json(*initial)} if initial else {}
+    if kind == "multi_external":
+        return {"initial_options": [option_json(*o) for o in initial]} if initial else {}
+    if kind == "number":
+        return {"initial_value": str(initial)}
+    if kind == "date":
+        return {"initial_date": str(initial)} if initial else {}
+    if kind == "datetime":
+        return {"initial_date_time": int(initial)} if initial else {}
+    if kind == "time":
+        return {"initial_time": str(initial)} if initial else {}
+    if kind in ("email", "url"):
+        return {"initial_value": str(initial)} if initial else {}
+    if kind == "checkbox":
+        return {"initial_options": [option_json(*inp.options[0])]} if initial else {}
+    return {}
+
+
+def _full_block(inp: Input) -> dict[str, Any]:
+    """The block of ``inp``, built from scratch (``input_block`` keeps all but its value)."""
     element: dict[str, Any] = {"action_id": "value"}
     if inp.kind in ("text", "multiline", "secret", "lines"):
         element["type"] = "plain_text_input"

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+import aiohttp
 import orjson
 import pydantic
 import structlog
@@ -33,7 +34,7 @@ from pydantic import BaseModel
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
-from slack_sdk.webhook.async_client import AsyncWebhookClient
+from slack_sdk.web.internal_utils import get_user_agent
 
 from bot.config import REQUIRED
 from bot.mrkdwn import escape
@@ -141,28 +142,39 @@ class Form:
         if meta.get("kept"):
             shown = [_secret_again(inp) for inp in shown]
         out = self.intro(meta)
+        rows = tuple(self.row_count(meta, list_field) for list_field in self.rows)
+        layout = _layout(self, tuple(inp.path for inp in shown), len(out), rows, self.request_model(meta))
+        out += [modal.input_block(shown[item]) if isinstance(item, int) else item for item in layout]
+        return out
+
+    def layout(self, paths: tuple[str, ...], before: int, meta: dict[str, Any],
+               model: type[BaseModel]) -> list[int | dict[str, Any]]:
+        """The form's blocks after ``before`` blocks of intro: the headings and row buttons,
+        and where each input goes (its index in ``paths``)."""
+        out: list[int | dict[str, Any]] = []
         if not self.sections:
-            out += self._group(shown, list(self.rows), meta)
-        by_field: dict[str, list[Input]] = {}  # top-level API field → its inputs, in order
-        for inp in shown:
-            by_field.setdefault(inp.path.split(".", 1)[0], []).append(inp)
+            out += self._group(list(enumerate(paths)), list(self.rows), meta)
+        by_field: dict[str, list[tuple[int, str]]] = {}  # top-level API field → its inputs, in order
+        for index, path in enumerate(paths):
+            by_field.setdefault(path.split(".", 1)[0], []).append((index, path))
         for heading, names in self.sections:
-            members = [inp for name in names for inp in by_field.get(name, ())]
+            members = [member for name in names for member in by_field.get(name, ())]
             out.append(modal.header(heading))
             out += self._group(members, [n for n in names if n in self.rows], meta)
-        return self._room_for_rows(out, meta)
+        return self._room_for_rows(out, before, meta, model)
 
-    def _group(self, inputs: list[Input], lists: list[str], meta: dict[str, Any]) -> list[dict[str, Any]]:
-        """Input blocks, each list row followed by its "Remove" and the last row by "Add
-        another"; a list with no row yet shows its "Add" button alone."""
-        out: list[dict[str, Any]] = []
-        for i, inp in enumerate(inputs):
-            out.append(modal.input_block(inp))
-            parts = inp.path.split(".")
+    def _group(self, inputs: list[tuple[int, str]], lists: list[str],
+               meta: dict[str, Any]) -> list[int | dict[str, Any]]:
+        """Inputs (index, path), each list row followed by its "Remove" and the last row by
+        "Add another"; a list with no row yet shows its "Add" button alone."""
+        out: list[int | dict[str, Any]] = []
+        for i, (index, path) in enumerate(inputs):
+            out.append(index)
+            parts = path.split(".")
             if len(parts) < 3 or parts[0] not in self.rows or not parts[1].isdigit():
                 continue
             row_prefix = ".".join(parts[:2]) + "."
-            if i + 1 < len(inputs) and inputs[i + 1].path.startswith(row_prefix):
+            if i + 1 < len(inputs) and inputs[i + 1][1].startswith(row_prefix):
                 continue  # not the row's last input
             out += self._row_controls(parts[0], int(parts[1]), meta)
         for list_field in lists:
@@ -183,13 +195,16 @@ class Form:
             return [modal.actions(f"add.{list_field}", *buttons)]
         return [modal.actions(f"remove.{list_field}.{index}", *buttons)] if buttons else []
 
-    def _room_for_rows(self, blocks: list[dict[str, Any]], meta: dict[str, Any]) -> list[dict[str, Any]]:
+    def _room_for_rows(self, blocks: list[int | dict[str, Any]], before: int, meta: dict[str, Any],
+                       model: type[BaseModel]) -> list[int | dict[str, Any]]:
         """Offer "add another" only while one more row fits: Slack refuses a modal of more
         than 100 blocks, and a cut form would silently lose its last fields."""
-        model = self.request_model(meta)
-        room = MAX_BLOCKS - len(blocks) - RESERVED_BLOCKS
-        kept = []
+        room = MAX_BLOCKS - before - len(blocks) - RESERVED_BLOCKS
+        kept: list[int | dict[str, Any]] = []
         for block in blocks:
+            if isinstance(block, int):
+                kept.append(block)
+                continue
             list_field = block.get("block_id", "").removeprefix("add.") if block["type"] == "actions" else ""
             if list_field in self.rows:
                 row_size = _row_width(model, list_field) + (1 if list_field in self.removable else 0)
@@ -291,6 +306,15 @@ class Form:
             if block_id:
                 at_fields[block_id] = f"{exc.provider_title}: {words}"
         return Failure(exc.user_sentence(), at_fields)
+
+
+@functools.lru_cache(maxsize=1024)
+def _layout(form: Form, paths: tuple[str, ...], before: int, rows: tuple[int, ...],
+            model: type[BaseModel]) -> list[int | dict[str, Any]]:
+    """``form.layout``, built once per set of inputs and row counts (every submission of a
+    form reads the same): its headings and buttons are shared by the views built from it,
+    which are sent, never edited."""
+    return form.layout(paths, before, {"rows": dict(zip(form.rows, rows, strict=True))}, model)
 
 
 @functools.cache
@@ -397,13 +421,13 @@ def _with_state(inp: Input, state: dict[str, Any]) -> Input:
     if value in (None, "", []):
         return inp
     if inp.kind == "checkbox":
-        return replace(inp, initial=bool(value))
+        return inp.with_initial(bool(value))
     if inp.kind == "external":
-        return replace(inp, initial=(str(value), _option_label(inp, str(value))))
+        return inp.with_initial((str(value), _option_label(inp, str(value))))
     if inp.kind == "multi_external":
         items = [value] if isinstance(value, str) else list(value)
-        return replace(inp, initial=[(str(v), _option_label(inp, str(v))) for v in items])
-    return replace(inp, initial=value)
+        return inp.with_initial([(str(v), _option_label(inp, str(v))) for v in items])
+    return inp.with_initial(value)
 
 
 def _option_label(inp: Input, value: str) -> str:
@@ -776,12 +800,28 @@ async def _show_first_outcome(services: Services, key: str, view_id: str) -> Non
         await asyncio.sleep(0.25)
 
 
+#: A response_url post as slack-sdk's webhook client sends it (its headers, one more try when
+#: a kept-alive connection turns out closed), without the client's per-post set-up (user
+#: agent, proxy settings, retry state: as much of the event loop as the post itself).
+RESPONSE_HEADERS = {"Content-Type": "application/json;charset=utf-8", "User-Agent": get_user_agent()}
+RESPONSE_RETRIED = (aiohttp.ServerConnectionError, aiohttp.ClientOSError)
+
+
 async def _respond(services: Services, meta: dict[str, Any], text: str) -> None:
     url = meta.get("response_url")
     if not url:
         return
-    try:  # on the bot's Slack session: kept-alive connections, not a new session per line
-        await AsyncWebhookClient(url, session=services.slack.session).send(
-            text=text, response_type="ephemeral", replace_original=False)
-    except Exception as exc:
-        log.info("response_url.failed", error=type(exc).__name__)
+    body = orjson.dumps({"text": text, "response_type": "ephemeral", "replace_original": False})
+    session = services.slack.session  # the bot's Slack session: kept-alive connections
+    assert session is not None, "the runtime gives the Slack client its session"
+    for last in (False, True):
+        try:
+            async with session.post(url, data=body, headers=RESPONSE_HEADERS) as answer:
+                await answer.read()
+            return
+        except RESPONSE_RETRIED as exc:
+            if last:
+                log.info("response_url.failed", error=type(exc).__name__)
+        except Exception as exc:
+            log.info("response_url.failed", error=type(exc).__name__)
+            return

@@ -283,6 +283,7 @@ async def test_a_form_submitted_after_its_provider_was_unset_comes_back_with_its
         assert shown(answer)["firstName"] == "Ada" and shown(answer)["phones.0.phone"] == "+85294667788"
         [line] = await eventually(user.responses)  # the outcome in one line too, and its audit row
         assert "Not created" in line["text"] and "isn't set up" in line["text"]
+        assert line["response_type"] == "ephemeral" and line["replace_original"] is False  # to them, added
         [entry] = await eventually_async(lambda: stack.services.store.recent_audit(limit=5))
         assert (entry.action, entry.outcome) == ("contact.create", "failed")
         assert entry.detail == "Ada; not configured"

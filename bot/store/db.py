@@ -310,9 +310,9 @@ class Store:
         resource_id: str | None = None,
         detail: str | None = None,
     ) -> None:
-        await self.write(rows_changed, tables.audit_log.insert().values(
-            at=datetime.now(UTC), user_id=user_id, action=action, outcome=outcome,
-            resource_id=resource_id, detail=(detail or None) and detail[:1000]))
+        await self.write(_insert_audit, {
+            "at": datetime.now(UTC), "user_id": user_id, "action": action, "outcome": outcome,
+            "resource_id": resource_id, "detail": (detail or None) and detail[:1000]})
 
     async def recent_audit(self, limit: int = 10, user_id: str | None = None) -> list[AuditEntry]:
         t = tables.audit_log
@@ -325,6 +325,15 @@ class Store:
                 AuditEntry(r.at, r.user_id, r.action, r.outcome, r.resource_id, r.detail)
                 for r in rows
             ]
+
+
+#: Built once: building ``insert().values(...)`` for each row cost the event loop more than
+#: the row's write.
+_AUDIT_INSERT = tables.audit_log.insert()
+
+
+def _insert_audit(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(_AUDIT_INSERT, row)
 
 
 def rows_changed(conn: Connection, statement: Any) -> int:
