@@ -26,7 +26,6 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-import aiohttp
 import orjson
 import pydantic
 import structlog
@@ -34,7 +33,7 @@ from pydantic import BaseModel
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.internal_utils import get_user_agent
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.config import REQUIRED
 from bot.mrkdwn import escape
@@ -800,28 +799,12 @@ async def _show_first_outcome(services: Services, key: str, view_id: str) -> Non
         await asyncio.sleep(0.25)
 
 
-#: A response_url post as slack-sdk's webhook client sends it (its headers, one more try when
-#: a kept-alive connection turns out closed), without the client's per-post set-up (user
-#: agent, proxy settings, retry state: as much of the event loop as the post itself).
-RESPONSE_HEADERS = {"Content-Type": "application/json;charset=utf-8", "User-Agent": get_user_agent()}
-RESPONSE_RETRIED = (aiohttp.ServerConnectionError, aiohttp.ClientOSError)
-
-
 async def _respond(services: Services, meta: dict[str, Any], text: str) -> None:
     url = meta.get("response_url")
     if not url:
         return
-    body = orjson.dumps({"text": text, "response_type": "ephemeral", "replace_original": False})
-    session = services.slack.session  # the bot's Slack session: kept-alive connections
-    assert session is not None, "the runtime gives the Slack client its session"
-    for last in (False, True):
-        try:
-            async with session.post(url, data=body, headers=RESPONSE_HEADERS) as answer:
-                await answer.read()
-            return
-        except RESPONSE_RETRIED as exc:
-            if last:
-                log.info("response_url.failed", error=type(exc).__name__)
-        except Exception as exc:
-            log.info("response_url.failed", error=type(exc).__name__)
-            return
+    try:  # on the bot's Slack session: kept-alive connections, not a new session per line
+        await AsyncWebhookClient(url, session=services.slack.session).send(
+            text=text, response_type="ephemeral", replace_original=False)
+    except Exception as exc:
+        log.info("response_url.failed", error=type(exc).__name__)
