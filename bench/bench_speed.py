@@ -13,11 +13,12 @@ PostgreSQL server (TEST_POSTGRES_URL, or one that .ci/postgres starts), the bot 
 measured on PostgreSQL too.
 
 Acks: the same signed ``/contact help`` command and ``contact`` view submissions to a
-minimal stock Bolt AsyncApp and to the bot (BOT_ALLOWED_USERS set: the submission goes
-through authorization and validation; this bot has no CINNOX, so nothing can be created and
-the answer is the kept form saying so, its audit row and response_url line after it). Each
-round's submissions come from modals not seen before (a repeated view ID would be a double
-click) and carry the running Slack emulator's response_url.
+minimal stock Bolt AsyncApp (acking each with the answer the bot gives it) and to the bot
+(BOT_ALLOWED_USERS set: the submission goes through authorization and validation; this
+bot has no CINNOX, so nothing can be created and the answer is the kept form saying so, its
+audit row and response_url line after it). Each round's submissions come from modals not
+seen before (a repeated view ID would be a double click) and carry the running Slack
+emulator's response_url.
 
 Footprint: cold start (process start to /readyz answering 200) and idle RSS of the bot.
 """
@@ -111,9 +112,9 @@ async def _spawn(*args: str, env: dict[str, str] | None = None,
 
 
 @contextlib.asynccontextmanager
-async def yardstick(kind: str, arg: str = "") -> AsyncIterator[Server]:
+async def yardstick(kind: str, *args: str) -> AsyncIterator[Server]:
     port = free_port()
-    proc = await _spawn(sys.executable, "-m", "bench.yardsticks", kind, str(port), arg)
+    proc = await _spawn(sys.executable, "-m", "bench.yardsticks", kind, str(port), *args)
     assert proc.stdout is not None and proc.stdin is not None
     if (await proc.stdout.readline()).strip() != b"ready":
         raise SystemExit(f"bench: the {kind} yardstick did not start")
@@ -257,6 +258,25 @@ def submission_bodies(view: dict[str, Any], n: int, slack_api: str) -> list[str]
     return out
 
 
+async def bot_answers(bot: Server, view: dict[str, Any], slack_api: str, path: Path) -> Path:
+    """What the bot answers the bench's ``/contact help`` and contact view submission, as
+    ``ack()`` keyword arguments, in a file for the stock Bolt yardstick: both give the same
+    answer to the same request."""
+    answers: dict[str, Any] = {}
+    async with aiohttp.ClientSession() as session:
+        for kind, body in (("command", slash_bodies(1)[0]), ("view", submission_bodies(view, 1, slack_api)[0])):
+            ts = int(time.time())
+            headers = {"Content-Type": "application/x-www-form-urlencoded",
+                       "X-Slack-Request-Timestamp": str(ts),
+                       "X-Slack-Signature": signature(SIGNING_SECRET, body, ts)}
+            async with session.post(bot.url + "/slack/events", data=body, headers=headers) as resp:
+                if resp.status != 200:
+                    raise SystemExit(f"bench: the bot answered the {kind} with {resp.status}")
+                answers[kind] = json.loads(await resp.read())
+    await asyncio.to_thread(path.write_text, json.dumps(answers))
+    return path
+
+
 def signed_file(path: Path, bodies: list[str]) -> Path:
     """Signed now: Slack (and Bolt) refuse a timestamp over 5 minutes old."""
     ts = int(time.time())
@@ -305,7 +325,8 @@ async def run() -> None:
                     bot_pg = None
             bare = await stack.enter_async_context(yardstick("bare"))
             naive = await stack.enter_async_context(yardstick("naive", str(work / "naive.db")))
-            bolt = await stack.enter_async_context(yardstick("bolt", slack_api))
+            answers = await bot_answers(bot, view, slack_api, work / "answers.json")
+            bolt = await stack.enter_async_context(yardstick("bolt", slack_api, str(answers)))
             hook = f"/webhooks/cinnox/{WEBHOOK_TOKEN}"
             webhook_targets = [("bare", bare), ("naive", naive), ("bot-sqlite", bot)]
             if bot_pg is not None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from bench.bench_speed import (
     WEBHOOK_TOKEN,
     Server,
+    bot_answers,
     contact_view,
     cpu_seconds,
     postgres_base,
@@ -111,8 +112,12 @@ async def target(stack: contextlib.AsyncExitStack, name: str, work: Path,
                  slack_api: str) -> tuple[Server, str, str, str]:
     """The server to profile and what wrk sends it: (server, url, script, script argument)."""
     hook = f"/webhooks/cinnox/{WEBHOOK_TOKEN}"
-    if name in ("bare", "bolt-command", "bolt-view"):
-        server = await stack.enter_async_context(yardstick(name.split("-")[0], slack_api))
+    if name == "bare":
+        server = await stack.enter_async_context(yardstick("bare"))
+    elif name.startswith("bolt-"):
+        async with the_bot("answers", f"sqlite:///{work / 'answers.db'}", slack_api, work) as (bot, _):
+            answers = await bot_answers(bot, await contact_view(), slack_api, work / "answers.json")
+        server = await stack.enter_async_context(yardstick("bolt", slack_api, str(answers)))
     else:
         url = f"sqlite:///{work / 'bot.db'}"
         if name == "postgresql":

@@ -11,7 +11,10 @@ prints ``ready`` once listening, and serves until stdin closes.
   SQLite takes one writer at a time) before the 200, on the same SQLite settings as the bot
   (WAL, synchronous=NORMAL); 400 when the JSON or its id/status is bad.
 - bolt: a minimal stock Bolt AsyncApp (process_before_response, as the bot) that verifies
-  the signature and only acks ``/contact`` and the ``contact`` view submission.
+  the signature and acks ``/contact`` and the ``contact`` view submission with the answers
+  the bot gives them (``python -m bench.yardsticks bolt <port> <slack api url> <answers.json>``:
+  ``{"command": ack kwargs, "view": ack kwargs}``, read from the bot by the bench), through
+  Bolt's own ``ack()``: the same answer for the same request, not an empty 200.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -74,7 +78,7 @@ async def naive(path: str) -> web.Application:
     return app
 
 
-def bolt(slack_api_url: str) -> web.Application:
+def bolt(slack_api_url: str, answers_file: str) -> web.Application:
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
     from slack_bolt.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
@@ -82,13 +86,15 @@ def bolt(slack_api_url: str) -> web.Application:
     app = AsyncApp(client=AsyncWebClient(token=BOT_TOKEN, base_url=slack_api_url),
                    signing_secret=SIGNING_SECRET, process_before_response=True)
 
+    answers = json.loads(Path(answers_file).read_text())
+
     @app.command("/contact")
     async def command(ack: Any) -> None:
-        await ack()
+        await ack(**answers["command"])
 
     @app.view("contact")
     async def submission(ack: Any) -> None:
-        await ack()
+        await ack(**answers["view"])
 
     async def handler(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
@@ -98,8 +104,8 @@ def bolt(slack_api_url: str) -> web.Application:
     return web_app
 
 
-async def main(kind: str, port: int, arg: str) -> None:
-    app = {"bare": lambda: bare(), "bolt": lambda: bolt(arg)}.get(kind)
+async def main(kind: str, port: int, arg: str, more: str) -> None:
+    app = {"bare": lambda: bare(), "bolt": lambda: bolt(arg, more)}.get(kind)
     web_app = await naive(arg) if kind == "naive" else app() if app else None
     if web_app is None:
         raise SystemExit(f"unknown yardstick {kind!r}")
@@ -112,4 +118,4 @@ async def main(kind: str, port: int, arg: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else ""))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), *[*sys.argv[3:], "", ""][:2]))
