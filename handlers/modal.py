@@ -277,12 +277,12 @@ def _options_payload(options: Sequence[Option]) -> dict[str, Any]:
 def input_block(inp: Input) -> dict[str, Any]:
     """The input block of ``inp``. All of it but the value follows from the form (a field's
     label, element, options): built once per input, and only the value added per view."""
+    form_part = (inp.path, inp.label, inp.kind, inp.optional, inp.hint, inp.options, inp.max_length,
+                 inp.placeholder, inp.dispatch, inp.min_query_length, inp.source)
     try:
-        head, tail, label, extra = _block_parts(inp.path, inp.label, inp.kind, inp.optional, inp.hint,
-                                                inp.options, inp.max_length, inp.placeholder, inp.dispatch,
-                                                inp.min_query_length, inp.source)
+        head, tail, label, extra = _block_parts(*form_part)
     except TypeError:  # options given as lists, not tuples: nothing to keep them by
-        return _full_block(inp)
+        head, tail, label, extra = _block_parts.__wrapped__(*form_part)
     element = {**head, **_initial(inp), **tail} if inp.initial is not None else {**head, **tail}
     return {"type": "input", "block_id": inp.path, "label": label, "optional": inp.optional,
             "element": element, **extra}
@@ -302,8 +302,8 @@ def _block_parts(path: str, label: str, kind: Kind, optional: bool, hint: str | 
     """An input's block without its value, in parts: (element keys before the value, element
     keys after it, label, block keys after the element). Shared by the views built from
     them: views are built to be sent, never edited."""
-    block = _full_block(Input(path, label, kind, optional, hint, options, None, max_length, placeholder,
-                              dispatch, min_query_length, source))
+    block = _valueless_block(Input(path, label, kind, optional, hint, options, None, max_length, placeholder,
+                                   dispatch, min_query_length, source))
     element = block["element"]
     keys = list(element)
     after = (_VALUE_BEFORE.get(kind), "dispatch_action_config")
@@ -316,7 +316,7 @@ def _block_parts(path: str, label: str, kind: Kind, optional: bool, hint: str | 
 
 
 def _initial(inp: Input) -> dict[str, Any]:
-    """The element keys that show ``inp``'s value (as ``_full_block`` sets them)."""
+    """The element keys that show ``inp``'s value."""
     kind, initial = inp.kind, inp.initial
     if kind in ("text", "multiline", "secret", "lines"):
         return {"initial_value": str(initial)} if initial not in (None, "") and kind != "secret" else {}
@@ -345,62 +345,38 @@ def _initial(inp: Input) -> dict[str, Any]:
     return {}
 
 
-def _full_block(inp: Input) -> dict[str, Any]:
-    """The block of ``inp``, built from scratch (``input_block`` keeps all but its value)."""
+def _valueless_block(inp: Input) -> dict[str, Any]:
+    """The block of ``inp`` without its value (``input_block`` adds it)."""
     element: dict[str, Any] = {"action_id": "value"}
     if inp.kind in ("text", "multiline", "secret", "lines"):
         element["type"] = "plain_text_input"
         element["multiline"] = inp.kind in ("multiline", "lines")
         if inp.max_length:
             element["max_length"] = min(inp.max_length, 3000)
-        if inp.initial not in (None, "") and inp.kind != "secret":
-            element["initial_value"] = str(inp.initial)
         if inp.placeholder or inp.kind == "lines":
             element["placeholder"] = plain(inp.placeholder or "One per line")
     elif inp.kind == "select":
         element.update(type="static_select", placeholder=plain("Choose…"), **_options_payload(inp.options))
-        initial = next((o for o in inp.options if o[0] == inp.initial), None)
-        if initial:
-            element["initial_option"] = option_json(*initial)
     elif inp.kind == "multiselect":
         element.update(type="multi_static_select", placeholder=plain("Choose…"),
                        **_options_payload(inp.options))
-        chosen = [o for o in inp.options if inp.initial and o[0] in inp.initial]
-        if chosen:
-            element["initial_options"] = [option_json(*o) for o in chosen]
     elif inp.kind in ("external", "multi_external"):
         element.update(type="external_select" if inp.kind == "external" else "multi_external_select",
                        placeholder=plain("Type to search…"), min_query_length=inp.min_query_length)
-        if inp.initial and inp.kind == "external":
-            element["initial_option"] = option_json(*inp.initial)
-        elif inp.initial:
-            element["initial_options"] = [option_json(*o) for o in inp.initial]
     elif inp.kind == "number":
         element.update(type="number_input", is_decimal_allowed=False)
-        if inp.initial is not None:
-            element["initial_value"] = str(inp.initial)
     elif inp.kind == "date":
         element["type"] = "datepicker"
-        if inp.initial:
-            element["initial_date"] = str(inp.initial)
     elif inp.kind == "datetime":
         element["type"] = "datetimepicker"
-        if inp.initial:
-            element["initial_date_time"] = int(inp.initial)
     elif inp.kind == "time":
         element["type"] = "timepicker"
-        if inp.initial:
-            element["initial_time"] = str(inp.initial)
     elif inp.kind in ("email", "url"):
         element["type"] = "email_text_input" if inp.kind == "email" else "url_text_input"
-        if inp.initial:
-            element["initial_value"] = str(inp.initial)
         if inp.placeholder:
             element["placeholder"] = plain(inp.placeholder)
     elif inp.kind == "checkbox":
         element.update(type="checkboxes", options=[option_json(v, label) for v, label in inp.options])
-        if inp.initial:
-            element["initial_options"] = [option_json(*inp.options[0])]
     block: dict[str, Any] = {"type": "input", "block_id": inp.path, "label": plain(inp.label),
                              "optional": inp.optional, "element": element}
     if inp.hint:
