@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 
 from bot.metrics import Metrics
@@ -27,7 +25,6 @@ class Access:
         self.allowed = allowed
         self.store = store
         self.metrics = metrics
-        self._outcomes: dict[tuple[str, str], Any] = {}  # (action, outcome) → its counter
 
     def may_provision(self, user_id: str) -> bool:
         return self.allowed is None or user_id in self.allowed
@@ -45,10 +42,6 @@ class Access:
         await self.store.audit(
             user_id=user_id, action=action, outcome=outcome, resource_id=resource_id, detail=detail
         )
-        counter = self._outcomes.get((action, outcome))
-        if counter is None:  # labels() looks the child up under a lock each time: once is enough
-            counter = self._outcomes[action, outcome] = self.metrics.provider_calls.labels(
-                action=action, outcome=outcome)
-        counter.inc()
+        self.metrics.provider_calls.inc(action, outcome)
         log.info("audit", audit_user=user_id, action=action, outcome=outcome,
                  resource_id=resource_id, detail=detail)

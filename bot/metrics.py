@@ -86,10 +86,8 @@ class Metrics:
             ("kind", "status"), r)
         self.slack_latency = RequestHistogram(
             "bot_slack_ack_seconds", "Time to answer Slack, by kind", ("kind",), r)
-        self.provider_calls = Counter(
-            "bot_provider_operations_total", "Provisioning outcomes by action",
-            ["action", "outcome"], registry=r,
-        )
+        self.provider_calls = RequestCounter(
+            "bot_provider_operations", "Provisioning outcomes by action", ("action", "outcome"), r)
         # Call-event relay
         self.outbox_depth = Gauge(
             "bot_outbox_depth", "Call events stored and not yet delivered to Slack", registry=r
