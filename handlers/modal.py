@@ -13,10 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import operator
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 import pycountry
@@ -51,10 +52,12 @@ class Input:
     source: str | None = None  # external selects: which list feeds them (see SOURCES)
 
     def with_initial(self, initial: Any) -> Input:
-        """This input showing ``initial`` (as ``dataclasses.replace``, a fraction of its cost:
-        a submission's answer gives each filled input its value)."""
-        return Input(self.path, self.label, self.kind, self.optional, self.hint, self.options, initial,
-                     self.max_length, self.placeholder, self.dispatch, self.min_query_length, self.source)
+        """This input showing ``initial``: ``dataclasses.replace`` (every field but the value
+        kept) at a sixth of its cost, as a submission's answer gives each filled input its
+        value. (Input has no ``__post_init__`` to run.)"""
+        copied = object.__new__(Input)
+        copied.__dict__.update(self.__dict__, initial=initial)
+        return copied
 
 
 # --- options ------------------------------------------------------------------------------
@@ -277,16 +280,19 @@ def _options_payload(options: Sequence[Option]) -> dict[str, Any]:
 def input_block(inp: Input) -> dict[str, Any]:
     """The input block of ``inp``. All of it but the value follows from the form (a field's
     label, element, options): built once per input, and only the value added per view."""
-    form_part = (inp.path, inp.label, inp.kind, inp.optional, inp.hint, inp.options, inp.max_length,
-                 inp.placeholder, inp.dispatch, inp.min_query_length, inp.source)
+    key = _FORM_PART(inp)  # a tuple: hashed in C, where an Input is hashed in Python
     try:
-        head, tail, label, extra = _block_parts(*form_part)
+        head, tail, label, extra = _block_parts(key)
     except TypeError:  # options given as lists, not tuples: nothing to keep them by
-        head, tail, label, extra = _block_parts.__wrapped__(*form_part)
+        head, tail, label, extra = _block_parts.__wrapped__(key)
     element = {**head, **_initial(inp), **tail} if inp.initial is not None else {**head, **tail}
     return {"type": "input", "block_id": inp.path, "label": label, "optional": inp.optional,
             "element": element, **extra}
 
+
+#: What an input's block follows from: all its fields but the value.
+_FORM_FIELDS = [f.name for f in fields(Input) if f.name != "initial"]
+_FORM_PART = operator.attrgetter(*_FORM_FIELDS)
 
 #: Where a value goes among its element's keys: before the placeholder in text inputs, last
 #: (before the dispatch settings) in the others.
@@ -295,18 +301,16 @@ _VALUE_BEFORE = {"text": "placeholder", "multiline": "placeholder", "secret": "p
 
 
 @functools.lru_cache(maxsize=4096)
-def _block_parts(path: str, label: str, kind: Kind, optional: bool, hint: str | None,
-                 options: tuple[Option, ...], max_length: int | None, placeholder: str | None,
-                 dispatch: bool, min_query_length: int, source: str | None
+def _block_parts(key: tuple[Any, ...]
                  ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """An input's block without its value, in parts: (element keys before the value, element
-    keys after it, label, block keys after the element). Shared by the views built from
-    them: views are built to be sent, never edited."""
-    block = _valueless_block(Input(path, label, kind, optional, hint, options, None, max_length, placeholder,
-                                   dispatch, min_query_length, source))
+    """The block of the input whose ``_FORM_FIELDS`` are ``key``, without its value, in parts:
+    (element keys before the value, element keys after it, label, block keys after the
+    element). Shared by the views built from them: views are built to be sent, never edited."""
+    inp = Input(**dict(zip(_FORM_FIELDS, key, strict=True)))
+    block = _valueless_block(inp)
     element = block["element"]
     keys = list(element)
-    after = (_VALUE_BEFORE.get(kind), "dispatch_action_config")
+    after = (_VALUE_BEFORE.get(inp.kind), "dispatch_action_config")
     split = next((i for i, key in enumerate(keys) if key in after), len(keys))
     head = {key: element[key] for key in keys[:split]}
     tail = {key: element[key] for key in keys[split:]}
