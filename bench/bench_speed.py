@@ -46,7 +46,7 @@ import aiohttp
 from bench.common import figure, free_port, heading, ms
 from bench.wrk import WrkResult, ensure_wrk, write_signed, wrk
 from bot.sandbox.postgres import temporary_database
-from bot.sandbox.signing import signature
+from bot.sandbox.signing import signature, signed_headers
 from bot.sandbox.stack import BOT_TOKEN, SIGNING_SECRET, SandboxStack
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
@@ -265,10 +265,7 @@ async def bot_answers(bot: Server, view: dict[str, Any], slack_api: str, path: P
     answers: dict[str, Any] = {}
     async with aiohttp.ClientSession() as session:
         for kind, body in (("command", slash_bodies(1)[0]), ("view", submission_bodies(view, 1, slack_api)[0])):
-            ts = int(time.time())
-            headers = {"Content-Type": "application/x-www-form-urlencoded",
-                       "X-Slack-Request-Timestamp": str(ts),
-                       "X-Slack-Signature": signature(SIGNING_SECRET, body, ts)}
+            headers = signed_headers(SIGNING_SECRET, body)
             async with session.post(bot.url + "/slack/events", data=body, headers=headers) as resp:
                 if resp.status != 200:
                     raise SystemExit(f"bench: the bot answered the {kind} with {resp.status}")
