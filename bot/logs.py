@@ -149,5 +149,11 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.WARNING)
-    for noisy in ("slack_bolt", "slack_sdk", "aiohttp.access"):
+    for noisy in ("slack_bolt", "slack_sdk", "aiohttp.access", *_SLACK_SDK_CLIENT_LOGGERS):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+#: slack-sdk's clients ask their module logger's own ``level`` (not the level it inherits)
+#: whether to build their debug lines: left unset (0), every Slack call and response_url
+#: post formats its request and answer into text that is then dropped.
+_SLACK_SDK_CLIENT_LOGGERS = ("slack_sdk.web.async_base_client", "slack_sdk.webhook.async_client")

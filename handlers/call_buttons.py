@@ -17,7 +17,7 @@ from bot.relay import messages
 from bot.relay.cards import refresh_parent
 from bot.services import Services
 from handlers import call_route
-from handlers.provisioning import Form, not_configured
+from handlers.provisioning import Form, not_configured, respond_ephemeral
 
 log = structlog.get_logger(__name__)
 
@@ -28,12 +28,7 @@ async def tell(services: Services, body: dict[str, Any], text: str) -> None:
     user = body["user"]["id"]
     url = body.get("response_url")
     if url:
-        from slack_sdk.webhook.async_client import AsyncWebhookClient
-
-        try:
-            await AsyncWebhookClient(url).send(text=text, response_type="ephemeral", replace_original=False)
-        except Exception as exc:
-            log.info("response_url.failed", error=type(exc).__name__)
+        await respond_ephemeral(services, url, text)
         return
     if (body.get("view") or {}).get("type") == "home":
         from handlers.app_home import publish

@@ -801,8 +801,12 @@ async def _show_first_outcome(services: Services, key: str, view_id: str) -> Non
 
 async def _respond(services: Services, meta: dict[str, Any], text: str) -> None:
     url = meta.get("response_url")
-    if not url:
-        return
+    if url:
+        await respond_ephemeral(services, url, text)
+
+
+async def respond_ephemeral(services: Services, url: str, text: str) -> None:
+    """A line only the person sees, through a response_url; a failure is logged, not raised."""
     try:  # on the bot's Slack session: kept-alive connections, not a new session per line
         await AsyncWebhookClient(url, session=services.slack.session).send(
             text=text, response_type="ephemeral", replace_original=False)
