@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -199,7 +200,6 @@ async def test_a_long_burst_of_events_keeps_the_sqlite_write_ahead_log_bounded(t
         assert await outbox.depth() == 6000
         assert (tmp_path / "bot.db-wal").stat().st_size < 8 * 1024 * 1024
     finally:
-        await outbox.close()
         await store.close()
 
 
@@ -333,6 +333,31 @@ async def test_a_v3_database_gains_the_claims_count_and_keeps_its_events(
         event = CallEvent.model_validate({"id": "call-2", "status": "CallStart", "serviceId": "s"})
         await outbox.add_many([(event, 3.0, "C1")])  # the webhook's INSERT leaves claims to the default
         assert [d.claims for d in await outbox.due_for("C1", now=4.0)] == [0]
+    finally:
+        await store.close()
+
+
+async def test_an_audit_row_the_store_refuses_does_not_lose_the_rows_written_with_it(database_url: str) -> None:
+    """Audit rows asked for together share one INSERT; a row the database refuses (here a
+    missing user, NOT NULL) fails its own caller alone."""
+    import asyncio
+
+    from sqlalchemy.exc import DBAPIError
+
+    store = await Store.open(database_url)
+    try:
+        users: list[str | None] = [f"U{n}" for n in range(30)]
+        users[17] = None
+        outcomes = await asyncio.gather(*(store.audit(user_id=user, action="contact.create",  # type: ignore[arg-type]
+                                                      outcome="ok", resource_id=f"c-{n}")
+                                          for n, user in enumerate(users)), return_exceptions=True)
+        assert [n for n, outcome in enumerate(outcomes) if outcome is not None] == [17]
+        assert isinstance(outcomes[17], DBAPIError)
+        entries = await store.recent_audit(limit=100)
+        assert {entry.resource_id for entry in entries} == {f"c-{n}" for n in range(30) if n != 17}
+        assert len(entries) == 29
+        newest = max(entry.at for entry in entries)
+        assert abs((newest.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()) < 60
     finally:
         await store.close()
 

@@ -52,7 +52,6 @@ class Ingest:
             idle.cancel()
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
-        await self.outbox.close()
 
     async def _write(self) -> None:
         """Commit whatever has arrived, as soon as the previous commit is done: the batch

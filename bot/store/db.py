@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, select, text
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from bot.store import migrations, tables
+from bot.store.appender import MAX_ROWS, SqliteAppender, multi_row_sql
 
 #: Seconds to wait for PostgreSQL to accept a connection.
 CONNECT_TIMEOUT = 5.0
@@ -126,7 +128,12 @@ class Store:
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
         url = engine.url
         path = url.database if self.is_sqlite and not url.query else None
-        self._threads = _SqliteThreads(path) if path and path != ":memory:" else None
+        on_file = bool(path) and path != ":memory:"
+        self._threads = _SqliteThreads(path) if path and on_file else None
+        #: Rows of the outbox and the audit log, appended without a SQLAlchemy transaction
+        self.appender = SqliteAppender(path, self.writer, sqlite_pragmas) if path and on_file else None
+        self._audit_pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._audit_writer: asyncio.Task[None] | None = None
 
     async def write(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(conn, ...)`` as one write transaction (undone when it raises). On a SQLite
@@ -228,6 +235,8 @@ class Store:
         return store
 
     async def close(self) -> None:
+        if self.appender is not None:
+            await self.appender.close()
         if self._threads is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._threads.close)
         await self.engine.dispose()
@@ -310,9 +319,44 @@ class Store:
         resource_id: str | None = None,
         detail: str | None = None,
     ) -> None:
-        await self.write(_insert_audit, {
-            "at": datetime.now(UTC), "user_id": user_id, "action": action, "outcome": outcome,
-            "resource_id": resource_id, "detail": (detail or None) and detail[:1000]})
+        """One row of the audit log, stored when this returns. Rows asked for while a batch
+        is being written share the next batch: one INSERT for all of them."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        row = (datetime.now(UTC), user_id, action, outcome, resource_id, (detail or None) and detail[:1000])
+        self._audit_pending.append((row, done))
+        if self._audit_writer is None or self._audit_writer.done():
+            self._audit_writer = loop.create_task(self._write_audit(), name="store.audit")
+        await done
+
+    async def _write_audit(self) -> None:
+        while self._audit_pending:
+            batch, self._audit_pending = self._audit_pending[:MAX_ROWS], self._audit_pending[MAX_ROWS:]
+            await self._insert_audit(batch)
+
+    async def _insert_audit(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[None]]]) -> None:
+        rows = [row for row, _ in batch]
+        try:
+            if self.appender is not None:
+                await self.appender.add(_audit_sql(len(rows)),
+                                        [v for at, *rest in rows for v in (_sqlite_datetime(at), *rest)])
+            else:
+                await self.write(_insert_audit, [dict(zip(_AUDIT_COLUMNS, row, strict=True)) for row in rows])
+        except Exception as exc:
+            if len(batch) > 1:  # one row the store refuses must not lose the others' audit
+                for one in batch:
+                    await self._insert_audit([one])
+                return
+            outcomes: list[BaseException | None] = [exc]
+        else:
+            outcomes = [None] * len(batch)
+        for (_, done), error in zip(batch, outcomes, strict=True):
+            if done.done():  # its caller was cancelled
+                continue
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
 
     async def recent_audit(self, limit: int = 10, user_id: str | None = None) -> list[AuditEntry]:
         t = tables.audit_log
@@ -330,10 +374,27 @@ class Store:
 #: Built once: building ``insert().values(...)`` for each row cost the event loop more than
 #: the row's write.
 _AUDIT_INSERT = tables.audit_log.insert()
+_AUDIT_COLUMNS = ("at", "user_id", "action", "outcome", "resource_id", "detail")
 
 
-def _insert_audit(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(_AUDIT_INSERT, row)
+def _as_sqlalchemy_stores_it_on_sqlite(column: Any) -> Callable[[Any], Any]:
+    """The column's values as SQLAlchemy binds them on SQLite (a datetime as its text), for
+    rows written without SQLAlchemy and read back with it."""
+    dialect = sqlite_dialect.dialect()
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    assert process is not None
+    return process
+
+
+_sqlite_datetime = _as_sqlalchemy_stores_it_on_sqlite(tables.audit_log.c.at)
+
+
+def _audit_sql(rows: int) -> str:
+    return multi_row_sql(f"INSERT INTO audit_log ({', '.join(_AUDIT_COLUMNS)})", "(?, ?, ?, ?, ?, ?)", rows)
+
+
+def _insert_audit(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(_AUDIT_INSERT, rows)
 
 
 def rows_changed(conn: Connection, statement: Any) -> int:

@@ -13,21 +13,18 @@ owner's work, even after a "Retry" started the attempts again.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy.exc
 from sqlalchemy import Connection, Row, bindparam, func, select
 
 from bot.relay.events import CallEvent
 from bot.store import tables
-from bot.store.db import Store, dialect_insert, rows_changed, sqlite_pragmas, upsert
+from bot.store.appender import MAX_ROWS, multi_row_sql
+from bot.store.db import Store, dialect_insert, rows_changed, upsert
 
 OPEN = ("pending", "sending")
 o = tables.outbox
@@ -99,21 +96,19 @@ ORDER BY u.n
 ON CONFLICT (event_key) DO NOTHING"""
 
 
-MAX_BATCH = 256  # events per ingest transaction
+MAX_BATCH = MAX_ROWS  # events per ingest transaction
 
 
 def _append(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """The ingest on SQLite: the batch as one multi-row INSERT, so one step of SQLite (an
-    ``executemany`` steps, and lets go of the GIL and waits to take it back, once per row)."""
+    """The ingest on an in-memory SQLite (tests), as the appender writes it to a file."""
     conn.exec_driver_sql(_sqlite_batch_sql(len(rows)), tuple(value for row in rows for value in row))
 
 
-@functools.lru_cache(maxsize=MAX_BATCH)
 def _sqlite_batch_sql(rows: int) -> str:
-    """The ingest INSERT of ``rows`` rows in one statement (one per batch size, each
-    prepared once: the connection keeps them all)."""
-    values = ", ".join(["(?, ?, ?, ?, ?, ?, 'pending', 0, 0.0)"] * rows)
-    return f"INSERT INTO outbox ({_INGEST_COLUMNS}) VALUES {values} ON CONFLICT (event_key) DO NOTHING"
+    """The ingest INSERT of ``rows`` rows in one statement (an ``executemany`` steps, and
+    lets go of the GIL and waits to take it back, once per row)."""
+    return multi_row_sql(f"INSERT INTO outbox ({_INGEST_COLUMNS})", "(?, ?, ?, ?, ?, ?, 'pending', 0, 0.0)",
+                         rows, "ON CONFLICT (event_key) DO NOTHING")
 
 
 def _as_claimed(row_id: Any, state: Any, attempts: Any, claims: Any) -> Any:
@@ -154,68 +149,17 @@ def _due_for(limit: int) -> Any:
                             o.c.next_attempt_at <= bindparam("now")).order_by(o.c.id).limit(limit))
 
 
-class _SqliteAppender:
-    """The ingest INSERT on a SQLite file: a connection of its own in a thread of its own,
-    so a batch costs the event loop one hand-over, queued behind the store's writer lock as
-    every other write is. A batch is one multi-row INSERT in autocommit (see ``_append``).
-
-    Not ``Store.write``: its SQLAlchemy transaction (check-out, BEGIN, COMMIT) holds the GIL
-    in the writer thread longer than this one statement does, time the event loop waits for;
-    under wrk the webhook served ~20% more this way. SQLite's own checkpoints (every ~4 MB of
-    WAL) run in this thread after a commit: beside a steady stream of writes they would never
-    catch up, and the WAL would grow without bound.
-    """
-
-    def __init__(self, path: str, store: Store) -> None:
-        self.path = path
-        self.store = store
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="outbox-ingest")
-        self._conn: sqlite3.Connection | None = None
-
-    async def add(self, rows: list[tuple[Any, ...]]) -> None:
-        loop = asyncio.get_running_loop()
-        sql = _sqlite_batch_sql(len(rows))
-        async with self.store.writer():
-            try:
-                await loop.run_in_executor(self._thread, self._write, sql, [v for row in rows for v in row])
-            except sqlite3.Error as exc:  # as SQLAlchemy would raise it (ingest tells them apart)
-                raise sqlalchemy.exc.DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
-
-    def _write(self, sql: str, values: list[Any]) -> None:
-        if self._conn is None:
-            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None,
-                                         cached_statements=MAX_BATCH + 8)
-            sqlite_pragmas(self._conn, None)
-        self._conn.execute(sql, values)
-
-    async def close(self) -> None:
-        def close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        await asyncio.get_running_loop().run_in_executor(self._thread, close)
-        self._thread.shutdown()
-
-
 class Outbox:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = store.engine
         self._insert = dialect_insert(store.is_sqlite)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        url = self.engine.url
-        path = url.database if store.is_sqlite and not url.query else None
-        self._appender = _SqliteAppender(path, store) if path and path != ":memory:" else None
         self._call_started = self._upsert_call_statement("service_id", "channel_id", "parent_ts", "started_at",
                                                          "start_event")
         self._call_ended = self._upsert_call_statement("service_id", "channel_id", "ended_at", "state")
 
     # --- ingest ----------------------------------------------------------------------------
-
-    async def close(self) -> None:
-        if self._appender is not None:
-            await self._appender.close()
 
     async def add_many(self, events: Sequence[tuple[CallEvent, float, str | None]]) -> None:
         """Store (event, received_at, channel) rows in one statement; a duplicate (same call
@@ -223,8 +167,8 @@ class Outbox:
         and a service's route as stored now wins over ``channel``."""
         rows = [(e.key, e.id, e.status, e.model_dump_json(by_alias=True, exclude_none=True), at, channel)
                 for e, at, channel in events]
-        if self._appender is not None:
-            return await self._appender.add(rows)
+        if self.store.appender is not None:
+            return await self.store.appender.add(_sqlite_batch_sql(len(rows)), [v for row in rows for v in row])
         if self.store.is_sqlite:  # in memory (tests): no file for a connection of its own
             return await self.store.write(_append, rows)
         columns = [list(column) for column in zip(*rows, strict=True)]
