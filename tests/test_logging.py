@@ -1,13 +1,22 @@
-"""No token, password or secret reaches a log line."""
+"""No token, password or secret reaches a log line; each line names its own request."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 import structlog
 
 from bot.logs import configure_logging, register_secret
+from bot.sandbox.calls import call_start
+from bot.sandbox.slack import SlackEmulator
+from tests.flow import eventually
+from tests.processes import free_port, start_serve
 
 
 @pytest.fixture
@@ -91,3 +100,40 @@ def test_secrets_inside_text_come_out_redacted(json_lines) -> None:
     for secret in ("hunter2", "AK123", "tk9f8e7d6c5b4a", "pg-pass-123"):
         assert secret not in text
     assert "Ada" in text and "db.internal" in text and line["note"] == "Token expired; retrying"
+
+
+
+async def test_a_calls_log_lines_carry_no_other_requests_id(tmp_path: Path) -> None:
+    """The ingest's writer and the relay's lanes serve many webhook requests: their lines
+    (a commit, a delivery) must not carry the ID of whichever request happened to start them.
+    (A bot process of its own: its JSON log, whatever this process's loggers were set to.)"""
+    log = tmp_path / "bot.log"
+    async with SlackEmulator(bot_token="xoxb-log") as slack:
+        port = free_port()
+        proc = await start_serve(tmp_path, port, log, SLACK_BOT_TOKEN="xoxb-log", SLACK_SIGNING_SECRET="s",
+                                 SLACK_API_URL=slack.url + "/api/", CALL_EVENTS_CHANNEL="C0CALLS",
+                                 CINNOX_WEBHOOK_TOKEN="log-test-token", LOG_LEVEL="INFO",
+                                 DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}")
+        try:
+            async with aiohttp.ClientSession() as http:
+                url = f"http://127.0.0.1:{port}/webhooks/cinnox/log-test-token"
+                for n, request_id in enumerate(("rq-first", "rq-second")):
+                    async with http.post(url, json=call_start(f"call-{n}"),
+                                         headers={"X-Request-ID": request_id}) as resp:
+                        assert resp.status == 200
+
+            def lines() -> list[dict[str, Any]]:
+                return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+            def both_delivered() -> bool:
+                return {line.get("call_id") for line in lines() if line["event"] == "relay.delivered"} == {
+                    "call-0", "call-1"}
+
+            await eventually(both_delivered, timeout=30)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 30)
+    committed = [line for line in lines() if line["event"] == "ingest.committed"]
+    delivered = [line for line in lines() if line["event"] == "relay.delivered"]
+    assert committed, "the commits are logged"
+    assert not [line for line in committed + delivered if "request_id" in line]

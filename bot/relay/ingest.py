@@ -8,6 +8,7 @@ fsync serves a whole batch instead of one event.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Iterable
 
 import sqlalchemy.exc
@@ -42,7 +43,9 @@ class Ingest:
         self._arrived.set()
         self._idle.clear()
         if self._writer is None or self._writer.done():
-            self._writer = loop.create_task(self._write(), name="ingest")
+            # Not in this request's context: the writer serves every request after it, and its log
+            # lines (and the relay lanes it starts) would carry this one's request ID.
+            self._writer = loop.create_task(self._write(), name="ingest", context=contextvars.Context())
         return done
 
     async def close(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import math
 import random
 import time
@@ -265,7 +266,8 @@ class Relay:
             lane = self._lane(channel)
             lane.dirty = True
             if (lane.task is None or lane.task.done()) and not self._stopping:
-                lane.task = asyncio.get_running_loop().create_task(self._drain(lane), name=f"lane:{channel}")
+                lane.task = asyncio.get_running_loop().create_task(  # serves many requests: none's context
+                    self._drain(lane), name=f"lane:{channel}", context=contextvars.Context())
 
     async def _watch(self) -> None:
         """Finds work nobody kicked: rows left by a restart, retries and grace periods that

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -150,7 +151,8 @@ class Store:
         done: asyncio.Future[T] = loop.create_future()
         threads.queue.append((call, done))
         if threads.flusher is None or threads.flusher.done():
-            threads.flusher = loop.create_task(self._flush(threads), name="store.flush")
+            threads.flusher = loop.create_task(self._flush(threads), name="store.flush",
+                                               context=contextvars.Context())
         return await done
 
     async def _flush(self, threads: _SqliteThreads) -> None:
@@ -326,7 +328,8 @@ class Store:
         row = (datetime.now(UTC), user_id, action, outcome, resource_id, (detail or None) and detail[:1000])
         self._audit_pending.append((row, done))
         if self._audit_writer is None or self._audit_writer.done():
-            self._audit_writer = loop.create_task(self._write_audit(), name="store.audit")
+            self._audit_writer = loop.create_task(self._write_audit(), name="store.audit",
+                                                   context=contextvars.Context())
         await done
 
     async def _write_audit(self) -> None:
