@@ -13,6 +13,9 @@ from bot.sandbox.stack import BOT_TOKEN
 
 async def main(channel_rate: float) -> None:
     async with SlackEmulator(bot_token=BOT_TOKEN, channel_rate=channel_rate) as slack:
+        # The response_url of the bench's view submissions (/response/bench): a live one, so
+        # the bot's line after each submission is answered as Slack answers it, 200 "ok".
+        slack.responses["bench"] = []
         print(slack.url, flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
