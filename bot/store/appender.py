@@ -4,10 +4,10 @@ loop one hand-over, queued behind the store's writer lock as every other write i
 
 Not ``Store.write``: its SQLAlchemy transaction (check-out, BEGIN, a savepoint and an
 ``execute`` per write, COMMIT) holds the GIL in the writer thread, time the event loop waits
-for. Under wrk the webhook ingest served ~20% more this way, and contact view submissions,
-each with its audit row, ~25% more. SQLite's own checkpoints (every ~4 MB of WAL) run in
-this thread after a commit: beside a steady stream of writes they would never catch up, and
-the WAL would grow without bound.
+for. Under wrk the webhook ingest served ~20% more this way, and contact view submissions
+(each with its audit row, rows of submissions made together sharing a statement) ~15% more.
+SQLite's own checkpoints (every ~4 MB of WAL) run in this thread after a commit: beside a
+steady stream of writes they would never catch up, and the WAL would grow without bound.
 """
 
 from __future__ import annotations
