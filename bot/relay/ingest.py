@@ -11,10 +11,10 @@ import asyncio
 import contextvars
 from collections.abc import Callable, Iterable
 
-import sqlalchemy.exc
 import structlog
 
 from bot.relay.events import CallEvent
+from bot.store.db import is_data_error
 from bot.store.outbox import MAX_BATCH, Outbox
 
 log = structlog.get_logger(__name__)
@@ -83,7 +83,7 @@ class Ingest:
             await self.outbox.add_many(rows)
         except Exception as exc:
             log.error("ingest.store_failed", events=len(batch), error=type(exc).__name__)
-            if len(batch) > 1 and _is_data_error(exc):
+            if len(batch) > 1 and is_data_error(exc):
                 return True
             for _, _, done in batch:
                 if not done.done():
@@ -97,7 +97,3 @@ class Ingest:
         self.on_stored({channel for _, _, channel in rows if channel})
         return False
 
-
-def _is_data_error(exc: Exception) -> bool:
-    return isinstance(exc, sqlalchemy.exc.DBAPIError) and not isinstance(
-        exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError) and not exc.connection_invalidated

@@ -24,9 +24,11 @@ import sqlalchemy.exc
 
 #: Rows per statement (the callers' batches are cut to it).
 MAX_ROWS = 256
+#: Statements kept prepared: each batch size of a few INSERTs
+_STATEMENTS = 4 * MAX_ROWS
 
 
-@functools.lru_cache(maxsize=4 * MAX_ROWS)
+@functools.lru_cache(maxsize=_STATEMENTS)
 def multi_row_sql(insert: str, row: str, rows: int, tail: str = "") -> str:
     """``insert VALUES row, row, … tail`` with ``rows`` rows: one statement per batch size,
     each prepared once (the appender's connection keeps them all)."""
@@ -55,7 +57,7 @@ class SqliteAppender:
     def _write(self, sql: str, values: list[Any]) -> None:
         if self._conn is None:
             self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None,
-                                         cached_statements=multi_row_sql.cache_info().maxsize or 0)
+                                         cached_statements=_STATEMENTS)
             self.on_connect(self._conn, None)
         self._conn.execute(sql, values)
 

@@ -17,7 +17,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy import Connection, Engine, Table, create_engine, event, select, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -29,6 +29,8 @@ CONNECT_TIMEOUT = 5.0
 
 P = ParamSpec("P")
 T = TypeVar("T")
+#: An audit row (at, user_id, action, outcome, resource_id, detail) and its caller's future
+_PendingAudit = tuple[tuple[Any, ...], "asyncio.Future[None]"]
 
 
 def async_url(url: str) -> str:
@@ -129,11 +131,11 @@ class Store:
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
         url = engine.url
         path = url.database if self.is_sqlite and not url.query else None
-        on_file = bool(path) and path != ":memory:"
-        self._threads = _SqliteThreads(path) if path and on_file else None
+        file = path if path and path != ":memory:" else None
+        self._threads = _SqliteThreads(file) if file else None
         #: Rows of the outbox and the audit log, appended without a SQLAlchemy transaction
-        self.appender = SqliteAppender(path, self.writer, sqlite_pragmas) if path and on_file else None
-        self._audit_pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self.appender = SqliteAppender(file, self.writer, sqlite_pragmas) if file else None
+        self._audit_pending: list[_PendingAudit] = []
         self._audit_writer: asyncio.Task[None] | None = None
 
     async def write(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -337,7 +339,7 @@ class Store:
             batch, self._audit_pending = self._audit_pending[:MAX_ROWS], self._audit_pending[MAX_ROWS:]
             await self._insert_audit(batch)
 
-    async def _insert_audit(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[None]]]) -> None:
+    async def _insert_audit(self, batch: list[_PendingAudit]) -> None:
         rows = [row for row, _ in batch]
         try:
             if self.appender is not None:
@@ -346,7 +348,7 @@ class Store:
             else:
                 await self.write(_insert_audit, [dict(zip(_AUDIT_COLUMNS, row, strict=True)) for row in rows])
         except Exception as exc:
-            if len(batch) > 1:  # one row the store refuses must not lose the others' audit
+            if len(batch) > 1 and is_data_error(exc):  # one refused row must not lose the others
                 for one in batch:
                     await self._insert_audit([one])
                 return
@@ -398,6 +400,13 @@ def _audit_sql(rows: int) -> str:
 
 def _insert_audit(conn: Connection, rows: list[dict[str, Any]]) -> None:
     conn.execute(_AUDIT_INSERT, rows)
+
+
+def is_data_error(exc: Exception) -> bool:
+    """The database refused the data (a constraint, a value it cannot store), as opposed
+    to being unreachable or locked: retrying the rows one by one is worth it."""
+    return isinstance(exc, DBAPIError) and not isinstance(
+        exc, OperationalError | InterfaceError) and not exc.connection_invalidated
 
 
 def rows_changed(conn: Connection, statement: Any) -> int:
