@@ -394,8 +394,11 @@ def _as_sqlalchemy_stores_it_on_sqlite(column: Any) -> Callable[[Any], Any]:
 _sqlite_datetime = _as_sqlalchemy_stores_it_on_sqlite(tables.audit_log.c.at)
 
 
+_SQLITE_AUDIT_INSERT = f"INSERT INTO audit_log ({', '.join(_AUDIT_COLUMNS)})"
+
+
 def _audit_sql(rows: int) -> str:
-    return multi_row_sql(f"INSERT INTO audit_log ({', '.join(_AUDIT_COLUMNS)})", "(?, ?, ?, ?, ?, ?)", rows)
+    return multi_row_sql(_SQLITE_AUDIT_INSERT, "(?, ?, ?, ?, ?, ?)", rows)
 
 
 def _insert_audit(conn: Connection, rows: list[dict[str, Any]]) -> None:

@@ -107,8 +107,11 @@ def _append(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
 def _sqlite_batch_sql(rows: int) -> str:
     """The ingest INSERT of ``rows`` rows in one statement (an ``executemany`` steps, and
     lets go of the GIL and waits to take it back, once per row)."""
-    return multi_row_sql(f"INSERT INTO outbox ({_INGEST_COLUMNS})", "(?, ?, ?, ?, ?, ?, 'pending', 0, 0.0)",
-                         rows, "ON CONFLICT (event_key) DO NOTHING")
+    return multi_row_sql(_SQLITE_INGEST_INSERT, "(?, ?, ?, ?, ?, ?, 'pending', 0, 0.0)", rows,
+                         "ON CONFLICT (event_key) DO NOTHING")
+
+
+_SQLITE_INGEST_INSERT = f"INSERT INTO outbox ({_INGEST_COLUMNS})"
 
 
 def _as_claimed(row_id: Any, state: Any, attempts: Any, claims: Any) -> Any:
