@@ -9,6 +9,7 @@ import pytest
 from bot.sandbox.signing import signed_headers
 from bot.sandbox.stack import SIGNING_SECRET, SandboxStack
 from handlers.commands import COMMANDS
+from tests.flow import eventually
 
 
 async def test_signed_command_reaches_its_handler(stack: SandboxStack) -> None:
@@ -66,3 +67,16 @@ async def test_usage_placeholders_read_as_text_not_as_broken_channel_links(stack
     assert "don't know" not in text
     assert "`/call-events route &lt;serviceId&gt; &lt;#channel&gt;` — send one service's calls" in text
     assert "<#channel>" not in text
+
+
+async def test_a_requests_workspace_goes_with_that_requests_slack_calls_only(stack: SandboxStack) -> None:
+    """A handler's Slack calls name the workspace its request came from (Bolt's client per
+    request); the bot's own client, which later requests and the relay use, names none."""
+    user = stack.user()
+    await user.open_modal("/contact")
+    [opened] = stack.slack.calls("/views.open")
+    assert opened.body["team_id"] == "T0SANDBOX"
+
+    await user.command("/call-events", "route svc-y <#C0SALES|sales>")
+    [checked] = await eventually(lambda: stack.slack.calls("/conversations.info"))
+    assert "team_id" not in {**checked.query, **(checked.body or {})}
