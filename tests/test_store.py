@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bot.relay.events import CallEvent
 from bot.sandbox.stack import SandboxStack
 from bot.store import Store
 from bot.store.migrations import LATEST
@@ -27,11 +28,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield url
 
 
+def started(call_id: str) -> CallEvent:
+    return CallEvent.model_validate({"id": call_id, "status": "CallStart", "serviceId": "s"})
+
+
 @contextlib.asynccontextmanager
 async def one_call_stored(database_url: str) -> AsyncIterator[Outbox]:
     """The outbox of a new store holding one CallStart ("c1", for channel C1, received at 1.0)."""
-    from bot.relay.events import CallEvent
-
     store = await Store.open(database_url)
     try:
         outbox = Outbox(store)
@@ -122,7 +125,6 @@ async def test_a_v1_database_gets_the_relay_index_and_keeps_its_events(
 ) -> None:
     from sqlalchemy import inspect
 
-    from bot.relay.events import CallEvent
     from bot.store import migrations
 
     with monkeypatch.context() as patch:  # the database as release 1 left it
@@ -148,8 +150,6 @@ async def test_a_v1_database_gets_the_relay_index_and_keeps_its_events(
 
 async def test_a_batch_of_events_is_stored_once_each_in_order_where_its_service_is_routed_now(
         database_url: str) -> None:
-    from bot.relay.events import CallEvent
-
     def event(call: str, status: str, service: str) -> CallEvent:
         caller = {"caller": {"number": "+85291234567"}} if status == "CallStart" else {}
         return CallEvent.model_validate({"id": call, "status": status, "serviceId": service, **caller})
@@ -187,8 +187,6 @@ async def test_a_long_burst_of_events_keeps_the_sqlite_write_ahead_log_bounded(t
     """The WAL is checkpointed and reused while events keep coming (6,000 of them write
     ~17 MB of WAL frames); it must not grow with every event until the bot is idle."""
     import time
-
-    from bot.relay.events import CallEvent
 
     store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
     outbox = Outbox(store)
@@ -308,7 +306,6 @@ async def test_a_v2_database_gains_the_call_directory_and_keeps_its_routes(
 async def test_a_v3_database_gains_the_claims_count_and_keeps_its_events(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.relay.events import CallEvent
     from bot.store import migrations
 
     with monkeypatch.context() as patch:  # the database as release 3 left it
@@ -333,6 +330,82 @@ async def test_a_v3_database_gains_the_claims_count_and_keeps_its_events(
         event = CallEvent.model_validate({"id": "call-2", "status": "CallStart", "serviceId": "s"})
         await outbox.add_many([(event, 3.0, "C1")])  # the webhook's INSERT leaves claims to the default
         assert [d.claims for d in await outbox.due_for("C1", now=4.0)] == [0]
+    finally:
+        await store.close()
+
+
+async def test_a_v4_database_gets_the_open_rows_index_and_delivers_its_waiting_events_in_order(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import inspect
+
+    from bot.store import migrations
+
+    with monkeypatch.context() as patch:  # the database as release 4 left it
+        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
+        store = await Store.open(database_url)
+        async with store.engine.begin() as conn:
+            await conn.execute(text("DROP INDEX ix_outbox_open_by_channel"))
+        await Outbox(store).add_many([(started(f"call-{n}"), float(n), "C1") for n in range(3)])
+        await store.close()
+
+    store = await Store.open(database_url)
+    try:
+        assert await store.schema_version() == LATEST
+        async with store.engine.connect() as conn:
+            indexes = await conn.run_sync(lambda c: [i["name"] for i in inspect(c).get_indexes("outbox")])
+        assert "ix_outbox_open_by_channel" in indexes
+        assert [d.key for d in await Outbox(store).due_for("C1", now=5.0)] == [
+            "call-0:CallStart", "call-1:CallStart", "call-2:CallStart"]
+    finally:
+        await store.close()
+
+
+async def test_the_relay_finds_each_channel_with_a_row_due_now_and_no_other(database_url: str) -> None:
+    store = await Store.open(database_url)
+    try:
+        outbox = Outbox(store)
+        await outbox.add_many([(started(f"c{n}"), 1.0, channel)
+                               for n, channel in enumerate(["C1", "C2", "C3", "C4", None])])
+        [given_up] = await outbox.due_for("C2", now=2.0)
+        await outbox.fail(await outbox.claim(given_up, lease_until=10.0) or given_up, "channel_not_found")
+        [retried] = await outbox.due_for("C3", now=2.0)
+        await outbox.retry_later(await outbox.claim(retried, lease_until=10.0) or retried, 100.0, "ratelimited",
+                                 uncertain=False)
+        [sending] = await outbox.due_for("C4", now=2.0)
+        assert await outbox.claim(sending, lease_until=100.0)  # another replica is posting it
+
+        assert await outbox.due_channels(now=50.0) == ["C1"]
+        assert sorted(await outbox.due_channels(now=150.0)) == ["C1", "C3", "C4"]
+    finally:
+        await store.close()
+
+
+async def test_with_a_backlog_waiting_the_relays_reads_do_not_go_through_all_of_it(tmp_path: Path) -> None:
+    """After a Slack outage, tens of thousands of events wait; the relay reads a channel's
+    next rows and the channels with work once a second, while the webhook commits: neither
+    read may scan or sort the backlog (SQLite's query plans)."""
+    from sqlalchemy import Engine, event
+
+    store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
+    try:
+        outbox = Outbox(store)
+        await outbox.add_many([(started(f"c{n}"), float(n), "C1") for n in range(200)])
+        statements: list[tuple[str, object]] = []
+        listener = lambda conn, cursor, sql, params, context, many: statements.append((sql, params))  # noqa: E731
+        event.listen(Engine, "before_cursor_execute", listener)  # the store's reader thread has its own
+        assert len(await outbox.due_for("C1", now=1e9)) == 50
+        assert await outbox.due_channels(now=1e9) == ["C1"]
+        event.remove(Engine, "before_cursor_execute", listener)
+
+        reads = [(sql, params) for sql, params in statements if sql.lstrip().startswith(("SELECT", "WITH"))]
+        assert len(reads) == 2
+        async with store.engine.connect() as conn:
+            for sql, params in reads:
+                rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+                plan = " / ".join(row[3] for row in rows)
+                assert "TEMP B-TREE" not in plan and "SCAN outbox" not in plan, plan
+                assert "ix_outbox_state_next" not in plan, plan
     finally:
         await store.close()
 

