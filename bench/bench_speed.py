@@ -50,7 +50,7 @@ from bot.sandbox.postgres import temporary_database
 from bot.sandbox.signing import signature, signed_headers
 from bot.sandbox.stack import BOT_TOKEN, SIGNING_SECRET, SandboxStack
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
 CONNECTIONS = 50
 WEBHOOK_TOKEN = "bench-webhook-token-0123456789"
@@ -96,10 +96,19 @@ class Runs:
     def p50(self, name: str) -> float:
         return statistics.median(r.p50 for r in self.results[name])
 
+    def ratios(self, ours: str, theirs: str) -> list[float]:
+        """Each round's ours / theirs (measured next to each other)."""
+        pairs = zip(self.results[ours], self.results[theirs], strict=True)
+        return [a.throughput / b.throughput for a, b in pairs]
+
     def ratio(self, ours: str, theirs: str) -> float:
-        """The median over rounds of ours / theirs (measured next to each other)."""
-        return statistics.median(a.throughput / b.throughput
-                                 for a, b in zip(self.results[ours], self.results[theirs], strict=True))
+        """The median over rounds of ours / theirs."""
+        return statistics.median(self.ratios(ours, theirs))
+
+    def spread(self, ours: str, theirs: str) -> str:
+        """The rounds' ratios, lowest to highest: how much the machine moved under the median."""
+        ratios = self.ratios(ours, theirs)
+        return f"rounds {min(ratios):.2f}-{max(ratios):.2f}x"
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -386,12 +395,19 @@ def report(runs: Runs, colds: list[float], idle_rss: float, loaded_rss: float, p
     figure("wrk's headroom: it drove the bare handler at", f"{1 / ratio:.1f}x the bot's rate",
            "the generator is not the bottleneck", 1 / ratio >= 1.5)
     figure("bot (SQLite) / bare aiohttp", f"{ratio:.2f}x",
-           f"target >= 0.5x (CPU per request: {runs.cpu_ratio('bot-sqlite', 'bare'):.2f}x)", ratio >= 0.5)
+           f"target >= 0.5x ({runs.spread('bot-sqlite', 'bare')}; CPU per request: "
+           f"{runs.cpu_ratio('bot-sqlite', 'bare'):.2f}x)", ratio >= 0.5)
     ratio = runs.ratio("bot-sqlite", "naive")
     figure("bot (SQLite) / naive receiver", f"{ratio:.2f}x",
-           f"target >= 2x (CPU per request: {runs.cpu_ratio('bot-sqlite', 'naive'):.2f}x)", ratio >= 2.0)
+           f"target >= 2x ({runs.spread('bot-sqlite', 'naive')}; CPU per request: "
+           f"{runs.cpu_ratio('bot-sqlite', 'naive'):.2f}x)", ratio >= 2.0)
     p99 = runs.p99("bot-sqlite")
     figure("bot (SQLite) ingest p99", ms(p99), "target <= 15 ms", p99 <= 0.015)
+    # The relay posts one message a second per channel: the events of the earlier rounds
+    # all wait to be relayed, as after a long Slack outage. Its reads must not go through them.
+    turns = runs.results["bot-sqlite"]
+    waiting = sum(turn.requests for turn in turns[:-1])
+    figure(f"  its p99 in the last round ({waiting:,} events waiting)", ms(turns[-1].p99))
     if "bot-postgres" in runs.results:
         ratio = runs.ratio("bot-postgres", "bare")
         figure("bot (PostgreSQL) / bare aiohttp", f"{ratio:.2f}x")
@@ -405,7 +421,8 @@ def report(runs: Runs, colds: list[float], idle_rss: float, loaded_rss: float, p
         ratio = runs.ratio(f"bot-{kind}", f"bolt-{kind}")
         figure(f"bot / stock Bolt: {'slash command' if kind == 'command' else 'view_submission'}",
                f"{ratio:.2f}x",
-               f"target >= 1.0x (CPU per request: {runs.cpu_ratio(f'bot-{kind}', f'bolt-{kind}'):.2f}x)",
+               f"target >= 1.0x ({runs.spread(f'bot-{kind}', f'bolt-{kind}')}; CPU per request: "
+               f"{runs.cpu_ratio(f'bot-{kind}', f'bolt-{kind}'):.2f}x)",
                ratio >= 1.0)
     print("  Footprint:")
     cold = statistics.median(colds)
