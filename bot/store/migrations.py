@@ -43,14 +43,16 @@ def _v4_outbox_claims(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE outbox ADD COLUMN claims INTEGER NOT NULL DEFAULT 0"))
 
 
-def _v5_open_outbox_rows_by_channel(conn: Connection) -> None:
-    # A lane reads its channel's first due rows without sorting the channel's backlog.
-    index = next(i for i in tables.outbox.indexes if i.name == "ix_outbox_open_by_channel")
-    index.create(conn, checkfirst=True)
+def _v5_outbox_and_calls_by_what_is_read(conn: Connection) -> None:
+    # A lane reads its channel's first due rows without sorting the channel's backlog; the
+    # prune finds old delivered events and ended calls without reading all of them.
+    for index in [*tables.outbox.indexes, *tables.calls.indexes]:
+        if index.name in ("ix_outbox_open_by_channel", "ix_outbox_delivered_by_received", "ix_calls_ended"):
+            index.create(conn, checkfirst=True)
 
 
 MIGRATIONS: list[Migration] = [_v1_initial, _v2_outbox_by_channel, _v3_directory_and_call_state,
-                               _v4_outbox_claims, _v5_open_outbox_rows_by_channel]
+                               _v4_outbox_claims, _v5_outbox_and_calls_by_what_is_read]
 LATEST = len(MIGRATIONS)
 UPGRADE_LOCK = 0x7E1E_B07  # any constant shared by every replica
 

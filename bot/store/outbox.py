@@ -337,7 +337,8 @@ class Outbox:
         """Forget delivered events received before ``before`` (and their calls): the table
         stays small, and CINNOX does not resend a days-old event."""
         async with self.store.transaction() as conn:
-            gone = await conn.execute(o.delete().where(o.c.state == "done", o.c.received_at < before))
+            # Delivered: only those have ``delivered_at`` (and its index).
+            gone = await conn.execute(o.delete().where(o.c.delivered_at.is_not(None), o.c.received_at < before))
             await conn.execute(c.delete().where(c.c.ended_at < before))
         return int(gone.rowcount or 0)
 
