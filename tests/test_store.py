@@ -343,13 +343,14 @@ async def test_the_relay_finds_each_channel_with_a_row_due_now_and_no_other(data
         outbox = Outbox(store)
         await outbox.add_many([(started(f"c{n}"), 1.0, channel)
                                for n, channel in enumerate(["C1", "C2", "C3", "C4", None])])
-        [given_up] = await outbox.due_for("C2", now=2.0)
-        await outbox.fail(await outbox.claim(given_up, lease_until=10.0) or given_up, "channel_not_found")
-        [retried] = await outbox.due_for("C3", now=2.0)
-        await outbox.retry_later(await outbox.claim(retried, lease_until=10.0) or retried, 100.0, "ratelimited",
-                                 uncertain=False)
-        [sending] = await outbox.due_for("C4", now=2.0)
-        assert await outbox.claim(sending, lease_until=100.0)  # another replica is posting it
+        claimed = {}
+        for channel, lease_until in (("C2", 10.0), ("C3", 10.0), ("C4", 100.0)):
+            [due] = await outbox.due_for(channel, now=2.0)
+            claimed[channel] = await outbox.claim(due, lease_until=lease_until)
+            assert claimed[channel] is not None
+        await outbox.fail(claimed["C2"], "channel_not_found")
+        await outbox.retry_later(claimed["C3"], 100.0, "ratelimited", uncertain=False)
+        # C4's stays claimed: another replica is posting it until 100.
 
         assert await outbox.due_channels(now=50.0) == ["C1"]
         assert sorted(await outbox.due_channels(now=150.0)) == ["C1", "C3", "C4"]
