@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     # Slack allows about one message per second per channel.
     relay_channel_rate: float = Field(1.0, gt=0, le=100)
     call_end_grace_seconds: float = Field(30.0, ge=0, le=3600)
+    # A call whose outcome CINNOX's call log has not told yet: looked up again this long
+    # after its end, then after 3x, 7x, ... (6 looks in all).
+    call_log_recheck_seconds: float = Field(10.0, gt=0, le=3600)
 
     # Bandwidth v1
     bandwidth_base_url: str | None = None

@@ -264,8 +264,17 @@ async def _call_line(services: Services, call: CallSummary) -> str:
     caller = messages.party(start.caller, names, "caller")
     where = messages.service(start.service_id, names)
     outcome = call.outcome
-    if outcome is None:
-        state = ":telephone_receiver: in progress" if call.state != "ended" else ":checkered_flag: ended"
+    kind = messages.direction(start)
+    if kind != "incoming":
+        callees = ", ".join(messages.party(p, names, "callee") for p in start.callees) or "unknown callee"
+        caller = f"{kind} call, {caller} → {callees}"
+    if outcome is None and call.state != "ended":
+        state = ":telephone_receiver: in progress"
+    elif outcome is None:
+        length = messages.duration(call.measured) if call.measured is not None else "duration unknown"
+        state = f":checkered_flag: ended, {length}, {messages.UNKNOWN_OUTCOME}"
+    elif outcome.missed and kind != "incoming":
+        state = ":heavy_multiplication_x: not answered"
     elif outcome.missed:
         state = ":no_entry: missed"
         if call.callback is not None:

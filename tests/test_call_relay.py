@@ -51,7 +51,8 @@ async def test_call_start_posts_who_called_whom_then_call_end_threads_and_update
     parent = await eventually(lambda: ended(stack, CALLS, "call-1"))
     [reply] = stack.slack.thread(CALLS, parent.ts)
     assert reply.text.startswith("Call ended after")
-    assert "ended after" in parent.text
+    assert "ended · " in parent.text and "not known whether anybody answered" in parent.text, \
+        "no call log answer: the outcome is unknown"
     assert len(parents(stack)) == 1, "the end is in the thread, not a new message"
 
 

@@ -24,7 +24,10 @@ ROUTE = "call.route"
 CALLBACK = "call.callback"
 CALLBACK_DONE = "call.callback_done"
 
-State = Literal["ringing", "ended", "missed"]
+#: ``ended``: over, but whether anybody answered is not known (CINNOX's call log has not
+#: said); ``answered`` / ``missed``: the call log says.
+State = Literal["ringing", "ended", "answered", "missed"]
+Direction = Literal["incoming", "outgoing", "internal"]
 
 
 @dataclass(frozen=True)
@@ -51,12 +54,21 @@ class CallCard:
         start = CallEvent.model_validate(call.start_event)
         outcome = call.outcome
         state: State = "ringing"
+        seconds = call.measured
         if outcome is not None:
-            state = "missed" if outcome.missed else "ended"
+            state, seconds = ("missed" if outcome.missed else "answered"), outcome.seconds
         elif call.state == "ended":
             state = "ended"
-        return cls(call.call_id, start, call.started_at or 0.0, state,
-                   outcome.seconds if outcome else None, call.callback, names)
+        return cls(call.call_id, start, call.started_at or 0.0, state, seconds, call.callback, names)
+
+    @property
+    def direction(self) -> Direction:
+        return direction(self.start)
+
+    @property
+    def to_call_back(self) -> bool:
+        """Only an unanswered incoming call is a missed call somebody should call back."""
+        return self.state == "missed" and self.direction == "incoming"
 
 
 def metadata(event: CallEvent) -> dict[str, Any]:
@@ -105,6 +117,24 @@ def _parsed(number: str | None) -> phonenumbers.PhoneNumber | None:
     except phonenumbers.NumberParseException:
         return None
     return parsed if phonenumbers.is_valid_number(parsed) else None
+
+
+def direction(start: CallEvent) -> Direction:
+    """From the parties (design.md): a caller with an EID is a staff member calling out,
+    internal when every callee is staff too; any other call comes in."""
+    if start.caller is None or not start.caller.eid:
+        return "incoming"
+    if start.callees and all(p.eid for p in start.callees):
+        return "internal"
+    return "outgoing"
+
+
+def named(p: Party | None, names: Names) -> str | None:
+    """The party's name when the bot knows one (a staff member, a saved contact)."""
+    if p is None:
+        return None
+    member = names.staff.get(p.eid) if p.eid else None
+    return member.name if member else names.contacts.get(e164(p.number) or "")
 
 
 def party(p: Party | None, names: Names | None = None, role: str = "caller") -> str:
@@ -190,8 +220,18 @@ def in_words(code: str | None, table: dict[str, str]) -> str | None:
     return table.get(key) or f"other ({escape(code.strip()[:60])})"
 
 
-def hang_up(bye_reason: str | None, release_party: str | None) -> str | None:
+def hang_up(bye_reason: str | None, release_party: str | None, *, caller: str | None = None,
+            callee: str | None = None, missed: bool = False) -> str | None:
+    """Who hung up and why, in a sentence (no full stop). ``caller`` / ``callee``: their names,
+    when known, said instead of "the caller" / "the person called". On a missed call,
+    "nobody answered" is said already and not again."""
     who, why = in_words(release_party, RELEASE_PARTIES), in_words(bye_reason, BYE_REASONS)
+    if missed and why == BYE_REASONS["NO_ANSWER"]:
+        return None
+    if who == RELEASE_PARTIES["CALLEE"] and callee:
+        who = escape(callee)
+    elif who == RELEASE_PARTIES["CALLER"] and caller and not (why and why.startswith(who)):
+        who = escape(caller)
     if who and why and why.startswith(who):  # "the caller hung up before it was answered"
         who = None
     if who and why:
@@ -239,6 +279,11 @@ def button(label: str, action_id: str, value: str, style: str | None = None) -> 
 # --- the messages -------------------------------------------------------------------------------
 
 
+_HEADLINE_OF = {"incoming": "Incoming call", "outgoing": "Outgoing call", "internal": "Internal call"}
+#: What the bot can say about a call it does not know the outcome of.
+UNKNOWN_OUTCOME = "not known whether anybody answered"
+
+
 def call_parent(card: CallCard) -> Message:
     """The thread's parent: the call's state, who called whom, the service, the start time,
     and what can be done about it."""
@@ -248,14 +293,26 @@ def call_parent(card: CallCard) -> Message:
     where = service(start.service_id, names)
     when, _ = clock(card.started_at)
     length = duration(card.seconds) if card.seconds is not None else "duration unknown"
-    if card.state == "missed":
-        headline, text = ":no_entry: *Missed call* · nobody answered", f"Missed call from {caller} · {where}"
+    kind = card.direction
+    # "Outgoing call from Ada Lovelace (ext 1001) to +852 6123 4567"; an incoming call
+    # names its caller only (its callee is this team's line).
+    who = f"from {caller}" if kind == "incoming" else f"from {caller} to {callees}"
+    if card.state == "missed" and kind == "incoming":
+        headline, text = ":no_entry: *Missed call* · nobody answered", f"Missed call {who} · {where}"
+    elif card.state == "missed":
+        headline, text = (f":heavy_multiplication_x: *{_HEADLINE_OF[kind]}, not answered*",
+                          f"{_HEADLINE_OF[kind]} {who} was not answered · {where}")
+    elif card.state == "answered":
+        headline = f":white_check_mark: *Call ended* · {length}"
+        text = (f"Call {who} ended after {length} · {where}" if kind == "incoming"
+                else f"{_HEADLINE_OF[kind]} {who} ended after {length} · {where}")
     elif card.state == "ended":
-        headline, text = (f":white_check_mark: *Call ended* · {length}",
-                          f"Call from {caller} ended after {length} · {where}")
+        headline = f":checkered_flag: *Ended* · {length} · {UNKNOWN_OUTCOME}"
+        text = (f"Call {who} ended · {length} · {UNKNOWN_OUTCOME} · {where}" if kind == "incoming"
+                else f"{_HEADLINE_OF[kind]} {who} ended · {length} · {UNKNOWN_OUTCOME} · {where}")
     else:
-        headline, text = (":telephone_receiver: *Incoming call* · ringing or in progress",
-                          f"Incoming call from {caller} · {where}")
+        headline, text = (f":telephone_receiver: *{_HEADLINE_OF[kind]}* · ringing or in progress",
+                          f"{_HEADLINE_OF[kind]} {who} · {where}")
     pairs = [("Caller", caller), ("Callee" if len(start.callees) < 2 else "Callees", callees),
              ("Service", service(start.service_id, names, labelled=False)), ("Started", when)]
     blocks = [_section(headline), _fields(*pairs)]
@@ -266,16 +323,18 @@ def call_parent(card: CallCard) -> Message:
     ids = f"Call ID `{escape(card.call_id)}`"
     if start.service_id and start.service_id in names.services:  # else it is the Service shown
         ids += f" · service ID `{escape(start.service_id)}`"
+    if card.state == "ended":
+        ids = "CINNOX's call log has not said yet whether anybody answered · " + ids
     blocks.append(_context(ids))
     callback = card.callback
-    if card.state == "missed" and callback is not None:
+    if card.to_call_back and callback is not None:
         text += f" · <@{callback.user_id}> " + ("called back" if callback.done_at else "is calling back")
     return Message(_cap(text, 3000), blocks)
 
 
 def _callback_blocks(card: CallCard) -> list[dict[str, Any]]:
     callback = card.callback
-    if card.state != "missed" or callback is None:
+    if not card.to_call_back or callback is None:
         return []
     if callback.done_at is not None:
         when, _ = clock(callback.done_at, "{time}")
@@ -286,7 +345,7 @@ def _callback_blocks(card: CallCard) -> list[dict[str, Any]]:
 
 def _buttons(card: CallCard) -> list[dict[str, Any]]:
     out = []
-    if card.state == "missed":
+    if card.to_call_back:
         if card.callback is None:
             out.append(button("I'll call back", CALLBACK, card.call_id, "primary"))
         elif card.callback.done_at is None:
@@ -304,25 +363,44 @@ def _buttons(card: CallCard) -> list[dict[str, Any]]:
     return out
 
 
-def call_end_reply(ended_at: float, seconds: float | None, *, missed: bool = False,
-                   bye_reason: str | None = None, release_party: str | None = None) -> Message:
-    """The reply in the call's thread: how it ended, in words."""
+def call_end_reply(ended_at: float, seconds: float | None, *, missed: bool = False, known: bool = True,
+                   bye_reason: str | None = None, release_party: str | None = None,
+                   start: CallEvent | None = None, names: Names | None = None) -> Message:
+    """The reply in the call's thread: how it ended, in words. ``known``: CINNOX's call log
+    said how the call went (else only its end is known, and ``seconds`` were measured
+    between the two events)."""
     when, when_text = clock(ended_at)
-    how = hang_up(bye_reason, release_party)
-    if missed:
-        pairs = [("Outcome", "Missed: nobody answered"), ("Ended", when)]
-        if how:
-            pairs.append(("Hang-up", how))
-        blocks = [_section(":no_entry: *Missed call*"), _fields(*pairs)]
-        return Message(f"Missed call: nobody answered; it ended at {when_text}" + (f". {how}" if how else ""),
-                       blocks)
-    length = duration(seconds) if seconds is not None else "unknown"
-    pairs = [("Duration", length), ("Ended", when)]
+    names = names or Names()
+    kind = direction(start) if start is not None else "incoming"
+    callees = start.callees if start is not None else []
+    how = hang_up(bye_reason, release_party, missed=missed,
+                  caller=named(start.caller, names) if start is not None else None,
+                  callee=named(callees[0], names) if len(callees) == 1 else None)
+    then = f" {how}." if how else ""
+    pairs: list[tuple[str, str]]
+    if known and missed and kind == "incoming":
+        headline, pairs = ":no_entry: *Missed call*", [("Outcome", "Nobody answered"), ("Ended", when)]
+        text = f"Missed call: nobody answered. It ended at {when_text}.{then}"
+    elif known and missed:
+        headline, pairs = ":heavy_multiplication_x: *Not answered*", [("Outcome", "Nobody answered"),
+                                                                      ("Ended", when)]
+        text = f"Not answered: the call ended at {when_text} before anybody picked up.{then}"
+    else:
+        length = duration(seconds) if seconds is not None else "unknown"
+        pairs = [("Duration", length), ("Ended", when)]
+        if known:
+            headline = ":checkered_flag: *Call ended*"
+            text = (f"Call ended after {length}, at {when_text}." if seconds is not None
+                    else f"Call ended at {when_text}; its duration is unknown.") + then
+        else:
+            headline = ":checkered_flag: *Ended*"
+            pairs.append(("Outcome", "Not known yet whether anybody answered"))
+            text = (f"Call ended after {length}, at {when_text}." if seconds is not None
+                    else f"Call ended at {when_text}; its duration is unknown.")
+            text += " Whether anybody answered is not known yet."
     if how:
         pairs.append(("Hang-up", how))
-    blocks = [_section(":checkered_flag: *Call ended*"), _fields(*pairs)]
-    text = f"Call ended after {length}, at {when_text}" + (f". {how}" if how else "")
-    return Message(text, blocks)
+    return Message(text, [_section(headline), _fields(*pairs)])
 
 
 def orphan_end(end: CallEvent, ended_at: float, names: Names | None = None) -> Message:

@@ -18,7 +18,6 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -27,11 +26,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.relay import messages
+from bot.relay.call_log import CallLogWatch, CallTiming, end_reply, timing
 from bot.relay.cards import card_for, names_for
 from bot.relay.events import CALL_END, CALL_START, CallEvent
 from bot.relay.ingest import Ingest
 from bot.services import Services
-from bot.store.call_notes import Outcome
 from bot.store.directory import Names
 from bot.store.outbox import OPEN, Call, Delivery, LeaseLost, Outbox
 
@@ -63,9 +62,6 @@ LEASE = 5.0
 #: A lane busy with a batch of rows reads again this often when new work came in
 #: meanwhile, so a dead replica's deliveries (older rows) are not left behind a long batch.
 REREAD_AFTER = 0.5
-#: Seconds the CINNOX call log may take to say how long a call lasted: a nicety, never
-#: worth holding the channel's other calls back for.
-CALL_LOG_TIMEOUT = 5.0
 
 
 def relay_session() -> aiohttp.ClientSession:
@@ -77,15 +73,6 @@ def relay_client(token: str, base_url: str, session: aiohttp.ClientSession) -> A
     # connection.) One session, so connections to Slack are kept alive between messages.
     return AsyncWebClient(token=token, base_url=base_url, timeout=int(SLACK_TIMEOUT), retry_handlers=[],
                           session=session)
-
-
-@dataclass(frozen=True)
-class CallTiming:
-    seconds: float | None
-    ended_at: float
-    missed: bool = False  # CINNOX's call log says nobody answered
-    bye_reason: str | None = None
-    release_party: str | None = None
 
 
 @dataclass
@@ -195,6 +182,7 @@ class Relay:
         self._next_prune = 0.0
         #: called (without waiting) when a call starts or ends in Slack: the App Home follows
         self.on_call_change: Callable[[], None] | None = None
+        self.call_log = CallLogWatch(services, settings.call_log_recheck_seconds, on_change=self._call_changed)
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -205,11 +193,16 @@ class Relay:
         self._session = relay_session()
         self._client = relay_client(self._token, self.services.settings.slack_api_url, self._session)
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="relay")
+        try:
+            await self.call_log.resume()
+        except Exception as exc:  # the calls of before the restart stay unknown: no reason not to start
+            log.warning("relay.call_log_resume_failed", error=type(exc).__name__)
 
     async def stop(self, wait: float = 5.0) -> None:
         """Finish the message being sent in each channel (bounded); the rest stays stored."""
         await self.ingest.close()
         self._stopping = True
+        await self.call_log.stop()
         self._wake.set()
         if self._task is not None:
             await self._task
@@ -478,17 +471,19 @@ class Relay:
                 await self._retry(a, "could not finish looking for an earlier post", uncertain=True)
                 return
         if reply_ts is None:
-            reply = messages.call_end_reply(timing.ended_at, timing.seconds, missed=timing.missed,
-                                            bye_reason=timing.bye_reason, release_party=timing.release_party)
+            start = CallEvent.model_validate(call.start_event)
+            reply = end_reply(timing, start, await names_for(self.services, start))
             answer = await self._write(lane, a, "chat_postMessage", thread_ts=call.parent_ts, text=reply.text,
                                        blocks=reply.blocks, metadata=messages.metadata(event))
             reply_ts = str(answer["ts"])
             await self.outbox.record_reply(d, reply_ts)
-        await self.services.call_notes.record_outcome(d.call_id, Outcome(
-            timing.missed, timing.seconds, timing.ended_at, timing.bye_reason, timing.release_party))
-        await self._show_ended(lane, a, call)
+        if timing.known:  # else the outcome stays unknown: never recorded as answered
+            await self.services.call_notes.record_outcome(d.call_id, timing.outcome)
+        await self._show_ended(lane, a, call, timing.seconds)
         await self.outbox.ended(d, lane.channel, reply_ts, time.time())
         self._delivered(d)
+        if not timing.known:
+            self.call_log.watch(d.call_id, d.received_at, reply_ts)
 
     async def _orphan_end(self, lane: Lane, a: Attempt) -> None:
         d, event = a.delivery, a.delivery.event
@@ -524,7 +519,7 @@ class Relay:
         except Exception as exc:
             log.warning("relay.parent_update_failed", error=type(exc).__name__)
 
-    async def _show_ended(self, lane: Lane, a: Attempt, call: Call) -> None:
+    async def _show_ended(self, lane: Lane, a: Attempt, call: Call, measured: float | None = None) -> None:
         """Edit the call's parent message to show the call ended (missed, or its duration),
         with the start time it showed from the first."""
         assert call.parent_ts is not None and call.start_event is not None
@@ -532,7 +527,7 @@ class Relay:
         if card is None:
             return
         if card.state == "ringing":  # recorded as ended by this delivery, read before it committed
-            card = replace(card, state="ended")
+            card = replace(card, state="ended", seconds=card.seconds if card.seconds is not None else measured)
         parent = messages.call_parent(card)
         if call.channel_id and call.channel_id != lane.channel:
             lane = self._lane(call.channel_id)
@@ -544,24 +539,16 @@ class Relay:
 
     async def _timing(self, d: Delivery, call: Call) -> CallTiming:
         """CINNOX's call log when it has the call (its duration and end, whether anybody
-        answered, who hung up and why), else the time between the two events (unknown when
-        the CallEnd came first)."""
+        answered, who hung up and why), else the time between the two events with the
+        outcome unknown (the duration unknown too when the CallEnd came first)."""
         measured = CallTiming(None, d.received_at)
         if call.started_at is not None and d.received_at >= call.started_at:
             measured = CallTiming(d.received_at - call.started_at, d.received_at)
-        cinnox = self.services.cinnox
-        if cinnox is None:
-            return measured
-        try:
-            entry = await asyncio.wait_for(cinnox.get_call_log(d.call_id), CALL_LOG_TIMEOUT)
-        except Exception as exc:  # any trouble with the call log: the measured duration serves
-            log.info("relay.call_log_unavailable", error=type(exc).__name__)
-            return measured
-        if entry is None or entry.call_duration is None:
-            return measured
-        ended_at = _epoch(entry.call_end_time) or d.received_at
-        return CallTiming(float(entry.call_duration), ended_at, missed=entry.call_duration == 0,
-                          bye_reason=entry.bye_reason, release_party=entry.release_party)
+        return await timing(self.services, d.call_id, measured)
+
+    def _call_changed(self) -> None:
+        if self.on_call_change is not None:
+            self.on_call_change()
 
     def _delivered(self, d: Delivery) -> None:
         latency = time.time() - d.received_at
@@ -707,16 +694,6 @@ def _error_code(exc: SlackApiError) -> str:
 
 def _with_event(found: list[dict[str, Any]], event_id: str) -> str | None:
     return next((str(m["ts"]) for m in found if messages.event_id_of(m) == event_id), None)
-
-
-def _epoch(rfc3339: str | None) -> float | None:
-    if not rfc3339:
-        return None
-    try:
-        moment = datetime.fromisoformat(rfc3339)
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _retry_after(headers: Any) -> float:

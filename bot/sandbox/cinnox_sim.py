@@ -369,6 +369,8 @@ class CinnoxSimulator(FakeService):
         self.contacts: dict[str, dict[str, Any]] = {}
         self.staff: list[dict[str, Any]] = [dict(s) for s in SEED_STAFF]
         self.call_logs: dict[str, dict[str, Any]] = {}
+        #: call ID → how many more asks find no log for it yet (CINNOX writes its log late)
+        self.call_log_late: dict[str, int] = {}
         #: The call event subscription as last PATCHed ({enabled, url, updatedAt}), or None.
         self.subscription: dict[str, Any] | None = None
         #: When true, subscribing first POSTs a challenge to the URL and expects it echoed back
@@ -422,9 +424,11 @@ class CinnoxSimulator(FakeService):
         end: dt.datetime | None = None,
         bye_reason: str = "NORMAL_CLEARING",
         release_party: str = "caller",
+        late: int = 0,
         **extra: Any,
     ) -> dict[str, Any]:
-        """Make a finished call visible in the call log."""
+        """Make a finished call visible in the call log; ``late``: only after that many asks
+        for it found nothing."""
         ended = end or dt.datetime.now(dt.UTC)
         started = ended - dt.timedelta(seconds=duration)
 
@@ -441,6 +445,8 @@ class CinnoxSimulator(FakeService):
             **extra,
         }
         self.call_logs[call_id] = row
+        if late:
+            self.call_log_late[call_id] = late
         return row
 
     def _new_id(self) -> str:
@@ -553,6 +559,9 @@ class CinnoxSimulator(FakeService):
         if refused is not None:
             return refused
         call_id = request.query.get("callId")
+        if call_id is not None and self.call_log_late.get(call_id, 0) > 0:
+            self.call_log_late[call_id] -= 1
+            return web.json_response({"code": OK, "result": []})
         rows = [row for cid, row in self.call_logs.items() if call_id is None or cid == call_id]
         return web.json_response({"code": OK, "result": rows})
 

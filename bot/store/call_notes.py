@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.store import tables
@@ -48,8 +48,10 @@ class CallSummary:
     started_at: float | None
     state: str
     start_event: dict[str, Any] | None
+    #: None until CINNOX's call log said how the call went
     outcome: Outcome | None
     callback: Callback | None
+    ended_at: float | None = None  # when its CallEnd arrived
 
     @classmethod
     def of(cls, row: Row[Any]) -> CallSummary:
@@ -57,7 +59,15 @@ class CallSummary:
             bool(row.missed), row.seconds, row.outcome_ended_at, row.bye_reason, row.release_party)
         callback = None if row.user_id is None else Callback(row.user_id, row.taken_at, row.done_at)
         return cls(row.call_id, row.service_id, row.channel_id, row.parent_ts, row.started_at, row.state,
-                   row.start_event, outcome, callback)
+                   row.start_event, outcome, callback, row.ended_at)
+
+    @property
+    def measured(self) -> float | None:
+        """Seconds between the call's two events as received (ringing included): how long
+        it lasted, whether or not anybody answered. None when the end came first."""
+        if self.started_at is None or self.ended_at is None or self.ended_at < self.started_at:
+            return None
+        return self.ended_at - self.started_at
 
 
 class CallNotes:
@@ -126,12 +136,38 @@ class CallNotes:
         async with self.engine.connect() as conn:
             return [CallSummary.of(row) for row in await conn.execute(query)]
 
+    def _to_call_back(self) -> Any:
+        # Only an unanswered incoming call (its caller no staff member: no EID) is to be
+        # called back; design.md.
+        caller_eid = calls.c.start_event["caller"]["eid"].as_string()
+        return (outcomes.c.missed.is_(True), callbacks.c.user_id.is_(None), calls.c.start_event.is_not(None),
+                or_(caller_eid.is_(None), caller_eid == ""))
+
     async def missed_not_taken(self, limit: int = 10) -> list[CallSummary]:
-        query = (self._summaries().where(outcomes.c.missed.is_(True), callbacks.c.user_id.is_(None),
-                                         calls.c.start_event.is_not(None))
+        query = (self._summaries().where(*self._to_call_back())
                  .order_by(calls.c.started_at.desc()).limit(limit))
         async with self.engine.connect() as conn:
             return [CallSummary.of(row) for row in await conn.execute(query)]
+
+    async def missed_not_taken_count(self) -> int:
+        query = (select(func.count()).select_from(
+            calls.join(outcomes, outcomes.c.call_id == calls.c.call_id)
+            .outerjoin(callbacks, callbacks.c.call_id == calls.c.call_id)).where(*self._to_call_back()))
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar() or 0)
+
+    async def without_outcome(self, ended_since: float) -> list[tuple[str, float, str | None]]:
+        """Calls ended since then whose outcome CINNOX's call log has not told yet:
+        (call ID, when its CallEnd arrived, the ts of its reply in the thread)."""
+        ends = tables.outbox
+        reply = (ends.c.call_id == calls.c.call_id) & (ends.c.kind == "CallEnd")
+        query = (select(calls.c.call_id, calls.c.ended_at, ends.c.posted_ts)
+                 .select_from(calls.outerjoin(outcomes, outcomes.c.call_id == calls.c.call_id)
+                              .outerjoin(ends, reply))
+                 .where(calls.c.state == "ended", calls.c.ended_at >= ended_since,
+                        calls.c.parent_ts.is_not(None), outcomes.c.call_id.is_(None)))
+        async with self.engine.connect() as conn:
+            return [(row.call_id, row.ended_at, row.posted_ts) for row in await conn.execute(query)]
 
     # --- App Home visitors ------------------------------------------------------------------
 

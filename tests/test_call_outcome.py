@@ -1,0 +1,79 @@
+"""Only what is known about a call is said: without CINNOX's call log the outcome is
+unknown (never answered), the log is asked again later, and the direction comes from the
+parties. Calls go in through the real webhook, out through the relay to the Slack emulator."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from bot.sandbox.calls import call_end, call_start
+from bot.sandbox.stack import SandboxStack
+from tests.flow import eventually, eventually_async
+from tests.test_app_home import home_text, wait_for
+from tests.test_call_actions import actions, parent_of, valid
+from tests.test_call_relay import CALLS, ended
+
+
+def call_log_asks(stack: SandboxStack, call_id: str) -> int:
+    return sum(1 for r in stack.cinnox.calls("/data/call-log") if r.query.get("callId") == call_id)
+
+
+async def test_a_call_the_call_log_does_not_know_yet_is_ended_not_answered_then_shown_missed(
+        tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, call_log_recheck_seconds=0.3) as stack:
+        # CINNOX writes this call's log late: the first ask finds nothing.
+        stack.cinnox.record_call("c-late", 0, bye_reason="NO_ANSWER", release_party="system", late=1)
+        await stack.webhook(call_start("c-late", caller="85291234567"))
+        await stack.webhook(call_end("c-late"))
+        first = copy.copy(await eventually(lambda: ended(stack, CALLS, "c-late")))
+        [reply] = stack.slack.thread(CALLS, first.ts)
+        assert first.text.startswith("Call from +852 9123 4567 ended · ")
+        assert "not known whether anybody answered" in first.text
+        assert ":white_check_mark:" not in str(first.blocks) and "answered, " not in first.text
+        assert "call.callback" not in actions(first)
+        assert reply.text.startswith("Call ended after ") and reply.text.endswith(
+            "Whether anybody answered is not known yet.")
+        valid(first.blocks)
+
+        missed = await eventually(lambda: (m := parent_of(stack, "c-late")) and m.text.startswith("Missed call")
+                                  and m, timeout=10)
+        assert missed.text == "Missed call from +852 9123 4567 · service svc-support"
+        assert "call.callback" in actions(missed), "now known missed: a call-back is offered"
+        [reply] = stack.slack.thread(CALLS, missed.ts)
+        await eventually(lambda: stack.slack.thread(CALLS, missed.ts)[0].text.startswith("Missed call"))
+        [reply] = stack.slack.thread(CALLS, missed.ts)
+        assert reply.text.startswith("Missed call: nobody answered. It ended at ")
+        assert "hung up" not in reply.text, "nobody answered is said once"
+        assert call_log_asks(stack, "c-late") == 2
+        valid(missed.blocks)
+        valid(reply.blocks)
+
+
+async def test_a_call_log_that_never_answers_is_asked_a_bounded_number_of_times_and_home_says_unknown(
+        tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, call_log_recheck_seconds=0.05) as stack:
+        await stack.webhook(call_start("c-silent", caller="85291234567"))
+        await stack.webhook(call_end("c-silent"))
+        await eventually(lambda: ended(stack, CALLS, "c-silent"))
+        relay = stack.services.relay
+        await eventually(lambda: call_log_asks(stack, "c-silent") >= 2)
+        await eventually(lambda: not relay.call_log.watching, timeout=15)
+        assert call_log_asks(stack, "c-silent") == 1 + 6, "the first ask, then six more with backoff"
+        assert (await stack.services.call_notes.summary("c-silent")).outcome is None
+
+        await stack.user("U0ADMIN").open_home()
+        text = await wait_for(lambda: home_text(stack, "U0ADMIN"))
+        recent = text.split("*Last 20 calls*")[1]
+        assert "ended, " in recent and "not known whether anybody answered" in recent
+        assert "answered, " not in recent.replace("anybody answered", "")
+
+
+async def test_an_empty_call_log_answer_is_unknown_not_answered(stack: SandboxStack) -> None:
+    stack.cinnox.inject(200, body={"code": 0, "result": []}, path_prefix="/data/call-log", count=50)
+    await stack.webhook(call_start("c-empty"))
+    await stack.webhook(call_end("c-empty"))
+    parent = await eventually(lambda: ended(stack, CALLS, "c-empty"))
+    assert "not known whether anybody answered" in parent.text
+    assert await eventually_async(lambda: stack.services.call_notes.summary("c-empty"))
+    assert (await stack.services.call_notes.summary("c-empty")).outcome is None
