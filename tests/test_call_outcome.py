@@ -77,3 +77,42 @@ async def test_an_empty_call_log_answer_is_unknown_not_answered(stack: SandboxSt
     assert "not known whether anybody answered" in parent.text
     assert await eventually_async(lambda: stack.services.call_notes.summary("c-empty"))
     assert (await stack.services.call_notes.summary("c-empty")).outcome is None
+
+
+def staff_call(call_id: str, eid: str, *callees: dict[str, object]) -> dict[str, object]:
+    body = call_start(call_id)
+    body["message"]["caller"] = {"eid": eid}
+    body["message"]["callees"] = list(callees) or [{"number": 85261234567}]
+    return body
+
+
+async def test_a_staff_member_calling_out_is_an_outgoing_call_and_unanswered_is_no_missed_call(
+        stack: SandboxStack) -> None:
+    stack.cinnox.record_call("c-out", 0, bye_reason="NO_ANSWER", release_party="system")
+    await stack.webhook(staff_call("c-out", "staff-0001"))
+    ringing = await eventually(lambda: parent_of(stack, "c-out"))
+    assert ringing.text == "Outgoing call from Ada Lovelace (ext 1001) to +852 6123 4567 · service svc-support"
+    assert "*Outgoing call*" in str(ringing.blocks) and "Incoming" not in str(ringing.blocks)
+
+    await stack.webhook(call_end("c-out"))
+    over = await eventually(lambda: ended(stack, CALLS, "c-out"))
+    assert over.text == ("Outgoing call from Ada Lovelace (ext 1001) to +852 6123 4567 was not answered"
+                         " · service svc-support")
+    assert "Missed" not in over.text + str(over.blocks)
+    assert "call.callback" not in actions(over), "nobody is to call back an unanswered outgoing call"
+    [reply] = stack.slack.thread(CALLS, over.ts)
+    assert reply.text.startswith("Not answered: ") and "Missed" not in reply.text
+    valid(over.blocks)
+
+    await stack.user("U0ADMIN").open_home()
+    text = await wait_for(lambda: home_text(stack, "U0ADMIN"))
+    missed = text.split("*Missed calls")[1].split("*Last 20 calls*")[0]
+    assert "Ada Lovelace" not in missed and "[I'll call back]" not in missed
+    assert "not answered" in text.split("*Last 20 calls*")[1]
+
+
+async def test_a_staff_member_calling_staff_is_an_internal_call(stack: SandboxStack) -> None:
+    await stack.webhook(staff_call("c-int", "staff-0001", {"eid": "staff-0002"}))
+    parent = await eventually(lambda: parent_of(stack, "c-int"))
+    assert parent.text == ("Internal call from Ada Lovelace (ext 1001) to Alan Turing (ext 1002)"
+                           " · service svc-support")
