@@ -56,4 +56,31 @@ async def run_checks(settings: Settings, timeout: float = 10.0) -> list[Line]:
             lines.append(Line(part, "unreachable", "configured, unreachable: no answer in time"))
         finally:
             await provider.close()
+    lines.append(await _calls_line(settings, configured=clients.get("cinnox") is not None, timeout=timeout))
     return lines
+
+
+async def _calls_line(settings: Settings, *, configured: bool, timeout: float) -> Line:
+    """Whether CINNOX's calls have somewhere to go in Slack: CALL_EVENTS_CHANNEL, else a route."""
+    from bot.relay.nowhere import FIX, PROBLEM, nowhere_to_post, unposted
+    from bot.store.db import Store
+    from bot.store.outbox import Outbox
+
+    if settings.call_events_channel:
+        return Line("calls", "reachable", f"go to {settings.call_events_channel} (CALL_EVENTS_CHANNEL) "
+                                          "unless a service is routed elsewhere")
+    try:
+        store = await asyncio.wait_for(Store.open(settings.database_url), timeout)
+        try:
+            routes, lost = await Outbox(store).routes(), await unposted(store)
+        finally:
+            await store.close()
+    except Exception as exc:
+        return Line("calls", "unreachable", f"CALL_EVENTS_CHANNEL is not set and the routes could not be read "
+                                            f"({type(exc).__name__}); set CALL_EVENTS_CHANNEL")
+    if not nowhere_to_post(settings.call_events_channel, routes):
+        return Line("calls", "reachable", f"{len(routes)} service(s) routed; other services' calls have "
+                                          "nowhere to go until CALL_EVENTS_CHANNEL is set")
+    waiting = f"; {lost} call event(s) not posted so far" if lost else ""
+    # A bot without CINNOX receives no calls: then it is only said, not a failure.
+    return Line("calls", "unreachable" if configured else "missing", f"{PROBLEM}; {FIX}{waiting}")

@@ -25,7 +25,13 @@ from bot.services import Services
 from bot.store.call_notes import CallSummary
 from bot.store.db import AuditEntry
 from handlers import modal
-from handlers.call_events import SUBSCRIPTION_SETTING, delivery_summary, given_up_blocks, routes_blocks
+from handlers.call_events import (
+    SUBSCRIPTION_SETTING,
+    delivery_summary,
+    given_up_blocks,
+    nowhere_to_go,
+    routes_blocks,
+)
 from handlers.commands import COMMANDS
 from handlers.provisioning import Form, not_configured
 
@@ -202,6 +208,9 @@ async def home_blocks(services: Services, user: str, notice: str | None = None) 
 async def _call_blocks(services: Services) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [modal.divider()]
     blocks.append(await _subscription_block(services))
+    nowhere = await nowhere_to_go(services)
+    if nowhere:
+        blocks.append(modal.section(nowhere))
     blocks.append(modal.context(" · ".join(await delivery_summary(services))))
     blocks += await given_up_blocks(services, limit=5)
     notes = services.call_notes

@@ -19,6 +19,7 @@ from bot.providers.errors import ProviderError
 from bot.relay.cards import names_for
 from bot.relay.events import CallEvent
 from bot.relay.messages import button, clock, party
+from bot.relay.nowhere import NO_CHANNEL, nowhere_to_post, sentence, unposted
 from bot.services import Services
 from bot.store.outbox import Delivery
 from handlers.call_route import channel_problem, open_form
@@ -158,13 +159,25 @@ async def _subscribe(services: Services, user: str, enabled: bool,
         await say(text)
         return
     await services.access.record(user, action, "ok")
-    if enabled:
+    nowhere = await nowhere_to_go(services)
+    if enabled and nowhere:
+        text = f"CINNOX now sends call events to this bot, but nothing will show in Slack yet.\n{nowhere}"
+    elif enabled:
         text = (":white_check_mark: CINNOX now sends call events to this bot. Calls appear in "
                 f"{_channel_name(services.settings.call_events_channel)} unless a service is routed "
                 "elsewhere (`/call-events route`).")
     else:
         text = ":white_check_mark: CINNOX no longer sends call events to this bot."
     await say(text)
+
+
+async def nowhere_to_go(services: Services) -> str | None:
+    """The warning that calls have nowhere to go, with the fix and the events it cost; None
+    when they have somewhere."""
+    assert services.outbox is not None
+    if not nowhere_to_post(services.settings.call_events_channel, await services.outbox.routes()):
+        return None
+    return sentence(await unposted(services.store))
 
 
 async def _subscribe_button(services: Services, body: dict[str, Any], enabled: bool) -> None:
@@ -388,8 +401,10 @@ async def _status(services: Services) -> str:
         updated = _epoch(sub.get("updated_at"))
         when = clock(updated, "{date_short_pretty} {time}")[0] if updated else "at an unknown time"
         subscription = f"{state.capitalize()} (CINNOX says updated {when})."
+    nowhere = await nowhere_to_go(services)
     lines = [
         "*Call events*",
+        *([nowhere] if nowhere else []),
         f"• *Subscription:* {subscription}",
         f"• *Webhook:* `{_masked(webhook_url(services))}`",
         *[f"• {line}" for line in await delivery_summary(services)],
@@ -438,6 +453,8 @@ SLACK_ERRORS = {
     "ekm_access_denied": "The workspace's key management refused the message.",
     "team_access_not_granted": "The app has no access to that workspace: ask an admin to grant it, then Retry.",
     "internal error": "Something went wrong inside the bot while sending it: Retry.",
+    NO_CHANNEL: "It had no channel to go to: set CALL_EVENTS_CHANNEL or route its service "
+                "(`/call-events route`), then Retry.",
 }
 
 

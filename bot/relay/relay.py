@@ -30,6 +30,7 @@ from bot.relay.call_log import CallLogWatch, CallTiming, end_reply, timing
 from bot.relay.cards import card_for, names_for
 from bot.relay.events import CALL_END, CALL_START, CallEvent
 from bot.relay.ingest import Ingest
+from bot.relay.nowhere import FIX, NO_CHANNEL, PROBLEM, nowhere_to_post
 from bot.services import Services
 from bot.store.directory import Names
 from bot.store.outbox import OPEN, Call, Delivery, LeaseLost, Outbox
@@ -190,6 +191,8 @@ class Relay:
         if self.services.store.is_sqlite:
             await self.outbox.expire_leases()
         self.routes = await self.outbox.routes()
+        if nowhere_to_post(self.services.settings.call_events_channel, self.routes):
+            log.warning("relay.nowhere_to_post", problem=PROBLEM, fix=FIX)
         self._session = relay_session()
         self._client = relay_client(self._token, self.services.settings.slack_api_url, self._session)
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="relay")
@@ -285,8 +288,7 @@ class Relay:
                 log.info("relay.pruned", events=pruned)
         await self._reread_routes()
         self.services.metrics.outbox_depth.set(await outbox.depth())
-        unrouted = await outbox.fail_unrouted("no channel: set CALL_EVENTS_CHANNEL or use /call-events route",
-                                              ends_received_before=now - self.grace)
+        unrouted = await outbox.fail_unrouted(NO_CHANNEL, ends_received_before=now - self.grace)
         if unrouted:
             self.services.metrics.delivery_failures.labels("no_channel").inc(unrouted)
             log.warning("relay.no_channel", events=unrouted)
