@@ -2,7 +2,9 @@
 fresh: read in the background, never while a call is being delivered. It is read once at
 start (so that each staff member's first call already shows their name), then whenever a
 call names a staff member the copy does not know, at most once a minute, and at least once
-per TTL."""
+per TTL. The minute holds for failed reads too: a list CINNOX refuses (404, say) is not
+asked for again for every call; after a failure it is read again after a minute, then
+after two, four, ... (at most the TTL)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ class StaffSync:
         self.ttl = ttl
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._asked_at = 0.0  # when this replica last asked CINNOX (answered or not)
 
     def start(self) -> None:
         if self.services.cinnox is not None:
@@ -49,17 +52,23 @@ class StaffSync:
 
     async def _run(self) -> None:
         wait: float | None = 0.0  # at once: the first read is at start
+        failures = 0
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
             self._wake.clear()
             try:
-                last = await self.services.directory.staff_refreshed_at()
-                if last is None or time.time() - last >= MIN_INTERVAL:
-                    await self.refresh()
+                last = max(self._asked_at, await self.services.directory.staff_refreshed_at() or 0.0)
+                if time.time() - last < MIN_INTERVAL:  # asked for too soon: once the minute is up
+                    wait = last + MIN_INTERVAL - time.time()
+                    continue
+                self._asked_at = time.time()  # before asking: a failure counts as a read
+                await self.refresh()
+                failures, wait = 0, self.ttl
             except Exception as exc:  # CINNOX or the store unreachable: the old copy serves
-                log.warning("staff_sync.failed", error=type(exc).__name__)
-            wait = self.ttl
+                failures += 1
+                wait = min(self.ttl, MIN_INTERVAL * 2 ** (failures - 1))
+                log.warning("staff_sync.failed", error=type(exc).__name__, retry_in=round(wait))
 
     async def refresh(self) -> int:
         """Read every page of the staff list and replace the copy; returns how many."""
