@@ -184,11 +184,18 @@ async def home_blocks(services: Services, user: str, notice: str | None = None) 
     blocks: list[dict[str, Any]] = [modal.header("Telephony ops")]
     if notice:
         blocks.append(modal.section(notice))
+    # Buttons that would refuse this person are not shown to them (BOT_ALLOWED_USERS).
+    may_act = services.access.may_provision(user)
     if services.outbox is not None:
-        blocks += await _call_blocks(services)
-    blocks += [modal.divider(), modal.section("*Create*"),
-               {"type": "actions", "block_id": "forms", "elements": [
-                   messages.button(label, OPEN_FORM, form_id) for label, form_id in FORMS]}]
+        blocks += await _call_blocks(services, may_act)
+    if may_act:
+        blocks += [modal.divider(), modal.section("*Create*"),
+                   {"type": "actions", "block_id": "forms", "elements": [
+                       messages.button(label, OPEN_FORM, form_id) for label, form_id in FORMS]}]
+    else:
+        blocks += [modal.divider(), modal.context(
+            f"You can take call-backs here. Creating things, routing calls and the subscription are "
+            f"for the people in BOT_ALLOWED_USERS: ask an admin to add your ID ({escape(user)}).")]
     statuses = await asyncio.gather(*(reachability(services).status(services, p) for p in PROVIDERS))
     blocks += [modal.divider(), modal.section("*Providers*")]
     blocks += [modal.section(f"*{TITLES[p]}*  {s}") for p, s in zip(PROVIDERS, statuses, strict=True)]
@@ -205,31 +212,47 @@ async def home_blocks(services: Services, user: str, notice: str | None = None) 
     return blocks
 
 
-async def _call_blocks(services: Services) -> list[dict[str, Any]]:
+async def _call_blocks(services: Services, may_act: bool = True) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [modal.divider()]
-    blocks.append(await _subscription_block(services))
+    blocks.append(await _subscription_block(services, may_act))
     nowhere = await nowhere_to_go(services)
     if nowhere:
         blocks.append(modal.section(nowhere))
     blocks.append(modal.context(" · ".join(await delivery_summary(services))))
-    blocks += await given_up_blocks(services, limit=5)
+    blocks += await given_up_blocks(services, limit=5, actions=may_act)
     notes = services.call_notes
-    live, missed, recent = (await notes.in_progress(time.time()), await notes.missed_not_taken(5),
+    live, missed, recent = (await notes.in_progress(time.time()), await notes.missed_not_taken(MISSED_SHOWN),
                             await notes.recent(20))
     blocks.append(modal.section("*Calls in progress*"))
     blocks += (_line_sections([await _call_line(services, c) for c in live])
                or [modal.context("None right now.")])
-    blocks.append(modal.section("*Missed calls nobody has taken*"))
-    for call in missed:
-        block = modal.section(await _call_line(services, call))
-        block["accessory"] = messages.button("I'll call back", messages.CALLBACK, call.call_id, "primary")
-        blocks.append(block)
-    if not missed:
-        blocks.append(modal.context("None: every missed call has someone calling back."))
+    blocks += await _missed_blocks(services, missed)
     blocks.append(modal.section("*Last 20 calls*"))
     blocks += (_line_sections([await _call_line(services, c) for c in recent])
                or [modal.context("No calls yet.")])
-    blocks += await routes_blocks(services)
+    blocks += await routes_blocks(services, actions=may_act)
+    return blocks
+
+
+#: Missed calls listed with their button (the count says how many there are in all).
+MISSED_SHOWN = 5
+
+
+async def _missed_blocks(services: Services, missed: list[CallSummary]) -> list[dict[str, Any]]:
+    """Missed incoming calls nobody is calling back: how many, and each with its age."""
+    if not missed:
+        return [modal.section("*Missed calls nobody has taken*"),
+                modal.context("None: no missed call is waiting for a call-back.")]
+    count = await services.call_notes.missed_not_taken_count()
+    title = f"*Missed calls nobody has taken: {count}*"
+    if count > len(missed):
+        title += f" (the {len(missed)} latest below)"
+    blocks = [modal.section(title)]
+    for call in missed:
+        ago, _ = messages.clock(call.started_at or 0.0, "{ago}")
+        block = modal.section(f"{await _call_line(services, call)} · {ago}")
+        block["accessory"] = messages.button("I'll call back", messages.CALLBACK, call.call_id, "primary")
+        blocks.append(block)
     return blocks
 
 
@@ -249,17 +272,23 @@ def _line_sections(lines: list[str]) -> list[dict[str, Any]]:
     return [modal.section(text) for text in sections]
 
 
-async def _subscription_block(services: Services) -> dict[str, Any]:
+async def _subscription_block(services: Services, may_act: bool = True) -> dict[str, Any]:
     if services.cinnox is None:
         return modal.section(f"*Call events* — {not_configured('cinnox')}")
     stored = await services.store.get_setting(SUBSCRIPTION_SETTING)
     enabled = bool(stored and json.loads(stored).get("enabled"))
     if enabled:
         block = modal.section("*Call events* — :large_green_circle: CINNOX sends call events to this bot.")
-        block["accessory"] = messages.button("Unsubscribe", "call_events.unsubscribe", "unsubscribe")
+        button = messages.button("Unsubscribe", "call_events.unsubscribe", "unsubscribe")
+    elif stored is None:  # never subscribed from this bot: CINNOX may have been set up by hand
+        block = modal.section("*Call events* — :grey_question: subscription unknown: this bot has not "
+                              "subscribed CINNOX itself, so it cannot tell whether CINNOX sends calls here.")
+        button = messages.button("Subscribe", "call_events.subscribe", "subscribe", "primary")
     else:
         block = modal.section("*Call events* — :white_circle: not subscribed: CINNOX sends no calls here.")
-        block["accessory"] = messages.button("Subscribe", "call_events.subscribe", "subscribe", "primary")
+        button = messages.button("Subscribe", "call_events.subscribe", "subscribe", "primary")
+    if may_act:
+        block["accessory"] = button
     return block
 
 

@@ -336,22 +336,25 @@ async def _routes(services: Services) -> str:
     return "\n".join(["*Call routing*", *lines, default])
 
 
-async def routes_blocks(services: Services, limit: int = 15) -> list[dict[str, Any]]:
-    """The routing with a Remove button per route (the App Home)."""
+async def routes_blocks(services: Services, limit: int = 15, *, actions: bool = True) -> list[dict[str, Any]]:
+    """The routing with a Remove button per route (the App Home; ``actions``: for those
+    allowed to use it)."""
     assert services.outbox is not None
     routes = await services.outbox.routes()
     names = await services.directory.service_names()
     blocks = [_section("*Routing*")]
     for service, channel in list(routes.items())[:limit]:
         block = _section(f"{_service_label(service, names)} → <#{channel}>")
-        block["accessory"] = button("Remove", UNROUTE, service)
+        if actions:
+            block["accessory"] = button("Remove", UNROUTE, service)
         blocks.append(block)
     blocks.append(_context(f"Everything else: {_channel_name(services.settings.call_events_channel)}."))
     return blocks
 
 
-async def given_up_blocks(services: Services, limit: int = 5) -> list[dict[str, Any]]:
-    """Notifications Slack refused for good, each with a Retry button."""
+async def given_up_blocks(services: Services, limit: int = 5, *, actions: bool = True) -> list[dict[str, Any]]:
+    """Notifications Slack refused for good, each with a Retry button (``actions``: for
+    those allowed to use it)."""
     assert services.outbox is not None
     given_up = await services.outbox.given_up(limit)
     if not given_up:
@@ -363,7 +366,8 @@ async def given_up_blocks(services: Services, limit: int = 5) -> list[dict[str, 
         kind = "start" if d.kind == "CallStart" else "end"
         block = _section(f"{await _call_named(services, d)} ({kind}, received {when}){where}: "
                          f"{slack_error_words(error)}")
-        block["accessory"] = button("Retry", RETRY, str(d.id))
+        if actions:
+            block["accessory"] = button("Retry", RETRY, str(d.id))
         blocks.append(block)
     return blocks
 

@@ -102,7 +102,7 @@ async def test_home_is_the_console_for_calls_routes_and_deliveries(stack: Sandbo
     View(type="home", blocks=home_view(stack, "U0ADMIN")["blocks"]).validate_json()
     live = text.split("*Calls in progress*")[1].split("*Missed calls")[0]
     assert "+852 6111 0000" in live and "in progress" in live and "+852 9123 4567" not in live
-    missed = text.split("*Missed calls nobody has taken*")[1].split("*Last 20 calls*")[0]
+    missed = text.split("*Missed calls nobody has taken: 1*")[1].split("*Last 20 calls*")[0]
     assert "+852 9123 4567" in missed and "[I'll call back]" in missed
     assert "`svc-sales` → <#C0SALES>\n[Remove]" in text
     assert "The call from +852 9123 4567 (start, received <!date^" in text
@@ -180,3 +180,83 @@ async def test_all_of_the_last_20_calls_show_even_with_long_service_ids(stack: S
     assert all(service in text for service in services), "no call is cut off"
     for block in stack.slack.home_views["U0ADMIN"]["blocks"]:
         Block.parse(block).validate_json()
+
+
+def home_action_ids(stack: SandboxStack, user: str) -> list[str]:
+    ids = []
+    for block in stack.slack.home_views[user]["blocks"]:
+        ids += [e["action_id"] for e in block.get("elements", []) if "action_id" in e]
+        if "action_id" in block.get("accessory", {}):
+            ids.append(block["accessory"]["action_id"])
+    return ids
+
+
+async def test_a_subscription_the_bot_never_made_reads_unknown_not_unsubscribed(stack: SandboxStack) -> None:
+    await stack.webhook(call_start("c-live"))  # calls arrive: CINNOX was subscribed some other way
+    await stack.user("U0ADMIN").open_home()
+    text = await wait_for(lambda: home_text(stack, "U0ADMIN"))
+    [line] = [line for line in text.splitlines() if line.startswith("*Call events*")]
+    assert "subscription unknown" in line and "not subscribed:" not in line
+    await command_outcome(stack.user("U0ADMIN"), "/call-events", "unsubscribe")
+    await stack.user("U0ADMIN").open_home()
+    await wait_for(lambda: "not subscribed: CINNOX sends no calls here" in home_text(stack, "U0ADMIN"))
+
+
+async def test_people_outside_the_allowlist_see_no_buttons_that_would_refuse_them(tmp_path) -> None:
+    from tests.flow import eventually, eventually_async
+
+    async with SandboxStack(tmp_path, bot_allowed_users="U0ADMIN") as stack:
+        await command_outcome(stack.user("U0ADMIN"), "/call-events", "route svc-sales <#C0SALES|sales>")
+        await command_outcome(stack.user("U0ADMIN"), "/call-events", "route svc-dead <#C0DEAD|dead>")
+        stack.slack.add_channel("C0DEAD", "dead", member=False)  # the bot was removed from it since
+        stack.cinnox.record_call("c-missed", 0, bye_reason="NO_ANSWER")
+        await stack.webhook(call_start("c-missed"))
+        await stack.webhook(call_end("c-missed"))
+        await stack.webhook(call_start("c-dead", "svc-dead"))
+        await eventually_async(stack.services.outbox.failed_count)
+        await eventually(lambda: any(m.edits and "Missed" in m.text
+                                     for m in stack.slack.channel_messages("C0CALLS")))
+
+        await stack.user("U0ADMIN").open_home()
+        await wait_for(lambda: home_text(stack, "U0ADMIN"))
+        admin = home_action_ids(stack, "U0ADMIN")
+        for action in ("call_events.subscribe", "call_events.unroute", "call_events.retry", "call.callback"):
+            assert action in admin
+        assert any(a.startswith("home.open_form") for a in admin)
+
+        await stack.user("U0GUEST").open_home()
+        text = await wait_for(lambda: home_text(stack, "U0GUEST"))
+        assert home_action_ids(stack, "U0GUEST") == ["call.callback"], "only what they may do: take a call-back"
+        assert "ask an admin to add your ID (U0GUEST)" in text
+        assert "`svc-sales` → <#C0SALES>" in text, "they still see where calls go"
+
+
+async def test_missed_calls_show_how_many_and_how_long_ago_and_an_empty_list_reads_right(tmp_path) -> None:
+    async with SandboxStack(tmp_path, relay_channel_rate=50) as stack:
+        await _missed_calls_counted(stack)
+
+
+async def _missed_calls_counted(stack: SandboxStack) -> None:
+    await stack.user("U0ADMIN").open_home()
+    text = await wait_for(lambda: home_text(stack, "U0ADMIN"))
+    assert "None: no missed call is waiting for a call-back." in text
+    assert "every missed call has someone calling back" not in text, "there was no missed call at all"
+
+    for n in range(7):
+        stack.cinnox.record_call(f"c-m{n}", 0, bye_reason="NO_ANSWER")
+        await stack.webhook(call_start(f"c-m{n}", caller=f"8529123000{n}"))
+        await stack.webhook(call_end(f"c-m{n}"))
+    from tests.flow import eventually_async
+
+    await eventually_async(lambda: _count(stack, 7), timeout=30)
+    await stack.user("U0ADMIN").open_home()
+    text = await wait_for(lambda: (t := home_text(stack, "U0ADMIN")) and "Missed calls nobody has taken: 7" in t
+                          and t)
+    title = "*Missed calls nobody has taken: 7* (the 5 latest below)"
+    missed = text.split(title)[1].split("*Last 20 calls*")[0]
+    assert missed.count("[I'll call back]") == 5
+    assert missed.count("^{ago}|") == 5, "each with its age, as a Slack date token"
+
+
+async def _count(stack: SandboxStack, n: int) -> bool:
+    return await stack.services.call_notes.missed_not_taken_count() == n
