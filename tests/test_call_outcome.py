@@ -116,3 +116,25 @@ async def test_a_staff_member_calling_staff_is_an_internal_call(stack: SandboxSt
     parent = await eventually(lambda: parent_of(stack, "c-int"))
     assert parent.text == ("Internal call from Ada Lovelace (ext 1001) to Alan Turing (ext 1002)"
                            " · service svc-support")
+
+
+async def test_the_end_of_a_call_names_who_hung_up_and_never_says_after_unknown(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, call_end_grace_seconds=30) as stack:
+        await stack.runtime.staff_sync.refresh()
+        stack.cinnox.record_call("c-named", 65, bye_reason="NORMAL_CLEARING", release_party="callee")
+        body = call_start("c-named")
+        body["message"]["callees"] = [{"eid": "staff-0002"}]
+        await stack.webhook(body)
+        await stack.webhook(call_end("c-named"))
+        parent = await eventually(lambda: ended(stack, CALLS, "c-named"))
+        [reply] = stack.slack.thread(CALLS, parent.ts)
+        assert reply.text.endswith(". Alan Turing hung up: normal hang-up."), reply.text
+        assert "The person called" not in reply.text + str(reply.blocks)
+
+        await stack.webhook(call_end("c-first"))  # the end before its start: no duration to tell
+        await stack.webhook(call_start("c-first"))
+        first = await eventually(lambda: ended(stack, CALLS, "c-first"))
+        [reply] = stack.slack.thread(CALLS, first.ts)
+        assert "after unknown" not in reply.text
+        assert reply.text.startswith("Call ended at ") and reply.text.endswith(".")
+        assert "its duration is unknown" in reply.text

@@ -413,5 +413,5 @@ def orphan_end(end: CallEvent, ended_at: float, names: Names | None = None) -> M
         _context(f"Call ID `{call_id}` · its start was not received, so the caller and the "
                  "duration are unknown"),
     ]
-    text = f"Call {call_id} ended ({where}) at {when_text}; its start was not received"
+    text = f"Call {call_id} ended ({where}) at {when_text}; its start was not received."
     return Message(text, blocks)
