@@ -175,6 +175,20 @@ async def missed_call(stack: SandboxStack, user: SlackUser) -> bool:
     return True
 
 
+async def outgoing_call(stack: SandboxStack, user: SlackUser) -> bool:
+    say("— A staff member calling out: an outgoing call, unanswered (no missed call to call back) —")
+    stack.cinnox.record_call("c-out", 0, bye_reason="NO_ANSWER", release_party="system")
+    start = call_start("c-out", callees=("85261234567",))
+    start["message"]["caller"] = {"eid": "staff-0001"}  # an EID: one of the team's staff
+    await webhook(stack, start)
+    await webhook(stack, call_end("c-out"))
+    parent = await ended(stack, "c-out")
+    if parent is None:
+        return False
+    show_message(stack.slack, parent)
+    return True
+
+
 async def routing_by_form(stack: SandboxStack, user: SlackUser) -> bool:
     say("— Routing by form: /call-events route without arguments —")
     form = await user.open_modal("/call-events", "route")
@@ -223,7 +237,7 @@ async def play_calls(stack: SandboxStack, user: SlackUser) -> bool:
         if await stack.services.directory.staff_refreshed_at() is not None:
             break
         await asyncio.sleep(0.02)
-    for step in (known_caller, unknown_caller, missed_call, routing_by_form, app_home):
+    for step in (known_caller, unknown_caller, missed_call, outgoing_call, routing_by_form, app_home):
         if not await step(stack, user):
             say(f"Demo failed at: {step.__name__.replace('_', ' ')}")
             return False
