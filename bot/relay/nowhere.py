@@ -32,7 +32,8 @@ async def unposted(store: Store) -> int:
 
 def sentence(unposted_events: int) -> str:
     """The problem, how to fix it, and what it has cost so far (mrkdwn)."""
+    several = unposted_events != 1
     count = ("No call event has been lost to it yet." if unposted_events == 0 else
-             f"{unposted_events} call event{'s' if unposted_events != 1 else ''} could not be posted "
-             "for want of a channel (Retry them from App Home once fixed).")
+             f"{unposted_events} call event{'s' if several else ''} could not be posted for want of a "
+             f"channel: Retry {'them' if several else 'it'} (App Home, `/call-events status`) once fixed.")
     return f":warning: *{PROBLEM[0].upper()}{PROBLEM[1:]}.* To fix it, {FIX}. {count}"
