@@ -138,3 +138,15 @@ async def test_the_end_of_a_call_names_who_hung_up_and_never_says_after_unknown(
         assert "after unknown" not in reply.text
         assert reply.text.startswith("Call ended at ") and reply.text.endswith(".")
         assert "its duration is unknown" in reply.text
+
+
+async def test_the_call_log_is_still_asked_again_after_a_restart(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, call_log_recheck_seconds=1.0) as stack:
+        stack.cinnox.record_call("c-restart", 0, bye_reason="NO_ANSWER", late=2)
+        await stack.webhook(call_start("c-restart"))
+        await stack.webhook(call_end("c-restart"))
+        await eventually(lambda: ended(stack, CALLS, "c-restart"))
+        await stack.restart_bot()  # the watch of the bot that delivered the end is gone with it
+        missed = await eventually(lambda: (m := parent_of(stack, "c-restart"))
+                                  and m.text.startswith("Missed call") and m, timeout=15)
+        assert "call.callback" in actions(missed)
