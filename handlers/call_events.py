@@ -277,11 +277,16 @@ async def _unroute_said(services: Services, user: str, service_id: str) -> str:
 async def unroute(services: Services, user: str, service_id: str) -> str:
     assert services.relay is not None
     shown = _service_label(service_id, await services.directory.service_names())
-    default = _channel_name(services.settings.call_events_channel)
+    channel = services.settings.call_events_channel
     if not await services.relay.remove_route(service_id):
-        return f"{shown} has no route of its own: its calls go to {default}."
+        where = f"go to <#{channel}>" if channel else "have nowhere to go (set CALL_EVENTS_CHANNEL)"
+        return f"{shown} has no route of its own: its calls {where}."
     await services.access.record(user, "call_events.unroute", "ok", resource_id=service_id)
-    return f":white_check_mark: Calls of {shown} go to {default} again, from the next call on."
+    if channel:
+        return f":white_check_mark: Calls of {shown} go to <#{channel}> again, from the next call on."
+    nowhere = await nowhere_to_go(services)
+    return (f"Removed the route of {shown}. Without CALL_EVENTS_CHANNEL its calls now have nowhere to go."
+            + (f"\n{nowhere}" if nowhere else ""))
 
 
 async def _unroute_button(services: Services, body: dict[str, Any], service_id: str) -> None:

@@ -161,11 +161,12 @@ async def _route(services: Services, user: str, view_id: str, meta: dict[str, An
                                      detail=f"→ {channel}")
         names = await services.directory.service_names()
         shown = escape(names.get(service_id) or service_id)
+        then = " (its calls then go to the default channel)" if services.settings.call_events_channel else ""
         view = modal.modal(CALLBACK_ID, TITLE, [
             modal.section(f":white_check_mark: Calls of *{shown}* now go to <#{channel}>, "
                           "from the next call on."),
             modal.context("`/call-events routes` lists the routing; `/call-events unroute "
-                          f"{escape(service_id)}` sends them back to the default channel."),
+                          f"{escape(service_id)}` removes this route{then}."),
         ], submit=None, metadata=meta, close="Done")
     try:
         await services.slack.views_update(view_id=view_id, view=view)

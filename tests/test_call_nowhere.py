@@ -76,3 +76,15 @@ async def test_check_and_serve_say_calls_have_nowhere_to_go(tmp_path: Path) -> N
     lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
     [warning] = [line for line in lines if line["event"] == "relay.nowhere_to_post"]
     assert warning["level"] == "warning" and FIX in warning["fix"]
+
+
+async def test_removing_the_last_route_without_a_default_channel_says_calls_have_nowhere_to_go(
+        tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, call_events_channel=None) as stack:
+        user = stack.user()
+        await command_outcome(user, "/call-events", "route svc-support <#C0SUPPORT|support>")
+        answer = await command_outcome(user, "/call-events", "unroute svc-support")
+        assert answer.startswith("Removed the route of `svc-support`. Without CALL_EVENTS_CHANNEL its "
+                                 "calls now have nowhere to go."), answer
+        assert "Calls have nowhere to go" in answer and FIX in answer
+        assert "go to no default channel" not in answer
