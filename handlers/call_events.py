@@ -162,10 +162,14 @@ async def _subscribe(services: Services, user: str, enabled: bool,
     nowhere = await nowhere_to_go(services)
     if enabled and nowhere:
         text = f"CINNOX now sends call events to this bot, but nothing will show in Slack yet.\n{nowhere}"
-    elif enabled:
+    elif enabled and services.settings.call_events_channel:
         text = (":white_check_mark: CINNOX now sends call events to this bot. Calls appear in "
-                f"{_channel_name(services.settings.call_events_channel)} unless a service is routed "
+                f"<#{services.settings.call_events_channel}> unless a service is routed "
                 "elsewhere (`/call-events route`).")
+    elif enabled:
+        text = (":white_check_mark: CINNOX now sends call events to this bot. The routed services' calls "
+                "appear in their channels (`/call-events routes`); other services' calls have nowhere to go "
+                "until CALL_EVENTS_CHANNEL is set.")
     else:
         text = ":white_check_mark: CINNOX no longer sends call events to this bot."
     await say(text)
