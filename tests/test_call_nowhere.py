@@ -83,6 +83,9 @@ async def test_removing_the_last_route_without_a_default_channel_says_calls_have
     async with SandboxStack(tmp_path, call_events_channel=None) as stack:
         user = stack.user()
         await command_outcome(user, "/call-events", "route svc-support <#C0SUPPORT|support>")
+        subscribed = await command_outcome(user, "/call-events", "subscribe")
+        assert "other services' calls have nowhere to go until CALL_EVENTS_CHANNEL is set" in subscribed
+        assert "no default channel" not in subscribed
         answer = await command_outcome(user, "/call-events", "unroute svc-support")
         assert answer.startswith("Removed the route of `svc-support`. Without CALL_EVENTS_CHANNEL its "
                                  "calls now have nowhere to go."), answer
