@@ -42,6 +42,7 @@ class ContactForm(Form):
     callback_id = "contact"
     command = "/contact"
     title = "New external contact"
+    thing = "external contact"
     provider = "cinnox"
     action = "contact.create"
     model = ExternalContactRequest

@@ -59,6 +59,7 @@ class MessageChannelForm(Form):
     callback_id = "message_channel"
     command = "/message-channel"
     title = "New message channel"
+    thing = "message channel"
     provider = "yeastar"
     action = "message_channel.create"
     model = CHANNEL_MODELS["sms"]
@@ -176,6 +177,17 @@ class MessageChannelForm(Form):
 
     def describe(self, request: Any) -> str:
         return f"{request.name} ({PROVIDER_TITLES.get(request.channel, request.channel)})"
+
+    def name_of(self, request: Any) -> str:
+        return str(request.name)
+
+    def look_up_name(self, request: Any) -> str | None:
+        return str(request.name)  # unique on the PBX, and Yeastar's channel list is documented
+
+    async def look_up(self, services: Services, name: str) -> str | None:
+        assert services.yeastar is not None
+        channels = await services.yeastar.list_message_channels()
+        return next((str(c.get("id")) for c in channels if c.get("name") == name), None)
 
 
 def _account_input(spec: Any) -> Input:

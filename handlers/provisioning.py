@@ -36,8 +36,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.config import REQUIRED
-from bot.mrkdwn import escape
-from bot.providers.errors import ProviderError, UnavailableError
+from bot.mrkdwn import code, escape, verbatim
+from bot.providers.errors import CreatedWithoutIdError, ProviderError, UnavailableError
 from bot.providers.fields import field_errors, humanize
 from bot.services import Services
 from handlers import modal
@@ -72,21 +72,33 @@ class Outcome:
 
     def mrkdwn(self) -> str:
         lines = [f":white_check_mark: {self.headline}"]
-        lines += [f"• *{label}:* `{escape(value)}`" for label, value in self.details]
+        lines += [f"• *{label}:* {code(value)}" for label, value in self.details]
         return "\n".join(lines)
 
     def line(self) -> str:
         """The outcome in one line (the response_url message)."""
-        return f":white_check_mark: {self.headline.rstrip('.')} (ID `{escape(self.resource_id)}`)."
+        return f":white_check_mark: {self.headline.rstrip('.')} (ID {code(self.resource_id)})."
 
 
 @dataclass
 class Failure:
-    """Why a create did not happen: a sentence for the top of the form, and the provider's
-    words at the fields it named (block_id → sentence)."""
+    """Why a create did not happen (or may not have): a headline and a sentence for the top
+    of the form, and the provider's words at the fields it named (block_id → sentence).
+    ``look_up``: a name the person can ask the provider about (the form's documented read)."""
 
     sentence: str
     at_fields: dict[str, str] = field(default_factory=dict)
+    headline: str = "Not created."
+    icon: str = ":x:"
+    look_up: str | None = None
+    #: the provider may have created it: submitting again could make a second one
+    maybe_created: bool = False
+
+    def line(self) -> str:
+        """The outcome in one line (the response_url message)."""
+        then = ("The form is still open with your values." if self.maybe_created
+                else "The form is still open with your values; submit it again to retry.")
+        return f"{self.icon} {self.headline} {self.sentence} {then}"
 
 
 class Form:
@@ -95,6 +107,8 @@ class Form:
     callback_id: ClassVar[str]
     command: ClassVar[str]
     title: ClassVar[str]
+    #: what one creates, as a sentence names it: "external contact", "SIP endpoint"
+    thing: ClassVar[str]
     provider: ClassVar[str]  # cinnox | bandwidth | yeastar
     action: ClassVar[str]  # audit action, e.g. "contact.create"
     model: ClassVar[type[BaseModel]]
@@ -238,16 +252,24 @@ class Form:
         field it names; submitting it again is the next attempt. ``inputs``: those the
         submission was read with (the same form, not built again)."""
         meta = {**meta, "kept": True, "try": int(meta.get("try") or 0) + 1}
-        top = [modal.section(f":x: *Not created.* {escape(failure.sentence)}"),
-               modal.context("Everything you typed is still here (passwords and secrets excepted: "
-                             "type them again). Submit to try again."),
-               modal.divider()]
+        inputs = self.inputs(meta, state) if inputs is None else inputs
+        form_blocks = self.blocks(meta, state, inputs)
+        secrets = any(inp.kind == "secret" for inp in inputs)
+        typed = ("Everything you typed is still here (passwords and secrets excepted: type them again)."
+                 if secrets else "Everything you typed is still here.")
+        then = ("Submit only once you know it was not created." if failure.maybe_created
+                else "Submit to try again.")
+        top = [modal.section(f"{failure.icon} *{failure.headline}* {failure.sentence}")]
+        if failure.look_up:
+            top.append(modal.actions("look_up", modal.button(
+                f"Look for it in {TITLES[self.provider]}", "form.look_up", failure.look_up)))
+        top += [modal.context(f"{typed} {then}"), modal.divider()]
         blocks: list[dict[str, Any]] = []
-        for block in self.blocks(meta, state, inputs):
+        for block in form_blocks:
             blocks.append(block)
             sentence = failure.at_fields.get(block.get("block_id", ""))
             if block["type"] == "input" and sentence:
-                blocks.append(modal.context(f":warning: {escape(sentence)}"))
+                blocks.append(modal.context(f":warning: {verbatim(sentence)}"))
         return modal.modal(self.callback_id, self.title, (top + blocks)[:MAX_BLOCKS], metadata=meta,
                            submit="Try again")
 
@@ -290,8 +312,35 @@ class Form:
         name = getattr(request, "name", None) or getattr(request, "display_name", None)
         return str(name) if name else ""
 
-    def provider_failure(self, exc: ProviderError, inputs: list[Input]) -> Failure:
+    def name_of(self, request: Any) -> str:
+        """What the person called the thing they create ("alice", "Ada Lovelace"), or ""."""
+        return self.describe(request)
+
+    def subject(self, request: Any, *, bold: bool = True) -> str:
+        """"the SIP endpoint *alice*": what a sentence about this create names (mrkdwn)."""
+        name = self.name_of(request) if request is not None else ""
+        if not name:
+            return f"the {self.thing}"
+        return f"the {self.thing} *{verbatim(name)}*" if bold else f"the {self.thing} {verbatim(name)}"
+
+    def who_can_check(self, request: Any) -> str:
+        """How the person learns whether a create that may have happened did. The bot has
+        no documented read of it by default, so: whom to ask."""
+        return (f"Before you submit again, ask someone who manages your {TITLES[self.provider]} "
+                f"account whether it is there: submitting again could create a second one.")
+
+    def look_up_name(self, request: Any) -> str | None:
+        """The name ``look_up`` searches for, on forms whose provider has a documented read."""
+        return None
+
+    async def look_up(self, services: Services, name: str) -> str | None:
+        """The ID of the existing thing called ``name``, or None (forms with a documented read)."""
+        return None
+
+    def provider_failure(self, exc: ProviderError, inputs: list[Input], request: Any = None) -> Failure:
         """The provider's sentence, and where it can be tied to a field, that field."""
+        if isinstance(exc, UnavailableError):
+            return self._unavailable_failure(exc, request)
         words = exc.message.strip()
         words = words if words.endswith((".", "!", "?")) else words + "."
         at_fields: dict[str, str] = {}
@@ -300,11 +349,28 @@ class Form:
             if block_id:
                 detail = f" ({value})" if value and value not in words else ""
                 at_fields.setdefault(block_id, f"{exc.provider_title}: {words[:-1]}{detail}.")
-        if not at_fields and not isinstance(exc, UnavailableError):
+        if not at_fields:
             block_id = _input_mentioned(inputs, exc.message)
             if block_id:
                 at_fields[block_id] = f"{exc.provider_title}: {words}"
-        return Failure(exc.user_sentence(), at_fields)
+        return Failure(verbatim(exc.user_sentence()), at_fields,
+                       headline=f"Could not create {self.subject(request, bold=False)}.")
+
+    def _unavailable_failure(self, exc: UnavailableError, request: Any) -> Failure:
+        """Say what is known: nothing sent (try again), or perhaps created (how to find out)."""
+        title, subject = exc.provider_title, self.subject(request)
+        if not exc.may_have_acted:
+            return Failure(f"Could not reach {title} ({verbatim(exc.message)}): nothing was sent, so nothing "
+                           f"was created. Submit to try again; if it keeps failing, tell whoever runs the bot "
+                           f"that it cannot reach {title}.",
+                           headline=f"Could not create {self.subject(request, bold=False)}.")
+        what = ("did not answer in time" if exc.message == "did not answer in time"
+                else f"answered with an error of its own ({verbatim(exc.message.strip().rstrip('.'))})")
+        name = self.look_up_name(request) if request is not None else None
+        check = (f"Click *Look for it in {title}* to ask {title} whether it has one named "
+                 f"*{escape(name)}*; submit again only if it has not." if name else self.who_can_check(request))
+        return Failure(f"{title} {what}, so {subject} may or may not have been created. {check}",
+                       headline="Maybe created.", icon=":warning:", look_up=name, maybe_created=True)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -381,6 +447,23 @@ def result_view(form: Form, meta: dict[str, Any], outcome: Outcome, sent: dict[s
                                                  primary=True),
                             modal.button("Show request", "form.show_request")),
               modal.context(f"Or close this window. `{form.command}` opens an empty form.")]
+    return modal.modal(form.callback_id, form.title, blocks, submit=None, metadata=keep, close="Done")
+
+
+def probably_created(form: Form, request: Any, exc: ProviderError) -> str:
+    """A create accepted without its new ID: what is known, and no invitation to send it twice."""
+    title = exc.provider_title
+    return (f":white_check_mark: *Probably created.* {title} accepted {form.subject(request)} but did not "
+            f"say its new ID, so the bot cannot show it. Do not submit it again: that would create a "
+            f"second one. To learn its ID, ask someone who manages your {title} account.")
+
+
+def probably_created_view(form: Form, meta: dict[str, Any], text: str, sent: dict[str, Any]) -> dict[str, Any]:
+    keep = {**_slim(meta), "sent": sent}
+    if len(json.dumps(keep, separators=(",", ":"))) > METADATA_ROOM:
+        keep["sent"] = None
+    blocks = [modal.section(text), modal.actions("next", modal.button("Show request", "form.show_request")),
+              modal.context(f"Close this window. `{form.command}` opens an empty form.")]
     return modal.modal(form.callback_id, form.title, blocks, submit=None, metadata=keep, close="Done")
 
 
@@ -538,7 +621,7 @@ def _not_configured_answer(services: Services, form: Form, user: str, meta: dict
         structlog.contextvars.bind_contextvars(action=form.action)
         await services.access.record(user, form.action, "failed", detail="; ".join(
             filter(None, [form.describe(request), "not configured"])))
-        await _respond(services, meta, f":x: Not created. {escape(failure.sentence)}")
+        await _respond(services, meta, f":x: Not created. {failure.sentence}")
 
     services.background.spawn(after(), name=form.action)
     return form.kept_view(meta, state, failure, inputs)
@@ -585,13 +668,19 @@ class Attempt:
         form, services = self.form, self.services
         outcome: Outcome | None = None
         resource_id = detail = None
+        result = "failed"
         try:
             outcome = await form.create(services, self.request, self.meta)
+        except CreatedWithoutIdError as exc:
+            sent = masked(form.sent_body(self.request), secret_keys=self._secret_keys())
+            text = probably_created(form, self.request, exc)
+            self.answer = probably_created_view(form, self.meta, text, sent)
+            line, result = text, "unconfirmed"
+            detail = f"{type(exc).__name__}: {exc.message}"
         except ProviderError as exc:
-            failure = form.provider_failure(exc, self.inputs)
+            failure = form.provider_failure(exc, self.inputs, self.request)
             self.answer = form.kept_view(self.meta, self.state, failure, self.inputs)
-            line = (f":x: Not created. {escape(failure.sentence)} The form is still open with "
-                    f"your values; submit it again to retry.")
+            line = failure.line()
             detail = f"{type(exc).__name__}: {exc.message}"
         except Exception:
             log.exception("provisioning.unexpected_error")
@@ -601,7 +690,7 @@ class Attempt:
             line = f":x: Not created: {failure.sentence}"
             detail = "internal error"
         else:
-            line, resource_id = outcome.line(), outcome.resource_id
+            line, resource_id, result = outcome.line(), outcome.resource_id, "ok"
             try:  # before the answer: what the person sees next (a call's message) already knows it
                 await form.after_create(services, self.request, outcome, self.meta)
             except Exception:
@@ -617,9 +706,9 @@ class Attempt:
             await self.acked.wait()
             await self._update_view(self.answer)
         await services.access.record(
-            self.user, form.action, "ok" if outcome else "failed", resource_id=resource_id,
+            self.user, form.action, result, resource_id=resource_id,
             detail="; ".join(filter(None, [form.describe(self.request), detail])) or None)
-        await services.store.finish_submission(self.key, "ok" if outcome else "failed",
+        await services.store.finish_submission(self.key, "ok" if result == "ok" else "failed",
                                                json.dumps(self.answer))
         await _respond(services, self.meta, line)
 
@@ -710,6 +799,15 @@ def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) 
         services.background.spawn(_push(client, body["trigger_id"], request_view(form, sent)),
                                   name="views.push")
 
+    @app.action("form.look_up")
+    async def look_up(ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
+        """"Look for it": ask the provider whether the create that may have happened did."""
+        await ack()
+        form = form_of(body)
+        if form is not None:
+            services.background.spawn(_look_up(services, client, form, body, str(action.get("value", ""))),
+                                      name="form.look_up")
+
     @app.options("value")
     async def suggest(ack: Any, body: dict[str, Any]) -> None:
         form = form_of(body)
@@ -783,6 +881,29 @@ async def _open(services: Services, client: Any, trigger_id: str, view: dict[str
         await client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as exc:
         log.warning("views.open_failed", error=exc.response.get("error"))
+
+
+async def _look_up(services: Services, client: Any, form: Form, body: dict[str, Any], name: str) -> None:
+    view = body["view"]
+    meta, state = modal.parse_metadata(view), modal.state_by_path(view)
+    title, subject = TITLES[form.provider], f"the {form.thing} *{verbatim(name)}*"
+    try:
+        found = await form.look_up(services, name)
+    except ProviderError as exc:
+        new = form.kept_view(meta, state, Failure(
+            f"The bot could not ask {title} whether {subject} exists: {verbatim(exc.user_sentence())}",
+            headline="Maybe created.", icon=":warning:", look_up=name, maybe_created=True))
+    else:
+        if found is not None:
+            await services.access.record(body["user"]["id"], form.action, "found", resource_id=found,
+                                         detail=name)
+            new = message_view(form, meta, f":white_check_mark: *Created.* {title} has {subject} (ID "
+                                           f"{code(found)}): your submission created it. Nothing more to do.")
+        else:
+            new = form.kept_view(meta, state, Failure(
+                f"{title} has no {form.thing} named *{verbatim(name)}*: it was not created. "
+                f"Submit to try again."))
+    await _replace(client, view, new)
 
 
 async def _show_first_outcome(services: Services, key: str, view_id: str) -> None:

@@ -34,6 +34,7 @@ class ServiceGroupForm(Form):
     callback_id = "service_group"
     command = "/service-group"
     title = "New service group"
+    thing = "service group"
     provider = "cinnox"
     action = "service_group.create"
     model = ServiceGroupRequest

@@ -26,6 +26,7 @@ class SipEndpointForm(Form):
     callback_id = "sip_endpoint"
     command = "/sip-endpoint"
     title = "New SIP endpoint"
+    thing = "SIP endpoint"
     provider = "bandwidth"
     action = "sip_endpoint.create"
     model = EndpointRequest
@@ -76,6 +77,15 @@ class SipEndpointForm(Form):
     def describe(self, request: Any) -> str:
         domain_id, endpoint_request = request
         return f"{endpoint_request.name} on {domain_id}"
+
+    def name_of(self, request: Any) -> str:
+        return str(request[1].name)
+
+    def who_can_check(self, request: Any) -> str:
+        # Bandwidth's document: names are unique within the domain, so a second create of
+        # the same name is refused, never made twice.
+        return ("Submitting again is safe: endpoint names are unique in a domain, so Bandwidth "
+                "refuses the name if the first attempt created it.")
 
 
 def register(app: AsyncApp, services: Services) -> Form:

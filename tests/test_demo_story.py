@@ -23,11 +23,12 @@ async def test_the_demo_shows_each_form_a_refusal_that_keeps_the_form_and_the_ne
     # a field error, inline
     assert 'phones.0.phone: Phone number must start with "+"' in forms
     # the refusal keeps the form: the reason at the top and at the field, the values still there
-    assert "Not created. CINNOX said: invalid phone format." in forms
+    assert "Could not create the external contact Ada Lovelace. CINNOX said: invalid phone format." in forms
     assert ":warning: CINNOX: invalid phone format." in forms
     assert "Company (optional)  [ Analytical Engines ]" in forms and "⟦Try again⟧" in forms
     # a provider that is down keeps the form too, the password empty with the reason
-    assert "Bandwidth said: Internal server error." in forms
+    assert "Bandwidth answered with an error of its own (Internal server error), so the SIP endpoint " \
+        "jsmith_mobile may or may not have been created." in forms
     assert "Type it again: the bot never sends a secret back to Slack." in forms
     # results with their next steps, and the request as sent, secrets masked
     assert forms.count("⟦Create another like this⟧  ⟦Show request⟧") >= 4

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,15 +124,16 @@ async def test_a_failed_create_keeps_every_value_and_shows_the_reason(
 ) -> None:
     if failure == "refused":
         sim(stack, case).inject(case.refusal_status, body=case.refusal, path_prefix=fault_prefix(case))
-        words = case.refusal_words
+        words, headline = case.refusal_words, "Could not create the"
     else:
         sim(stack, case).inject(503 if case.provider != "bandwidth" else 500,
                                 body={"message": "upstream unavailable"}, path_prefix=fault_prefix(case))
-        words = "may or may not have been created"
+        words, headline = "may or may not have been created", "Maybe created."
     user = stack.user()
     kept = await answer_of(user, await case.open(user), case.values)
     text = view_text(kept)
-    assert "Not created" in text and words in text, text
+    assert headline in text and words in text, text
+    assert "console" not in text, "no advice a Slack user cannot follow"
     assert kept["submit"]["text"] == "Try again"
     values = shown(kept)
     for block_id, typed in case.values.items():
@@ -145,7 +147,7 @@ async def test_a_failed_create_keeps_every_value_and_shows_the_reason(
         assert at_field["type"] == "context" and words in json.dumps(at_field), at_field
     assert SECRET not in json.dumps(stack.slack.views)
     [line] = await eventually(user.responses)
-    assert "Not created" in line["text"] and "still open" in line["text"]
+    assert headline in line["text"] and "still open" in line["text"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -287,3 +289,109 @@ async def test_a_form_submitted_after_its_provider_was_unset_comes_back_with_its
         [entry] = await eventually_async(lambda: stack.services.store.recent_audit(limit=5))
         assert (entry.action, entry.outcome) == ("contact.create", "failed")
         assert entry.detail == "Ada; not configured"
+
+
+# --- what is known when the provider could not be reached, or did not answer -------------------
+
+
+def closed_port() -> str:
+    """A loopback address nothing listens on: connecting is refused, nothing is sent."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+async def test_a_refused_connection_says_nothing_was_sent_and_to_try_again(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path) as stack:
+        stack.overrides["bandwidth_base_url"] = closed_port()
+        await stack.restart_bot()
+        user = stack.user()
+        kept = await answer_of(user, await sip_endpoint_form(user),
+                               {"name": "alice", "credentials.password": SECRET})
+        text = view_text(kept)
+        assert "Could not create the SIP endpoint alice." in text
+        assert ("Could not reach Bandwidth (connection refused): nothing was sent, so nothing was created."
+                in text)
+        assert "Submit to try again" in text
+        assert "may " not in text.split("\n")[0] and "console" not in text
+        [line] = await eventually(user.responses)
+        assert "nothing was sent" in line["text"] and "submit it again to retry" in line["text"]
+
+
+async def test_a_timeout_says_it_may_exist_and_whom_to_ask(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, provider_timeout=0.5) as stack:
+        stack.cinnox.inject(200, path_prefix="/management/create_externalcontact", delay=3, after=True,
+                            body={"code": 0, "result": {"id": "late"}})
+        user = stack.user()
+        kept = await answer_of(user, await contact_form(user), {"firstName": "Ada", "lastName": "Lovelace"})
+        text = view_text(kept)
+        assert text.startswith(":warning: *Maybe created.* CINNOX did not answer in time, so the external "
+                               "contact *Ada Lovelace* may or may not have been created."), text
+        assert "ask someone who manages your CINNOX account whether it is there" in text
+        assert "Submit only once you know it was not created." in json.dumps(kept["blocks"])
+        assert "console" not in text and "nothing was sent" not in text
+        [line] = await eventually(user.responses)
+        assert "Maybe created." in line["text"] and "retry" not in line["text"]
+        assert len(stack.cinnox.calls("/management/create_externalcontact")) == 1, "never re-sent"
+
+
+@pytest.mark.parametrize("created", [True, False], ids=["it-was-created", "it-was-not"])
+async def test_a_timed_out_channel_is_looked_for_from_slack(tmp_path: Path, created: bool) -> None:
+    """Yeastar's channel list is a documented read: the kept form offers the check."""
+    async with SandboxStack(tmp_path, provider_timeout=0.5) as stack:
+        stack.yeastar.inject(200, path_prefix="/openapi/v1.0/message_channel/create", delay=1.5, after=created,
+                             body={"errcode": 0, "errmsg": "SUCCESS", "id": 99})
+        user = stack.user()
+        view = await message_channel_form(user)
+        values = {**CASES[3].values, "name": "Night SMS"}
+        kept = await answer_of(user, view, values)
+        assert ("Click *Look for it in Yeastar* to ask Yeastar whether it has one named *Night SMS*"
+                in view_text(kept))
+        if created:
+            await eventually(lambda: any(c["name"] == "Night SMS" for c in stack.yeastar.channels.values()))
+        else:
+            await asyncio.sleep(1.6)  # the stalled answer is over: nothing more can come of it
+        before = user.slack.views[view["id"]]["hash"]
+        await user.click(kept, "form.look_up", value="Night SMS", block_id="look_up",
+                         values={"account_data.auth_token": SECRET})
+        after = await eventually(
+            lambda: user.slack.views[view["id"]]["hash"] != before and user.slack.views[view["id"]])
+        text = view_text(after)
+        if created:
+            [channel_id] = [i for i, c in stack.yeastar.channels.items() if c["name"] == "Night SMS"]
+            assert f"*Created.* Yeastar has the message channel *Night SMS* (ID `{channel_id}`)" in text
+            assert "submit" not in after
+        else:
+            assert ("Yeastar has no message channel named *Night SMS*: it was not created. "
+                    "Submit to try again.") in text
+            assert after["submit"]["text"] == "Try again" and shown(after)["name"] == "Night SMS"
+        assert len(creates(stack, CASES[3])) == 1
+
+
+@pytest.mark.parametrize("provider", ["cinnox", "bandwidth"])
+async def test_a_create_accepted_without_its_new_id_is_probably_created(stack: SandboxStack,
+                                                                       provider: str) -> None:
+    """CINNOX 200 without ``id``, Bandwidth 201 without ``Location``: it exists; no second one."""
+    if provider == "cinnox":
+        stack.cinnox.inject(200, path_prefix="/management/create_externalcontact", after=True,
+                            body={"code": 0, "result": {}})
+        case, values, subject = CASES[0], {"firstName": "Ada"}, "the external contact *Ada*"
+    else:
+        stack.bandwidth.inject(201, path_prefix="/endpoints", after=True, body={})
+        case, values, subject = CASES[2], {"name": "alice", "credentials.password": SECRET}, \
+            "the SIP endpoint *alice*"
+    user = stack.user()
+    result = await answer_of(user, await case.open(user), values)
+    text = view_text(result)
+    title = "CINNOX" if provider == "cinnox" else "Bandwidth"
+    assert text.startswith(f":white_check_mark: *Probably created.* {title} accepted {subject} but did not say "
+                           f"its new ID"), text
+    assert "Do not submit it again: that would create a second one." in text
+    assert "Not created" not in text and "submit" not in result, "no invitation to a duplicate"
+    buttons = [e["action_id"] for b in result["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert buttons == ["form.show_request"]
+    [line] = await eventually(user.responses)
+    assert "Probably created." in line["text"]
+    [entry] = await eventually_async(lambda: stack.services.store.recent_audit(limit=5))
+    assert entry.outcome == "unconfirmed"

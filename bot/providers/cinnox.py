@@ -681,8 +681,8 @@ class CinnoxClient:
         if isinstance(new_id, int | float) and not isinstance(new_id, bool):
             new_id = str(new_id)
         if not isinstance(new_id, str) or not new_id:
-            raise errors.ProviderError(
-                "answered without the new ID; check the CINNOX console before trying again",
+            raise errors.CreatedWithoutIdError(
+                "accepted the request but did not say the new ID",
                 provider=PROVIDER,
                 operation=operation,
                 status=answer.status,

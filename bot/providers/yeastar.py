@@ -586,8 +586,8 @@ class YeastarClient:
         try:
             return int(channel_id)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise errors.ProviderError(
-                "created the channel but did not say its ID; find it in the PBX's Message Channels",
+            raise errors.CreatedWithoutIdError(
+                "accepted the channel but did not say its ID",
                 provider=PROVIDER, operation="create_message_channel", status=answer.status,
             ) from None
 

@@ -754,7 +754,7 @@ async def test_the_token_appears_in_no_error_and_no_log_line(
     assert [type(e) for e in caught] == [
         errors.ValidationError,
         errors.UnavailableError,
-        errors.UnavailableError,
+        errors.TimedOutError,
         errors.AuthError,
     ]
     assert "[redacted]" in caught[0].message
