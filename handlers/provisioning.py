@@ -566,9 +566,16 @@ def register_form(app: AsyncApp, services: Services, form: Form) -> None:
             kinds = {inp.path: inp.kind for inp in inputs}
             labels = {inp.path: inp.label for inp in inputs}
             errors: dict[str, str] = {}
-            for path, sentence in field_errors(model, exc).items():
+
+            def label(path: str) -> str | None:
+                """The label of the input that shows ``path`` (or the first part of it)."""
                 block_id = built.block_id(path, known, form.revealed_by)
-                errors.setdefault(block_id, _line_named(path, block_id, kinds, sentence))
+                return labels.get(block_id) if block_id == path or block_id.startswith(path + ".") else None
+
+            for path, sentence in field_errors(model, exc, label).items():
+                block_id = built.block_id(path, known, form.revealed_by)
+                if block_id == path or block_id not in errors:  # a field's own error before one placed on it
+                    errors[block_id] = _line_named(path, block_id, kinds, sentence)
             await ack(response_action="errors", errors=errors)
             services.background.spawn(
                 services.access.record(user, form.action, "invalid", detail=", ".join(

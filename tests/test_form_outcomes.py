@@ -395,3 +395,32 @@ async def test_a_create_accepted_without_its_new_id_is_probably_created(stack: S
     assert "Probably created." in line["text"]
     [entry] = await eventually_async(lambda: stack.services.store.recent_audit(limit=5))
     assert entry.outcome == "unconfirmed"
+
+
+# --- error sentences ----------------------------------------------------------------------------
+
+
+async def test_a_form_error_names_the_field_by_its_label_in_a_sentence(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["PHONE", "STAFF"]})
+    reply = await user.submit(view, {"types": ["PHONE", "STAFF"]})
+    assert reply.json["errors"] == {
+        "displayName": "Enter the service group name.",
+        "supportLanguages": "Choose at least one supported language.",
+        "supportLocations": "Choose at least one supported location.",
+    }
+    reply = await user.submit(view, {"displayName": "Sales", "supportLanguages": ["en"],
+                                     "supportLocations": ["HK"], "types": ["PHONE", "STAFF"]})
+    assert reply.json["errors"] == {"phoneTargets": "Phone numbers needs at least one number.",
+                                    "staffTargets": "Staff needs at least one person."}
+
+    view = await open_modal(user, "/message-channel", "whatsapp")
+    reply = await user.submit(view, {"dids.0.did_number": "+85294667788"})
+    errors = reply.json["errors"]
+    assert errors["name"] == "Enter the channel name."
+    assert errors["webhook_url_type"] == "Choose the webhook URL domain."
+    assert errors["account_data.access_token"] == "Enter the access token."
+    assert errors["dids.0.destination_type"] == "Choose the destination type."
+    for sentence in errors.values():
+        assert "is required" not in sentence and "account_data" not in sentence.lower(), sentence

@@ -86,11 +86,11 @@ async def test_a_name_that_looks_like_a_mention_is_shown_not_sent_as_one(stack: 
     ("values", "block_id", "words"),
     [
         ({"displayName": "x" * 41}, "displayName", "40"),
-        ({"displayName": ""}, "displayName", "required"),
+        ({"displayName": ""}, "displayName", "Enter the service group name."),
         ({"types": []}, "types", ""),
-        ({"types": ["PHONE"], "phoneTargets": ""}, "phoneTargets", "PHONE"),
+        ({"types": ["PHONE"], "phoneTargets": ""}, "phoneTargets", "Phone numbers needs at least one number."),
         ({"types": ["PHONE"], "phoneTargets": "+85294667788\n12345"}, "phoneTargets", "+"),
-        ({"types": ["STAFF"]}, "staffTargets", "STAFF"),
+        ({"types": ["STAFF"]}, "staffTargets", "Staff needs at least one person."),
         ({"supportLanguages": []}, "supportLanguages", ""),
         ({"supportLanguages": ["*", "en"]}, "supportLanguages", "*"),
     ],
@@ -116,7 +116,7 @@ async def test_submitting_before_the_targets_appear_points_at_the_types_choice(s
     reply = await user.submit(view, {"displayName": "Sales", "supportLanguages": ["en"],
                                      "supportLocations": ["HK"], "types": ["PHONE"]})
     errors = reply.json["errors"]
-    assert "PHONE" in errors["types"] and "displayName" not in errors
+    assert "Phone numbers" in errors["types"] and "displayName" not in errors
     assert destination_posts(stack) == []
 
 

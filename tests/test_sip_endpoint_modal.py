@@ -55,7 +55,7 @@ async def test_a_valid_endpoint_is_created_and_its_sip_uri_shown(stack: SandboxS
     ("values", "block_id", "words"),
     [
         ({"name": "bad name with spaces"}, "name", "name"),
-        ({"name": ""}, "name", "required"),
+        ({"name": ""}, "name", "Enter the endpoint name."),
         ({"credentials.password": "abc12"}, "credentials.password", "6"),
         ({"credentials.password": "pässwörd✓"}, "credentials.password", "Latin"),
     ],

@@ -11,7 +11,8 @@ name, e.g. ``ValueError("must be in E.164 format, e.g. +85294667788")``.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+import typing
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 import pycountry
@@ -165,17 +166,24 @@ def _inner_model(annotation: Any) -> Any:
     return None
 
 
-def sentence(model: type[BaseModel], error: Any) -> str:
+def sentence(model: type[BaseModel], error: Any, title: str | None = None, *, on_form: bool = False) -> str:
+    """One sentence naming the field by its label (``title``: the form's, when it has one).
+    ``on_form``: a missing value is said as what to do there ("Choose at least one supported
+    language.") rather than as a fact about the request ("Supported languages is required.")."""
     loc = tuple(error["loc"])
-    title = field_title(model, loc) if loc else "This form"
+    title = title or (field_title(model, loc) if loc else "This form")
     kind = error["type"]
     if kind == "missing" and loc:
         # A missing object names what to type: "Enter the SIP password.", not "Credentials is required."
         child = _first_required_child(model, loc)
         if child:
             return f"Enter the {_lower_first(child)}."
+        if on_form:
+            return _what_to_give(model, loc, title)
     if kind == "value_error":
         detail = str(error.get("ctx", {}).get("error", error["msg"]))
+        if detail == "is required" and loc and on_form:
+            return _what_to_give(model, loc, title)
     elif kind in _TEMPLATES:
         ctx = {k: _show(v) for k, v in (error.get("ctx") or {}).items()}
         try:
@@ -205,6 +213,48 @@ def _first_required_child(model: type[BaseModel], loc: tuple[int | str, ...]) ->
     return next((info.title or name for name, info in current.model_fields.items() if info.is_required()), None)
 
 
+def _what_to_give(model: type[BaseModel], loc: tuple[int | str, ...], title: str) -> str:
+    """A missing value as what to do: "Enter the service group name.", "Choose the destination
+    type.", "Choose at least one supported language." (never "Supported languages is required.")."""
+    info = _info_at(model, loc)
+    inner, is_list, picked = getattr(info, "annotation", None), False, False
+    while (args := typing.get_args(inner)) and typing.get_origin(inner) is not Literal:
+        is_list = is_list or typing.get_origin(inner) is list
+        # A code checked against a list (language, country, location) is chosen from it.
+        picked = picked or any(getattr(getattr(m, "func", None), "__name__", "").endswith("_code")
+                               for m in getattr(inner, "__metadata__", ()))
+        inner = next((a for a in args if a is not type(None)), args[0])
+    verb = "Choose" if picked or typing.get_origin(inner) is Literal else "Enter"
+    if is_list:
+        return f"{verb} at least one {_lower_first(_singular(title))}."
+    return f"{verb} the {_lower_first(title)}."
+
+
+def _info_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> FieldInfo | None:
+    current: Any = model
+    info: FieldInfo | None = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return info
+        info = _field_by_alias(current, part)
+        if info is None:
+            return None
+        current = _inner_model(info.annotation)
+    return info
+
+
+def _singular(title: str) -> str:
+    """"Supported languages" → "Supported language", "Addresses" → "Address"."""
+    head, _, last = title.rpartition(" ")
+    if last.endswith("sses"):
+        last = last[:-2]
+    elif last.endswith("s") and not last.endswith("ss"):
+        last = last[:-1]
+    return f"{head} {last}" if head else last
+
+
 def _lower_first(title: str) -> str:
     """"SIP password" stays, "Endpoint name" → "endpoint name"."""
     first = title.split(" ", 1)[0]
@@ -215,12 +265,15 @@ def _show(value: Any) -> str:
     return str(value).replace("'", "")
 
 
-def field_errors(model: type[BaseModel], exc: ValidationError) -> dict[str, str]:
-    """``{dotted API path: sentence}``; the first error per path wins."""
+def field_errors(model: type[BaseModel], exc: ValidationError,
+                 label: typing.Callable[[str], str | None] | None = None) -> dict[str, str]:
+    """``{dotted API path: sentence}``; the first error per path wins. ``label``: given for a
+    form, the label of the input showing a path (None: the model's title); missing values
+    are then said as what to do in the form."""
     out: dict[str, str] = {}
     for error in exc.errors(include_url=False):
         path = dotted(tuple(error["loc"])) or "__root__"
-        out.setdefault(path, sentence(model, error))
+        out.setdefault(path, sentence(model, error, label(path) if label else None, on_form=label is not None))
     return out
 
 
