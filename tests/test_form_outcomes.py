@@ -424,3 +424,15 @@ async def test_a_form_error_names_the_field_by_its_label_in_a_sentence(stack: Sa
     assert errors["dids.0.destination_type"] == "Choose the destination type."
     for sentence in errors.values():
         assert "is required" not in sentence and "account_data" not in sentence.lower(), sentence
+
+
+async def test_the_route_form_without_known_services_requires_the_id_and_says_where_to_find_it(
+        stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/call-events", "route")
+    assert "service" not in block_ids(view), "no service known yet: nothing to pick"
+    service_id = block(view, "service_id")
+    assert service_id["optional"] is False and service_id["label"]["text"] == "Service ID"
+    assert "call message shows it" in service_id["hint"]["text"]
+    reply = await user.submit(view, {"channel": "C0CALLS"})
+    assert reply.json["errors"] == {"service_id": "Enter the service ID."}
