@@ -427,10 +427,16 @@ def masked(value: Any, key: str = "", secret_keys: frozenset[str] = frozenset())
 
 
 def progress_view(form: Form, meta: dict[str, Any]) -> dict[str, Any]:
+    if meta.get("response_url"):  # a command's or a call button's response_url reaches that channel
+        where = ("the call's channel" if meta.get("call")
+                 else f"the channel where you typed `{form.command}`")
+        after = f"You can close this window: the result will also be posted to you in {where}."
+    else:  # opened from App Home (or a call's button): no channel to post the result to
+        after = ("The result replaces this message. If you close the window, it is under "
+                 "*Your recent actions* in this app's Home.")
     return modal.modal(form.callback_id, form.title, [
         modal.section(f":hourglass_flowing_sand: Creating… {TITLES[form.provider]} is taking a moment. "
-                      f"You can close this window: the result will also be posted to you in "
-                      f"the channel where you typed `{form.command}`."),
+                      f"{after}"),
     ], submit=None, metadata=_slim(meta), close="Close")
 
 

@@ -436,3 +436,21 @@ async def test_the_route_form_without_known_services_requires_the_id_and_says_wh
     assert "call message shows it" in service_id["hint"]["text"]
     reply = await user.submit(view, {"channel": "C0CALLS"})
     assert reply.json["errors"] == {"service_id": "Enter the service ID."}
+
+
+async def test_a_form_opened_from_app_home_promises_no_message_it_cannot_post(stack: SandboxStack) -> None:
+    """From App Home there is no command, so no response_url: the result is in the window and the Home."""
+    user = stack.user()
+    await user.open_home()
+    home = await eventually(lambda: stack.slack.home_views.get(user.user_id))
+    [(block_id, button)] = [(b["block_id"], e) for b in home["blocks"] if b["type"] == "actions"
+                            for e in b["elements"] if e.get("value") == "contact"]
+    opened = len(stack.slack.views)
+    await user.click(home, button["action_id"], value="contact", block_id=block_id)
+    view = await eventually(lambda: len(stack.slack.views) > opened and user.last_view())
+    stack.cinnox.path_latency["/v1/api/apps/"] = 2.5
+    reply = await user.submit(view, {"firstName": "Ada"})
+    waiting = view_text(reply.json["view"])
+    assert "Creating" in waiting and "channel where you typed" not in waiting
+    assert "under *Your recent actions* in this app's Home" in waiting
+    await eventually(lambda: "created" in view_text(user.slack.views[view["id"]]))
