@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 from slack_bolt.async_app import AsyncApp
 
-from bot.mrkdwn import escape
+from bot.mrkdwn import verbatim
 from bot.providers.yeastar import (
     CHANNEL_MODELS,
     PROVIDER_TITLES,
@@ -172,7 +172,7 @@ class MessageChannelForm(Form):
             details.append(("Routing", ", ".join(f"{d.did_number} → {d.destination_type}"
                                                  f"{' ' + d.destination_id if d.destination_id else ''}"
                                                  for d in request.dids)))
-        headline = f"{KINDS[kind]} channel *{escape(request.name)}* created on Yeastar."
+        headline = f"{KINDS[kind]} channel *{verbatim(request.name)}* created on Yeastar."
         return Outcome(str(new_id), headline, details)
 
     def describe(self, request: Any) -> str:

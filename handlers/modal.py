@@ -355,8 +355,7 @@ def _valueless_block(inp: Input) -> dict[str, Any]:
     if inp.kind in ("text", "multiline", "secret", "lines"):
         element["type"] = "plain_text_input"
         element["multiline"] = inp.kind in ("multiline", "lines")
-        if inp.max_length:
-            element["max_length"] = min(inp.max_length, 3000)
+        element["max_length"] = min(inp.max_length or provider_fields.input_max_length(inp.path), 3000)
         if inp.placeholder or inp.kind == "lines":
             element["placeholder"] = plain(inp.placeholder or "One per line")
     elif inp.kind == "select":

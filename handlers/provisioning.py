@@ -70,14 +70,36 @@ class Outcome:
     details: list[tuple[str, str]] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)
 
-    def mrkdwn(self) -> str:
+    def mrkdwn(self, limit: int = 3000) -> str:
+        """The headline and the details, within ``limit`` characters (a section's): a long list
+        is cut between its items, never inside one, and the cut is said."""
         lines = [f":white_check_mark: {self.headline}"]
-        lines += [f"• *{label}:* {code(value)}" for label, value in self.details]
+        room = limit - len(lines[0]) - sum(len(f"\n• *{label}:* ") + 2 for label, _ in self.details)
+        fair = room // max(len(self.details), 1)  # a share each, what short values leave to long ones
+        spare = room - sum(min(len(code(value)), fair) for _, value in self.details)
+        for label, value in self.details:
+            shown = _within(value, fair + spare)
+            spare -= max(0, len(shown) - fair)
+            lines.append(f"• *{label}:* {shown}")
         return "\n".join(lines)
 
     def line(self) -> str:
         """The outcome in one line (the response_url message)."""
         return f":white_check_mark: {self.headline.rstrip('.')} (ID {code(self.resource_id)})."
+
+
+def _within(value: str, room: int) -> str:
+    """``value`` as code in at most ``room`` characters: whole items of a comma-separated list
+    and "… and N more (see Show request)" when they do not all fit."""
+    if len(code(value)) <= room:
+        return code(value)
+    items = value.split(", ")
+    for keep in range(len(items) - 1, -1, -1):
+        more = f" … and {len(items) - keep} more (see *Show request*)"
+        shown = (code(", ".join(items[:keep])) if keep else "") + more
+        if len(shown) <= room:
+            return shown.lstrip()
+    return "(too long to show here; see *Show request*)"
 
 
 @dataclass
@@ -484,8 +506,12 @@ def request_view(form: Form, sent: dict[str, Any] | None) -> dict[str, Any]:
         blocks = [modal.section(text)]
     else:
         body = json.dumps(sent, indent=2, ensure_ascii=False)
+        shown, cut = body, ""
+        if len(body) > 2900:  # one section holds 3,000 characters: cut between lines, and say so
+            shown = body[:2900].rpartition("\n")[0]
+            cut = f"\n_The rest ({len(body) - len(shown):,} more characters) does not fit in this window._"
         blocks = [modal.section(f"The JSON body sent to {TITLES[form.provider]} (secrets masked):"),
-                  modal.section(f"```{body[:2900]}```")]
+                  modal.section(f"```{shown.replace('```', 'ˋˋˋ')}```{cut}")]
     return modal.modal("show_request", "Request sent", blocks, submit=None, close="Back")
 
 

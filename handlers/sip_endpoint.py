@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.mrkdwn import escape
+from bot.mrkdwn import verbatim
 from bot.providers.bandwidth import EndpointRequest
 from bot.providers.fields import located
 from bot.services import Services
@@ -67,7 +67,7 @@ class SipEndpointForm(Form):
             details += [("Realm", endpoint.credentials.realm or "—"),
                         ("SIP username", endpoint.credentials.username or endpoint.name)]
         details.append(("Domain", domain_id))
-        return Outcome(endpoint.id, f"SIP endpoint *{escape(endpoint.name)}* created on Bandwidth.", details)
+        return Outcome(endpoint.id, f"SIP endpoint *{verbatim(endpoint.name)}* created on Bandwidth.", details)
 
     def sent_body(self, request: Any) -> dict[str, Any]:
         _domain_id, endpoint_request = request

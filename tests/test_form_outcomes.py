@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -454,3 +455,53 @@ async def test_a_form_opened_from_app_home_promises_no_message_it_cannot_post(st
     assert "Creating" in waiting and "channel where you typed" not in waiting
     assert "under *Your recent actions* in this app's Home" in waiting
     await eventually(lambda: "created" in view_text(user.slack.views[view["id"]]))
+
+
+# --- lengths and escaping -------------------------------------------------------------------------
+
+
+async def test_every_text_input_has_a_length_limit(stack: SandboxStack) -> None:
+    """The document's limit where it gives one, a sensible one where it is silent."""
+    user = stack.user()
+    contact = await contact_form(user)
+    contact = await add_row(user, contact, "customField")
+    views = [contact, await service_group_form(user), await sip_endpoint_form(user),
+             await message_channel_form(user), await open_modal(user, "/message-channel", "whatsapp")]
+    limits: dict[str, int] = {}
+    for view in views:
+        for b in view["blocks"]:
+            if b["type"] == "input" and b["element"]["type"] == "plain_text_input":
+                assert "max_length" in b["element"], f"{view['callback_id']}: {b['block_id']} has no limit"
+                limits[f"{view['callback_id']}:{b['block_id']}"] = b["element"]["max_length"]
+    assert limits["service_group:displayName"] == 40 and limits["message_channel:name"] == 127  # documented
+    assert limits["message_channel:phone_number_id"] == 31
+    assert limits["message_channel:business_account_id"] == 500
+    assert limits["contact:customField.0.value"] == 500
+    assert limits["contact:firstName"] == 100 and limits["contact:company"] == 200  # sensible
+    assert limits["sip_endpoint:name"] == 64
+
+
+async def test_what_a_person_typed_is_shown_as_typed_never_as_formatting(stack: SandboxStack) -> None:
+    from bot.mrkdwn import verbatim
+
+    user = stack.user()
+    typed = "*VIP* _ada_ ~x~ `y`"
+    result = await answer_of(user, await contact_form(user), {"firstName": typed})
+    headline = result["blocks"][0]["text"]["text"].split("\n")[0]
+    assert headline == f":white_check_mark: External contact *{verbatim(typed)}* created in CINNOX."
+    name = headline.removeprefix(":white_check_mark: External contact *").removesuffix("* created in CINNOX.")
+    assert not set("*_~`") & set(re.sub(r"<!date\^00000000\^\{_\}\|.>", "", name)), "no bare mark"
+
+
+async def test_a_long_result_is_cut_between_items_and_says_so(stack: SandboxStack) -> None:
+    numbers = [f"+8529466{n:04d}" for n in range(260)]
+    user = stack.user()
+    result = await answer_of(user, await service_group_form(user), {
+        "displayName": "Many", "supportLanguages": ["en"], "supportLocations": ["HK"], "types": ["PHONE"],
+        "phoneTargets": "\n".join(numbers)})
+    text = result["blocks"][0]["text"]["text"]
+    assert len(text) <= 3000 and "created in CINNOX" in text
+    shown = re.findall(r"\+\d+", text.split("Phone numbers:")[1])
+    assert shown == numbers[:len(shown)] and 0 < len(shown) < len(numbers), "whole numbers only, in order"
+    assert f"… and {len(numbers) - len(shown)} more (see *Show request*)" in text
+    assert re.search(r"ID:\* `[0-9a-f]+`", text), "the ID is whole"

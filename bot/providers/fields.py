@@ -89,6 +89,37 @@ OPTION_WORDS: dict[str, str] = {
 }
 
 
+# --- how long a typed value may be -------------------------------------------------------
+
+#: The longest value a form's text input takes, by the input's path (row indexes as ``N``),
+#: where the model's own rules set none. A model's ``max_length`` (the document's limit)
+#: always wins; these are the document's words where it gives a limit in prose only, and a
+#: sensible bound where it is silent (room for any real value, none for a pasted page).
+INPUT_MAX_LENGTH: dict[str, int] = {
+    # documented
+    "customField.N.value": 500,  # CINNOX: text and URL custom fields, at most 500
+    "business_account_id": 500,  # Yeastar: WhatsApp business account ID, at most 500
+    # the documents are silent
+    "firstName": 100, "lastName": 100, "company": 200, "jobTitle": 100, "team": 100, "group": 100,
+    "phones.N.phone": 32, "addresses.N.street": 200, "addresses.N.city": 100, "addresses.N.state": 100,
+    "addresses.N.zipcode": 20, "customField.N.name": 100,
+    "name": 64,  # a Bandwidth SIP endpoint (a message channel's is documented: 127)
+    "description": 255, "applicationId": 64,
+    "accompanying_msg": 500, "dids.N.did_number": 32, "dids.N.destination_id": 64,
+    "dids.N.members": 3000, "phoneTargets": 3000, "trunkTargets": 3000,
+}
+#: Any other text input: Slack's own ceiling for a plain-text input.
+DEFAULT_MAX_LENGTH = 3000
+
+
+def input_max_length(path: str) -> int:
+    """The limit for the text input at ``path`` when its model sets none."""
+    generic = ".".join("N" if part.isdigit() else part for part in path.split("."))
+    if generic.startswith("account_data."):
+        return 1000  # a provider credential or URL (the document is silent)
+    return INPUT_MAX_LENGTH.get(generic, DEFAULT_MAX_LENGTH)
+
+
 def option_words(value: str) -> str:
     """The label shown for an option whose API value is ``value``."""
     return OPTION_WORDS.get(value, value)
