@@ -505,3 +505,17 @@ async def test_a_long_result_is_cut_between_items_and_says_so(stack: SandboxStac
     assert shown == numbers[:len(shown)] and 0 < len(shown) < len(numbers), "whole numbers only, in order"
     assert f"… and {len(numbers) - len(shown)} more (see *Show request*)" in text
     assert re.search(r"ID:\* `[0-9a-f]+`", text), "the ID is whole"
+
+
+async def test_recent_actions_name_what_was_created_first(stack: SandboxStack) -> None:
+    user = stack.user()
+    await answer_of(user, await contact_form(user), {"firstName": "Ada", "lastName": "Lovelace"})
+    stack.cinnox.inject(400, body={"code": 6451000, "message": "invalid phone format"},
+                        path_prefix="/management/create_externalcontact")
+    await answer_of(user, await contact_form(user), {"firstName": "Grace", "phones.0.phone": "+85294667788"})
+    [new_id] = [e.resource_id for e in await stack.services.store.recent_audit() if e.resource_id]
+    await user.open_home()
+    text = await eventually(lambda: (t := json.dumps(stack.slack.home_views.get(user.user_id) or {}))
+                            and "Grace" in t and t)
+    assert f"Created the CINNOX contact *Ada Lovelace* (ID `{new_id}`)" in text
+    assert "Could not create the CINNOX contact *Grace*: invalid phone format" in text
