@@ -37,7 +37,13 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.config import REQUIRED
 from bot.mrkdwn import code, escape, verbatim
-from bot.providers.errors import CreatedWithoutIdError, ProviderError, UnavailableError
+from bot.providers.errors import (
+    AuthError,
+    CreatedWithoutIdError,
+    ProviderError,
+    TimedOutError,
+    UnavailableError,
+)
 from bot.providers.fields import field_errors, humanize
 from bot.services import Services
 from handlers import modal
@@ -587,6 +593,10 @@ def register_form(app: AsyncApp, services: Services, form: Form) -> None:
         user = body["user"]["id"]
         meta = _slim(modal.parse_metadata(view))
         state = modal.state_by_path(view)
+        notices = _notices_chosen(state)
+        if notices:
+            await ack(response_action="errors", errors=notices)
+            return None
         inputs = form.inputs(meta, state)
         built = modal.request_body(_untouched_rows_out(state, inputs, form.rows), modal.Layout.of(inputs),
                                    form.convert)
@@ -858,7 +868,31 @@ def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) 
                     form.options(services, body.get("block_id", ""), body.get("value", "")), SUGGEST_WITHIN)
             except (TimeoutError, ProviderError) as exc:
                 log.warning("modal.options_unavailable", error=type(exc).__name__)
+                # Slack's list shows options only: the reason is one, never a valid choice.
+                options = [(NOTICE, picker_notice(TITLES[form.provider], exc))]
         await ack(options=[modal.option_json(v, label) for v, label in options])
+
+
+#: The value of the option that says why a picker has no options (it is refused if chosen).
+NOTICE = "!notice"
+
+
+def picker_notice(title: str, exc: BaseException) -> str:
+    """Why a picker is empty, in an option's 75 characters: the provider's own words."""
+    if isinstance(exc, TimeoutError | TimedOutError):  # Slack's 3 s, or the provider's own timeout
+        return f"⚠ {title} did not answer in time: type again to retry"
+    if isinstance(exc, AuthError):
+        return f"⚠ {title} refused the bot's credentials: tell whoever runs it"
+    words = exc.message.strip().rstrip(".") if isinstance(exc, ProviderError) else "no answer"
+    text = f"⚠ {title}: {words}"
+    return text if len(text) <= 75 else text[:74] + "…"
+
+
+def _notices_chosen(state: dict[str, Any]) -> dict[str, str]:
+    """Pickers whose chosen option is a notice: an inline error each, nothing sent."""
+    return {block_id: "That was a notice, not a choice: the list could not be loaded. Choose again."
+            for block_id, value in state.items()
+            if value == NOTICE or (isinstance(value, list) and NOTICE in value)}
 
 
 MAX_ROWS = 10

@@ -519,3 +519,25 @@ async def test_recent_actions_name_what_was_created_first(stack: SandboxStack) -
                             and "Grace" in t and t)
     assert f"Created the CINNOX contact *Ada Lovelace* (ID `{new_id}`)" in text
     assert "Could not create the CINNOX contact *Grace*: invalid phone format" in text
+
+
+# --- pickers ------------------------------------------------------------------------------------
+
+
+async def test_a_picker_that_fails_says_why_and_its_notice_is_no_choice(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await sip_endpoint_form(user)
+    stack.bandwidth.inject(401, path_prefix="/domains", count=5)
+    reply = await user.suggest(view, "domainId", "")
+    [notice] = reply.json["options"]
+    assert notice["text"]["text"] == "⚠ Bandwidth refused the bot's credentials: tell whoever runs it"
+    stack.bandwidth.clear_faults()
+    stack.bandwidth.inject(400, path_prefix="/domains", count=5,
+                           body={"category": "bad-request", "code": "invalid-size",
+                                 "message": "size is too big"})
+    [notice] = (await user.suggest(view, "domainId", "")).json["options"]
+    assert notice["text"]["text"] == "⚠ Bandwidth: size is too big"
+    reply = await user.submit(view, {"domainId": notice["value"], "name": "alice",
+                                     "credentials.password": SECRET})
+    assert "notice, not a choice" in reply.json["errors"]["domainId"]
+    assert creates(stack, CASES[2]) == []

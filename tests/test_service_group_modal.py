@@ -120,13 +120,15 @@ async def test_submitting_before_the_targets_appear_points_at_the_types_choice(s
     assert destination_posts(stack) == []
 
 
-async def test_a_staff_list_slower_than_slacks_three_seconds_answers_empty_options(stack: SandboxStack) -> None:
+async def test_a_staff_list_slower_than_slacks_three_seconds_answers_why(stack: SandboxStack) -> None:
     user = stack.user()
     view = await open_modal(user, "/service-group")
     view = await changed(user, view, "types", {"types": ["STAFF"]})
     stack.cinnox.path_latency["/v1/api/apps/sandbox-app/contacts"] = 5.0
     reply = await user.suggest(view, "staffTargets", "")  # CINNOX would answer after 5 s: too late
-    assert reply.status == 200 and reply.json["options"] == []
+    assert reply.status == 200
+    assert [o["text"]["text"] for o in reply.json["options"]] == [
+        "⚠ CINNOX did not answer in time: type again to retry"]
 
 
 async def test_staff_picker_leaves_out_suspended_staff_and_marks_the_not_activated(stack: SandboxStack) -> None:
