@@ -64,6 +64,7 @@ class MessageChannelForm(Form):
     action = "message_channel.create"
     model = CHANNEL_MODELS["sms"]
     rows = {"dids": "Add another DID"}
+    removable = {"dids": "DID"}
     revealed_by = {"account_data": "channel"}
     subcommands = ("", *KINDS)
     unique = ("name",)
@@ -139,8 +140,8 @@ class MessageChannelForm(Form):
                 out.append(replace(inp, hint=DID_HINTS.get(name, inp.hint), placeholder=placeholder))
             if not has_members:
                 continue
-            suffix = f" (DID {index + 1})" if count > 1 else ""
-            out.append(Input(f"dids.{index}.members", f"Members{suffix}", "multiline", optional=True,
+            out.append(Input(f"dids.{index}.members", modal.row_label("Members", "DID number", index, count),
+                             "multiline", optional=True,
                              hint="Who may start sessions: one per line, extension, ext_group or "
                                   "organization, then its internal ID in the PBX (not the extension number).",
                              placeholder="extension <its ID in the PBX>"))

@@ -240,7 +240,8 @@ class Form:
                        model: type[BaseModel]) -> list[int | dict[str, Any]]:
         """Offer "add another" only while one more row fits: Slack refuses a modal of more
         than 100 blocks, and a cut form would silently lose its last fields."""
-        room = MAX_BLOCKS - before - len(blocks) - RESERVED_BLOCKS
+        # each list may get a note where its "Add" was
+        room = MAX_BLOCKS - before - len(blocks) - RESERVED_BLOCKS - len(self.rows)
         kept: list[int | dict[str, Any]] = []
         for block in blocks:
             if isinstance(block, int):
@@ -249,10 +250,18 @@ class Form:
             list_field = block.get("block_id", "").removeprefix("add.") if block["type"] == "actions" else ""
             if list_field in self.rows:
                 row_size = _row_width(model, list_field) + (1 if list_field in self.removable else 0)
-                if row_size > room or self.row_count(meta, list_field) >= MAX_ROWS:
+                full = self.row_count(meta, list_field) >= MAX_ROWS
+                if row_size > room or full:
+                    # The "Add" button goes: say why, where it was.
+                    noun = self.removable.get(list_field, "row")
+                    plural = noun + ("es" if noun.endswith("s") else "s")
+                    why = (f"That is the most this form takes: {MAX_ROWS} {plural}." if full else
+                           f"No room for another {noun}: Slack limits a form's length.")
                     block = {**block, "elements": [e for e in block["elements"] if e["action_id"] != "add_row"]}
-                    if not block["elements"]:
-                        continue
+                    if block["elements"]:
+                        kept.append(block)
+                    kept.append(modal.context(why))
+                    continue
             kept.append(block)
         return kept
 

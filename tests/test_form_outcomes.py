@@ -541,3 +541,47 @@ async def test_a_picker_that_fails_says_why_and_its_notice_is_no_choice(stack: S
                                      "credentials.password": SECRET})
     assert "notice, not a choice" in reply.json["errors"]["domainId"]
     assert creates(stack, CASES[2]) == []
+
+
+# --- wording of the forms -----------------------------------------------------------------------
+
+
+async def test_the_kept_form_mentions_secrets_only_when_it_has_them(stack: SandboxStack) -> None:
+    notes = {}
+    for case in (CASES[0], CASES[2]):
+        sim(stack, case).inject(case.refusal_status, body=case.refusal, path_prefix=fault_prefix(case))
+        user = stack.user()
+        kept = await answer_of(user, await case.open(user), case.values)
+        [note] = [b["elements"][0]["text"] for b in kept["blocks"][:3] if b["type"] == "context"]
+        notes[case.name] = note
+    assert notes["contact"] == "Everything you typed is still here. Submit to try again."
+    assert "passwords and secrets excepted: type them again" in notes["sip_endpoint"]
+
+
+async def test_rows_are_labelled_once_each_can_be_removed_and_a_full_list_says_so(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await add_row(user, await message_channel_form(user), "dids")
+    labels = {b["block_id"]: b["label"]["text"] for b in view["blocks"] if b["type"] == "input"}
+    assert (labels["dids.1.did_number"], labels["dids.1.destination_type"], labels["dids.1.members"]) == (
+        "DID number 2", "Destination type (DID number 2)", "Members (DID number 2)")
+    removes = [e["text"]["text"] for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]
+               if e["action_id"] == "remove_row"]
+    assert removes == ["Remove DID 1", "Remove DID 2"]
+
+    view = await contact_form(user)
+    for _ in range(9):
+        view = await add_row(user, view, "phones")
+    [after_phones] = [view["blocks"][i + 1] for i, b in enumerate(view["blocks"])
+                      if b.get("block_id") == "add.phones"]
+    assert "add_row" not in json.dumps(block(view, "add.phones"))
+    assert after_phones == {"type": "context", "elements": [
+        {"type": "mrkdwn", "text": "That is the most this form takes: 10 phones."}]}
+
+
+async def test_a_search_puts_exact_and_prefix_matches_first(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await service_group_form(user)
+    options = (await user.suggest(view, "supportLocations", "califor")).json["options"]
+    assert options[0]["value"] == "US-CA", [o["text"]["text"] for o in options]
+    options = (await user.suggest(view, "supportLanguages", "eng")).json["options"]
+    assert options[0]["value"] == "en"
