@@ -137,6 +137,8 @@ class Form:
     title: ClassVar[str]
     #: what one creates, as a sentence names it: "external contact", "SIP endpoint"
     thing: ClassVar[str]
+    #: the provider refuses a second one of the same name (documented): submitting again is safe
+    duplicates_refused: ClassVar[bool] = False
     provider: ClassVar[str]  # cinnox | bandwidth | yeastar
     action: ClassVar[str]  # audit action, e.g. "contact.create"
     model: ClassVar[type[BaseModel]]
@@ -295,7 +297,7 @@ class Form:
         typed = ("Everything you typed is still here (passwords and secrets excepted: type them again)."
                  if secrets else "Everything you typed is still here.")
         then = ("Submit only once you know it was not created." if failure.maybe_created
-                else "Submit to try again.")
+                and not self.duplicates_refused else "Submit to try again.")
         top = [modal.section(f"{failure.icon} *{failure.headline}* {failure.sentence}")]
         if failure.look_up:
             top.append(modal.actions("look_up", modal.button(

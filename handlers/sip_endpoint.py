@@ -27,6 +27,7 @@ class SipEndpointForm(Form):
     command = "/sip-endpoint"
     title = "New SIP endpoint"
     thing = "SIP endpoint"
+    duplicates_refused = True  # "Names must be unique within the domain" (Bandwidth's document)
     provider = "bandwidth"
     action = "sip_endpoint.create"
     model = EndpointRequest
@@ -82,8 +83,6 @@ class SipEndpointForm(Form):
         return str(request[1].name)
 
     def who_can_check(self, request: Any) -> str:
-        # Bandwidth's document: names are unique within the domain, so a second create of
-        # the same name is refused, never made twice.
         return ("Submitting again is safe: endpoint names are unique in a domain, so Bandwidth "
                 "refuses the name if the first attempt created it.")
 
