@@ -229,16 +229,8 @@ def sentence(model: type[BaseModel], error: Any, title: str | None = None, *, on
 
 def _first_required_child(model: type[BaseModel], loc: tuple[int | str, ...]) -> str | None:
     """The title of the first required field of the object missing at ``loc``, if it is one."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return None
-        info = _field_by_alias(current, part)
-        if info is None:
-            return None
-        current = _inner_model(info.annotation)
+    info = _info_at(model, loc)
+    current = _inner_model(info.annotation) if info is not None else None
     if not (isinstance(current, type) and issubclass(current, BaseModel)):
         return None
     return next((info.title or name for name, info in current.model_fields.items() if info.is_required()), None)
