@@ -41,7 +41,7 @@ async def test_the_demo_shows_each_form_a_refusal_that_keeps_the_form_and_the_ne
     # words, not API values or commands
     assert "Phone numbers" in forms and "PHONE" not in forms.replace("PHONES", "")
     assert "python -m bot" not in forms
-    assert "Your Slack user ID is U0VISITOR" in forms
+    assert "visitor> /contact" in forms and "Your Slack user ID is U0VISITOR" in forms
     # no log lines, no secrets; the next step at the end
     assert "[warning" not in out and "[info" not in out and "{\"event\"" not in out
     assert "s3cret-Pass" not in out + err and "twilio-secret" not in out + err

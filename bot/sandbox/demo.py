@@ -24,8 +24,8 @@ def say(line: str = "") -> None:
     print(line, flush=True)
 
 
-def show_reply(user: SlackUser, typed: str, text: str) -> None:
-    say(f"ops> {typed}")
+def show_reply(user: SlackUser, typed: str, text: str, who: str = "ops") -> None:
+    say(f"{who}> {typed}")
     for line in user.slack.as_seen(text).splitlines():
         say(f"    │ {line}")
     say()
@@ -297,7 +297,7 @@ async def play_forms(stack: SandboxStack, user: SlackUser) -> bool:
     say("━━ Someone not on BOT_ALLOWED_USERS ━━")
     visitor = stack.user("U0VISITOR")
     reply = await visitor.command("/contact")
-    show_reply(visitor, "/contact", (reply.json or {}).get("text", ""))
+    show_reply(visitor, "/contact", (reply.json or {}).get("text", ""), who="visitor")
     return True
 
 
