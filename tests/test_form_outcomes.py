@@ -426,6 +426,12 @@ async def test_a_form_error_names_the_field_by_its_label_in_a_sentence(stack: Sa
     for sentence in errors.values():
         assert "is required" not in sentence and "account_data" not in sentence.lower(), sentence
 
+    view = await open_modal(user, "/message-channel", "sms")
+    view = await changed(user, view, "channel", {"channel": "apidaze"})
+    reply = await user.submit(view, {"name": "A", "channel": "apidaze", "webhook_url_type": "nat",
+                                     "accompanying_msg": "file", "account_data.api_key": "k"})
+    assert reply.json["errors"] == {"account_data.api_secret": "API secret is required for an Apidaze channel."}
+
 
 async def test_the_route_form_without_known_services_requires_the_id_and_says_where_to_find_it(
         stack: SandboxStack) -> None:

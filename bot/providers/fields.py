@@ -215,6 +215,8 @@ def sentence(model: type[BaseModel], error: Any, title: str | None = None, *, on
         detail = str(error.get("ctx", {}).get("error", error["msg"]))
         if detail == "is required" and loc and on_form:
             return _what_to_give(model, loc, title)
+        if on_form:  # "Account data field API secret …" on the input labelled "API secret": said once
+            detail = detail.removeprefix(f"field {title} ")
     elif kind in _TEMPLATES:
         ctx = {k: _show(v) for k, v in (error.get("ctx") or {}).items()}
         try:
