@@ -591,3 +591,8 @@ async def test_a_search_puts_exact_and_prefix_matches_first(stack: SandboxStack)
     assert options[0]["value"] == "US-CA", [o["text"]["text"] for o in options]
     options = (await user.suggest(view, "supportLanguages", "eng")).json["options"]
     assert options[0]["value"] == "en"
+
+
+async def test_an_unknown_sub_command_is_quoted_as_typed(stack: SandboxStack) -> None:
+    reply = await stack.user().command("/message-channel", "sm`s <!here>")
+    assert reply.json["text"].startswith("I don't know `/message-channel sm\u02cbs`.")
