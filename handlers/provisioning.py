@@ -495,9 +495,13 @@ def result_view(form: Form, meta: dict[str, Any], outcome: Outcome, sent: dict[s
     return modal.modal(form.callback_id, form.title, blocks, submit=None, metadata=keep, close="Done")
 
 
-def probably_created(form: Form, request: Any, exc: ProviderError) -> str:
-    """A create accepted without its new ID: what is known, and no invitation to send it twice."""
+def probably_created(form: Form, request: Any, exc: ProviderError, found: str | None = None) -> str:
+    """A create accepted without its new ID: what is known, and no invitation to send it twice.
+    ``found``: its ID, read back from the provider's list."""
     title = exc.provider_title
+    if found:
+        return (f":white_check_mark: *Created.* {title} accepted {form.subject(request)} without saying its "
+                f"new ID; its list shows it with the ID {code(found)}.")
     return (f":white_check_mark: *Probably created.* {title} accepted {form.subject(request)} but did not "
             f"say its new ID, so the bot cannot show it. Do not submit it again: that would create a "
             f"second one. To learn its ID, ask someone who manages your {title} account.")
@@ -733,9 +737,10 @@ class Attempt:
             outcome = await form.create(services, self.request, self.meta)
         except CreatedWithoutIdError as exc:
             sent = masked(form.sent_body(self.request), secret_keys=self._secret_keys())
-            text = probably_created(form, self.request, exc)
+            resource_id = await self._looked_up()
+            text = probably_created(form, self.request, exc, resource_id)
             self.answer = probably_created_view(form, self.meta, text, sent)
-            line, result = text, "unconfirmed"
+            line, result = text, "ok" if resource_id else "unconfirmed"
             detail = f"{type(exc).__name__}: {exc.message}"
         except ProviderError as exc:
             failure = form.provider_failure(exc, self.inputs, self.request)
@@ -771,6 +776,17 @@ class Attempt:
         await services.store.finish_submission(self.key, "ok" if result == "ok" else "failed",
                                                json.dumps(self.answer))
         await _respond(services, self.meta, line)
+
+    async def _looked_up(self) -> str | None:
+        """The new ID from the provider's documented read, where the form has one (None: not found)."""
+        name = self.form.look_up_name(self.request)
+        if not name:
+            return None
+        try:
+            return await self.form.look_up(self.services, name)
+        except ProviderError as exc:
+            log.info("provisioning.look_up_failed", error=type(exc).__name__)
+            return None
 
     def _secret_keys(self) -> frozenset[str]:
         return frozenset(inp.path.rsplit(".", 1)[-1] for inp in self.inputs if inp.kind == "secret")

@@ -596,3 +596,16 @@ async def test_a_search_puts_exact_and_prefix_matches_first(stack: SandboxStack)
 async def test_an_unknown_sub_command_is_quoted_as_typed(stack: SandboxStack) -> None:
     reply = await stack.user().command("/message-channel", "sm`s <!here>")
     assert reply.json["text"].startswith("I don't know `/message-channel sm\u02cbs`.")
+
+
+async def test_a_channel_accepted_without_its_id_is_found_in_yeastars_list(stack: SandboxStack) -> None:
+    """Yeastar's channel list is a documented read: the bot reads the new ID back from it."""
+    stack.yeastar.inject(200, path_prefix="/openapi/v1.0/message_channel/create", after=True,
+                         body={"errcode": 0, "errmsg": "SUCCESS"})
+    user = stack.user()
+    result = await answer_of(user, await message_channel_form(user), CASES[3].values)
+    [channel_id] = [i for i, c in stack.yeastar.channels.items() if c["name"] == "Support SMS"]
+    assert view_text(result).startswith(
+        f":white_check_mark: *Created.* Yeastar accepted the message channel *Support SMS* without saying its "
+        f"new ID; its list shows it with the ID `{channel_id}`.")
+    assert "submit" not in result and len(creates(stack, CASES[3])) == 1
