@@ -502,9 +502,11 @@ def probably_created(form: Form, request: Any, exc: ProviderError, found: str | 
     if found:
         return (f":white_check_mark: *Created.* {title} accepted {form.subject(request)} without saying its "
                 f"new ID; its list shows it with the ID {code(found)}.")
+    again = (f"There is no need to submit it again: {title} would refuse the name, now taken."
+             if form.duplicates_refused else "Do not submit it again: that would create a second one.")
     return (f":white_check_mark: *Probably created.* {title} accepted {form.subject(request)} but did not "
-            f"say its new ID, so the bot cannot show it. Do not submit it again: that would create a "
-            f"second one. To learn its ID, ask someone who manages your {title} account.")
+            f"say its new ID, so the bot cannot show it. {again} To learn its ID, ask someone who "
+            f"manages your {title} account.")
 
 
 def probably_created_view(form: Form, meta: dict[str, Any], text: str, sent: dict[str, Any]) -> dict[str, Any]:
