@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench profile lint manifest clean
+.PHONY: run test bench profile lint manifest manifest-file clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,19 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check bot handlers tests bench
 	$(VENV)/bin/mypy bot handlers
 
+## manifest: print the Socket Mode manifest (the committed slack-app-manifest.json stays as it is)
 manifest: $(STAMP)
-	$(PY) -m bot manifest --socket-mode > slack-app-manifest.json
+	@$(PY) -m bot manifest --socket-mode
+
+## manifest-file: rewrite the committed slack-app-manifest.json from the code, saying whether it changed
+manifest-file: $(STAMP)
+	@$(PY) -m bot manifest --socket-mode > slack-app-manifest.json.new
+	@if cmp -s slack-app-manifest.json.new slack-app-manifest.json; then \
+		rm slack-app-manifest.json.new; echo "slack-app-manifest.json is already up to date."; \
+	else \
+		mv slack-app-manifest.json.new slack-app-manifest.json; \
+		echo "slack-app-manifest.json rewritten: review it (git diff slack-app-manifest.json) before committing."; \
+	fi
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

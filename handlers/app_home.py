@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from bot.config import PROVIDERS
-from bot.mrkdwn import escape
+from bot.mrkdwn import code, escape, verbatim
 from bot.providers.errors import ProviderError
 from bot.relay import messages
 from bot.relay.events import CallEvent
@@ -49,7 +49,8 @@ FORMS = (("New service group", "service_group"), ("New contact", "contact"),
          ("New SIP endpoint", "sip_endpoint"), ("New message channel", "message_channel"),
          ("Route a service's calls", "call_route"))
 _OUTCOME_ICON = {"ok": ":white_check_mark:", "failed": ":x:", "denied": ":no_entry:",
-                 "invalid": ":pencil2:", "started": ":hourglass:"}
+                 "invalid": ":pencil2:", "started": ":hourglass:", "unconfirmed": ":white_check_mark:",
+                 "found": ":white_check_mark:"}
 #: audit action → (what was tried, what was done)
 ACTIONS = {
     "contact.create": ("create a CINNOX contact", "Created the CINNOX contact"),
@@ -68,6 +69,8 @@ ACTIONS = {
 #: actions whose resource is a CINNOX service ID, or a call ID
 _ON_SERVICE = {"call_events.route", "call_route.create", "call_events.unroute"}
 _ON_CALL = {"call.callback", "call.callback_done"}
+#: the forms' creates: their audit detail is "<name>[; <why it failed>]"
+_FORM_CREATES = {"contact.create", "service_group.create", "sip_endpoint.create", "message_channel.create"}
 
 
 class Reachability:
@@ -344,10 +347,30 @@ async def _resource_labels(services: Services, entries: list[AuditEntry]) -> dic
     return labels
 
 
+def _form_words(entry: AuditEntry, done: str) -> str | None:
+    """A form's create, its name first: "Created the CINNOX contact *Ada* (ID `c1`)",
+    "Could not create the Bandwidth SIP endpoint *alice on d1*: …" (None: not a form's)."""
+    if entry.action not in _FORM_CREATES or entry.outcome not in ("ok", "failed", "unconfirmed", "found"):
+        return None
+    name, _, reason = (entry.detail or "").partition("; ")
+    what = done.removeprefix("Created ") + (f" *{verbatim(name)}*" if name else "")
+    the_id = f" (ID {code(entry.resource_id)})" if entry.resource_id else ""
+    if entry.outcome == "ok":
+        return f"Created {what}{the_id}"
+    if entry.outcome == "found":
+        return f"Found {what}{the_id}: an attempt that seemed to fail had created it"
+    if entry.outcome == "unconfirmed":
+        return f"Probably created {what} (its new ID was not given)"
+    return f"Could not create {what}" + (f": {escape(reason.split(': ', 1)[-1])[:300]}" if reason else "")
+
+
 def _in_words(entry: AuditEntry, label: str | None = None) -> str:
     tried, done = ACTIONS.get(entry.action, (entry.action.replace("_", " ").replace(".", ": "),) * 2)
     icon = _OUTCOME_ICON.get(entry.outcome, "•")
     when = f"<!date^{int(entry.at.timestamp())}^{{date_short_pretty}} {{time}}|{entry.at:%Y-%m-%d %H:%M} UTC>"
+    form = _form_words(entry, done)
+    if form is not None:
+        return f"{icon} {when} {form}"
     if label:
         resource = f" {label}"
     elif entry.action in _ON_CALL and entry.resource_id:

@@ -20,6 +20,8 @@ log = structlog.get_logger(__name__)
 
 CALLBACK_ID = "call_route"
 TITLE = "Route calls"
+SERVICE_ID_HINT = ("The CINNOX service group's ID: a call message shows it (as its Service, or as "
+                   "“service ID …” once named), and so does /service-group.")
 
 
 def channel_input(initial: str | None = None) -> dict[str, Any]:
@@ -62,9 +64,11 @@ async def form_view(services: Services, meta: dict[str, Any], values: dict[str, 
             blocks.append(modal.input_block(modal.Input(
                 "service", "Service", "select", optional=True, options=tuple(options),
                 initial=values.get("service"), hint="Services created or routed through this bot")))
+        # With no service to pick, the ID is the one way to say which: required, and where to find it.
         blocks.append(modal.input_block(modal.Input(
-            "service_id", "Service ID" if not options else "…or type a service ID", optional=True,
-            initial=values.get("service_id"), max_length=128, placeholder="e.g. 5f1c2d…")))
+            "service_id", "Service ID" if not options else "…or type a service ID", optional=bool(options),
+            initial=values.get("service_id"), max_length=128, placeholder="e.g. 5f1c2d…",
+            hint=None if options else SERVICE_ID_HINT)))
     blocks.append(modal.input_block(modal.Input(
         "name", "Name shown on call messages", optional=True, initial=values.get("name"), max_length=80,
         hint="Optional: e.g. Sales hotline")))
@@ -118,7 +122,9 @@ def register(app: AsyncApp, services: Services) -> None:
         values = submitted(view)
         service_id = meta.get("service") or values.get("service_id") or values.get("service")
         if not service_id or len(str(service_id)) > 128:
-            problem = "Choose a service, or type its ID." if not service_id else "At most 128 characters."
+            picker = any(block.get("block_id") == "service" for block in view.get("blocks", []))
+            problem = ("At most 128 characters." if service_id else "Choose a service, or type its ID."
+                       if picker else "Enter the service ID.")
             await ack(response_action="errors", errors={"service_id": problem})
             return
         if not values.get("channel"):

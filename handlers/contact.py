@@ -14,7 +14,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.mrkdwn import escape
+from bot.mrkdwn import verbatim
 from bot.providers.cinnox import ExternalContactRequest
 from bot.services import Services
 from handlers import call_directory
@@ -42,6 +42,7 @@ class ContactForm(Form):
     callback_id = "contact"
     command = "/contact"
     title = "New external contact"
+    thing = "external contact"
     provider = "cinnox"
     action = "contact.create"
     model = ExternalContactRequest
@@ -150,7 +151,7 @@ class ContactForm(Form):
             details.append(("Phone" if len(phones) == 1 else "Phones", ", ".join(phones)))
         if emails:
             details.append(("Email" if len(emails) == 1 else "Emails", ", ".join(emails)))
-        return Outcome(new_id, f"External contact *{escape(shown)}* created in CINNOX.", details,
+        return Outcome(new_id, f"External contact *{verbatim(shown)}* created in CINNOX.", details,
                        record={"id": new_id, "name": name, "phones": phones, "emails": emails,
                                "company": request.company})
 

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 from slack_bolt.async_app import AsyncApp
 
-from bot.mrkdwn import escape
+from bot.mrkdwn import verbatim
 from bot.providers.yeastar import (
     CHANNEL_MODELS,
     PROVIDER_TITLES,
@@ -59,10 +59,12 @@ class MessageChannelForm(Form):
     callback_id = "message_channel"
     command = "/message-channel"
     title = "New message channel"
+    thing = "message channel"
     provider = "yeastar"
     action = "message_channel.create"
     model = CHANNEL_MODELS["sms"]
     rows = {"dids": "Add another DID"}
+    removable = {"dids": "DID"}
     revealed_by = {"account_data": "channel"}
     subcommands = ("", *KINDS)
     unique = ("name",)
@@ -138,8 +140,8 @@ class MessageChannelForm(Form):
                 out.append(replace(inp, hint=DID_HINTS.get(name, inp.hint), placeholder=placeholder))
             if not has_members:
                 continue
-            suffix = f" (DID {index + 1})" if count > 1 else ""
-            out.append(Input(f"dids.{index}.members", f"Members{suffix}", "multiline", optional=True,
+            out.append(Input(f"dids.{index}.members", modal.row_label("Members", "DID number", index, count),
+                             "multiline", optional=True,
                              hint="Who may start sessions: one per line, extension, ext_group or "
                                   "organization, then its internal ID in the PBX (not the extension number).",
                              placeholder="extension <its ID in the PBX>"))
@@ -171,11 +173,22 @@ class MessageChannelForm(Form):
             details.append(("Routing", ", ".join(f"{d.did_number} → {d.destination_type}"
                                                  f"{' ' + d.destination_id if d.destination_id else ''}"
                                                  for d in request.dids)))
-        headline = f"{KINDS[kind]} channel *{escape(request.name)}* created on Yeastar."
+        headline = f"{KINDS[kind]} channel *{verbatim(request.name)}* created on Yeastar."
         return Outcome(str(new_id), headline, details)
 
     def describe(self, request: Any) -> str:
         return f"{request.name} ({PROVIDER_TITLES.get(request.channel, request.channel)})"
+
+    def name_of(self, request: Any) -> str:
+        return str(request.name)
+
+    def look_up_name(self, request: Any) -> str | None:
+        return str(request.name)  # unique on the PBX, and Yeastar's channel list is documented
+
+    async def look_up(self, services: Services, name: str) -> str | None:
+        assert services.yeastar is not None
+        channels = await services.yeastar.list_message_channels()
+        return next((str(c.get("id")) for c in channels if c.get("name") == name), None)
 
 
 def _account_input(spec: Any) -> Input:

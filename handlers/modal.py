@@ -85,13 +85,37 @@ def subdivision_options() -> tuple[Option, ...]:
 
 
 def search(options: Iterable[Option], query: str, limit: int = 100) -> list[Option]:
-    """Options whose code equals or whose label contains ``query`` (exact codes first)."""
+    """Options whose code equals or whose label contains ``query``, best first: the exact
+    code or name, then names starting with it ("califor" → California), then names with a
+    word starting with it (Baja California), then the rest; each group in its own order."""
     q = query.strip().lower()
     if not q:
         return list(options)[:limit]
-    exact = [o for o in options if o[0].lower() == q]
-    rest = [o for o in options if q in o[1].lower() and o not in exact]
-    return (exact + rest)[:limit]
+    ranked = sorted(((rank, i, o) for i, o in enumerate(options) if (rank := _rank(o, q)) is not None))
+    return [o for _, _, o in ranked][:limit]
+
+
+def _rank(option: Option, q: str) -> int | None:
+    """How well ``option`` matches the lower-case query ``q`` (0 best), None when not at all."""
+    code, label = option[0].lower(), option[1].lower()
+    name = label.split(" (", 1)[0].split(",", 1)[0]  # "California, US (US-CA)" → "california"
+    if q in (code, name):
+        return 0
+    if name.startswith(q):
+        return 1
+    if q not in label:
+        return None
+    return 2 if any(word.startswith(q) for word in label.split()) else 3
+
+
+def search_all(query: str, *lists: Iterable[Option], limit: int = 100) -> list[Option]:
+    """``search`` over several lists at once, ranked together (a state's exact name before
+    a country that merely contains it)."""
+    q = query.strip().lower()
+    found = [o for options in lists for o in search(options, query, limit)]
+    if not q:
+        return found[:limit]
+    return sorted(found, key=lambda o: _rank(o, q) or 0)[:limit]
 
 
 def _with_all(found: list[Option], query: str) -> list[Option]:
@@ -105,8 +129,8 @@ SOURCES: dict[str, Callable[[str], list[Option]]] = {
     "languages": lambda q: search(language_options(), q),
     "languages_or_all": lambda q: _with_all(search(language_options(), q), q),
     "countries": lambda q: search(country_options(), q),
-    "locations_or_all": lambda q: _with_all(
-        search(country_options(), q) + (search(subdivision_options(), q) if q.strip() else []), q),
+    "locations_or_all": lambda q: _with_all(search_all(q, country_options(), subdivision_options())
+                                            if q.strip() else search(country_options(), q), q),
 }
 
 
@@ -233,11 +257,21 @@ def row_inputs(model: type[BaseModel], list_field: str, count: int) -> list[Inpu
     title = next((info.title for n, info in model.model_fields.items()
                   if (info.alias or n) == list_field), list_field) or list_field
     out: list[Input] = []
+    noun = _singular(title)
     for index in range(count):
         for inp in model_inputs(item, f"{list_field}.{index}."):
-            label = f"{inp.label} ({_singular(title)} {index + 1})" if count > 1 else inp.label
-            out.append(replace(inp, label=label[:150], optional=True))
+            out.append(replace(inp, label=row_label(inp.label, noun, index, count)[:150], optional=True))
     return out
+
+
+def row_label(label: str, noun: str, index: int, count: int) -> str:
+    """"Street (address 2)"; a label that already names the row's noun just takes the number:
+    "DID number 2", "Phone type 2" (not "DID number (DID number 2)")."""
+    if count < 2:
+        return label
+    if label.lower().startswith(noun.lower().split()[0]):
+        return f"{label} {index + 1}"
+    return f"{label} ({noun} {index + 1})"
 
 
 def _singular(title: str) -> str:
@@ -355,8 +389,7 @@ def _valueless_block(inp: Input) -> dict[str, Any]:
     if inp.kind in ("text", "multiline", "secret", "lines"):
         element["type"] = "plain_text_input"
         element["multiline"] = inp.kind in ("multiline", "lines")
-        if inp.max_length:
-            element["max_length"] = min(inp.max_length, 3000)
+        element["max_length"] = min(inp.max_length or provider_fields.input_max_length(inp.path), 3000)
         if inp.placeholder or inp.kind == "lines":
             element["placeholder"] = plain(inp.placeholder or "One per line")
     elif inp.kind == "select":

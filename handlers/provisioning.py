@@ -36,8 +36,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.config import REQUIRED
-from bot.mrkdwn import escape
-from bot.providers.errors import ProviderError, UnavailableError
+from bot.mrkdwn import code, escape, verbatim
+from bot.providers.errors import (
+    AuthError,
+    CreatedWithoutIdError,
+    ProviderError,
+    TimedOutError,
+    UnavailableError,
+)
 from bot.providers.fields import field_errors, humanize
 from bot.services import Services
 from handlers import modal
@@ -70,23 +76,57 @@ class Outcome:
     details: list[tuple[str, str]] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)
 
-    def mrkdwn(self) -> str:
+    def mrkdwn(self, limit: int = 3000) -> str:
+        """The headline and the details, within ``limit`` characters (a section's): a long list
+        is cut between its items, never inside one, and the cut is said."""
         lines = [f":white_check_mark: {self.headline}"]
-        lines += [f"• *{label}:* `{escape(value)}`" for label, value in self.details]
+        room = limit - len(lines[0]) - sum(len(f"\n• *{label}:* ") + 2 for label, _ in self.details)
+        fair = room // max(len(self.details), 1)  # a share each, what short values leave to long ones
+        spare = room - sum(min(len(code(value)), fair) for _, value in self.details)
+        for label, value in self.details:
+            shown = _within(value, fair + spare)
+            spare -= max(0, len(shown) - fair)
+            lines.append(f"• *{label}:* {shown}")
         return "\n".join(lines)
 
     def line(self) -> str:
         """The outcome in one line (the response_url message)."""
-        return f":white_check_mark: {self.headline.rstrip('.')} (ID `{escape(self.resource_id)}`)."
+        return f":white_check_mark: {self.headline.rstrip('.')} (ID {code(self.resource_id)})."
+
+
+def _within(value: str, room: int) -> str:
+    """``value`` as code in at most ``room`` characters: whole items of a comma-separated list
+    and "… and N more (see Show request)" when they do not all fit."""
+    if len(code(value)) <= room:
+        return code(value)
+    items = value.split(", ")
+    for keep in range(len(items) - 1, -1, -1):
+        more = f" … and {len(items) - keep} more (see *Show request*)"
+        shown = (code(", ".join(items[:keep])) if keep else "") + more
+        if len(shown) <= room:
+            return shown.lstrip()
+    return "(too long to show here; see *Show request*)"
 
 
 @dataclass
 class Failure:
-    """Why a create did not happen: a sentence for the top of the form, and the provider's
-    words at the fields it named (block_id → sentence)."""
+    """Why a create did not happen (or may not have): a headline and a sentence for the top
+    of the form, and the provider's words at the fields it named (block_id → sentence).
+    ``look_up``: a name the person can ask the provider about (the form's documented read)."""
 
     sentence: str
     at_fields: dict[str, str] = field(default_factory=dict)
+    headline: str = "Not created."
+    icon: str = ":x:"
+    look_up: str | None = None
+    #: the provider may have created it: submitting again could make a second one
+    maybe_created: bool = False
+
+    def line(self) -> str:
+        """The outcome in one line (the response_url message)."""
+        then = ("The form is still open with your values." if self.maybe_created
+                else "The form is still open with your values; submit it again to retry.")
+        return f"{self.icon} {self.headline} {self.sentence} {then}"
 
 
 class Form:
@@ -95,6 +135,10 @@ class Form:
     callback_id: ClassVar[str]
     command: ClassVar[str]
     title: ClassVar[str]
+    #: what one creates, as a sentence names it: "external contact", "SIP endpoint"
+    thing: ClassVar[str]
+    #: the provider refuses a second one of the same name (documented): submitting again is safe
+    duplicates_refused: ClassVar[bool] = False
     provider: ClassVar[str]  # cinnox | bandwidth | yeastar
     action: ClassVar[str]  # audit action, e.g. "contact.create"
     model: ClassVar[type[BaseModel]]
@@ -198,7 +242,8 @@ class Form:
                        model: type[BaseModel]) -> list[int | dict[str, Any]]:
         """Offer "add another" only while one more row fits: Slack refuses a modal of more
         than 100 blocks, and a cut form would silently lose its last fields."""
-        room = MAX_BLOCKS - before - len(blocks) - RESERVED_BLOCKS
+        # each list may get a note where its "Add" was
+        room = MAX_BLOCKS - before - len(blocks) - RESERVED_BLOCKS - len(self.rows)
         kept: list[int | dict[str, Any]] = []
         for block in blocks:
             if isinstance(block, int):
@@ -207,10 +252,18 @@ class Form:
             list_field = block.get("block_id", "").removeprefix("add.") if block["type"] == "actions" else ""
             if list_field in self.rows:
                 row_size = _row_width(model, list_field) + (1 if list_field in self.removable else 0)
-                if row_size > room or self.row_count(meta, list_field) >= MAX_ROWS:
+                full = self.row_count(meta, list_field) >= MAX_ROWS
+                if row_size > room or full:
+                    # The "Add" button goes: say why, where it was.
+                    noun = self.removable.get(list_field, "row")
+                    plural = noun + ("es" if noun.endswith("s") else "s")
+                    why = (f"That is the most this form takes: {MAX_ROWS} {plural}." if full else
+                           f"No room for another {noun}: Slack limits a form's length.")
                     block = {**block, "elements": [e for e in block["elements"] if e["action_id"] != "add_row"]}
-                    if not block["elements"]:
-                        continue
+                    if block["elements"]:
+                        kept.append(block)
+                    kept.append(modal.context(why))
+                    continue
             kept.append(block)
         return kept
 
@@ -238,16 +291,24 @@ class Form:
         field it names; submitting it again is the next attempt. ``inputs``: those the
         submission was read with (the same form, not built again)."""
         meta = {**meta, "kept": True, "try": int(meta.get("try") or 0) + 1}
-        top = [modal.section(f":x: *Not created.* {escape(failure.sentence)}"),
-               modal.context("Everything you typed is still here (passwords and secrets excepted: "
-                             "type them again). Submit to try again."),
-               modal.divider()]
+        inputs = self.inputs(meta, state) if inputs is None else inputs
+        form_blocks = self.blocks(meta, state, inputs)
+        secrets = any(inp.kind == "secret" for inp in inputs)
+        typed = ("Everything you typed is still here (passwords and secrets excepted: type them again)."
+                 if secrets else "Everything you typed is still here.")
+        then = ("Submit only once you know it was not created." if failure.maybe_created
+                and not self.duplicates_refused else "Submit to try again.")
+        top = [modal.section(f"{failure.icon} *{failure.headline}* {failure.sentence}")]
+        if failure.look_up:
+            top.append(modal.actions("look_up", modal.button(
+                f"Look for it in {TITLES[self.provider]}", "form.look_up", failure.look_up)))
+        top += [modal.context(f"{typed} {then}"), modal.divider()]
         blocks: list[dict[str, Any]] = []
-        for block in self.blocks(meta, state, inputs):
+        for block in form_blocks:
             blocks.append(block)
             sentence = failure.at_fields.get(block.get("block_id", ""))
             if block["type"] == "input" and sentence:
-                blocks.append(modal.context(f":warning: {escape(sentence)}"))
+                blocks.append(modal.context(f":warning: {verbatim(sentence)}"))
         return modal.modal(self.callback_id, self.title, (top + blocks)[:MAX_BLOCKS], metadata=meta,
                            submit="Try again")
 
@@ -290,8 +351,35 @@ class Form:
         name = getattr(request, "name", None) or getattr(request, "display_name", None)
         return str(name) if name else ""
 
-    def provider_failure(self, exc: ProviderError, inputs: list[Input]) -> Failure:
+    def name_of(self, request: Any) -> str:
+        """What the person called the thing they create ("alice", "Ada Lovelace"), or ""."""
+        return self.describe(request)
+
+    def subject(self, request: Any, *, bold: bool = True) -> str:
+        """"the SIP endpoint *alice*": what a sentence about this create names (mrkdwn)."""
+        name = self.name_of(request) if request is not None else ""
+        if not name:
+            return f"the {self.thing}"
+        return f"the {self.thing} *{verbatim(name)}*" if bold else f"the {self.thing} {verbatim(name)}"
+
+    def who_can_check(self, request: Any) -> str:
+        """How the person learns whether a create that may have happened did. The bot has
+        no documented read of it by default, so: whom to ask."""
+        return (f"Before you submit again, ask someone who manages your {TITLES[self.provider]} "
+                f"account whether it is there: submitting again could create a second one.")
+
+    def look_up_name(self, request: Any) -> str | None:
+        """The name ``look_up`` searches for, on forms whose provider has a documented read."""
+        return None
+
+    async def look_up(self, services: Services, name: str) -> str | None:
+        """The ID of the existing thing called ``name``, or None (forms with a documented read)."""
+        return None
+
+    def provider_failure(self, exc: ProviderError, inputs: list[Input], request: Any = None) -> Failure:
         """The provider's sentence, and where it can be tied to a field, that field."""
+        if isinstance(exc, UnavailableError):
+            return self._unavailable_failure(exc, request)
         words = exc.message.strip()
         words = words if words.endswith((".", "!", "?")) else words + "."
         at_fields: dict[str, str] = {}
@@ -300,11 +388,28 @@ class Form:
             if block_id:
                 detail = f" ({value})" if value and value not in words else ""
                 at_fields.setdefault(block_id, f"{exc.provider_title}: {words[:-1]}{detail}.")
-        if not at_fields and not isinstance(exc, UnavailableError):
+        if not at_fields:
             block_id = _input_mentioned(inputs, exc.message)
             if block_id:
                 at_fields[block_id] = f"{exc.provider_title}: {words}"
-        return Failure(exc.user_sentence(), at_fields)
+        return Failure(verbatim(exc.user_sentence()), at_fields,
+                       headline=f"Could not create {self.subject(request, bold=False)}.")
+
+    def _unavailable_failure(self, exc: UnavailableError, request: Any) -> Failure:
+        """Say what is known: nothing sent (try again), or perhaps created (how to find out)."""
+        title, subject = exc.provider_title, self.subject(request)
+        if not exc.may_have_acted:
+            return Failure(f"Could not reach {title} ({verbatim(exc.message)}): nothing was sent, so nothing "
+                           f"was created. Submit to try again; if it keeps failing, tell whoever runs the bot "
+                           f"that it cannot reach {title}.",
+                           headline=f"Could not create {self.subject(request, bold=False)}.")
+        what = ("did not answer in time" if exc.message == "did not answer in time"
+                else f"answered with an error of its own ({verbatim(exc.message.strip().rstrip('.'))})")
+        name = self.look_up_name(request) if request is not None else None
+        check = (f"Click *Look for it in {title}* to ask {title} whether it has one named "
+                 f"*{escape(name)}*; submit again only if it has not." if name else self.who_can_check(request))
+        return Failure(f"{title} {what}, so {subject} may or may not have been created. {check}",
+                       headline="Maybe created.", icon=":warning:", look_up=name, maybe_created=True)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -361,10 +466,16 @@ def masked(value: Any, key: str = "", secret_keys: frozenset[str] = frozenset())
 
 
 def progress_view(form: Form, meta: dict[str, Any]) -> dict[str, Any]:
+    if meta.get("response_url"):  # a command's or a call button's response_url reaches that channel
+        where = ("the call's channel" if meta.get("call")
+                 else f"the channel where you typed `{form.command}`")
+        after = f"You can close this window: the result will also be posted to you in {where}."
+    else:  # opened from App Home (or a call's button): no channel to post the result to
+        after = ("The result replaces this message. If you close the window, it is under "
+                 "*Your recent actions* in this app's Home.")
     return modal.modal(form.callback_id, form.title, [
         modal.section(f":hourglass_flowing_sand: Creating… {TITLES[form.provider]} is taking a moment. "
-                      f"You can close this window: the result will also be posted to you in "
-                      f"the channel where you typed `{form.command}`."),
+                      f"{after}"),
     ], submit=None, metadata=_slim(meta), close="Close")
 
 
@@ -384,6 +495,29 @@ def result_view(form: Form, meta: dict[str, Any], outcome: Outcome, sent: dict[s
     return modal.modal(form.callback_id, form.title, blocks, submit=None, metadata=keep, close="Done")
 
 
+def probably_created(form: Form, request: Any, exc: ProviderError, found: str | None = None) -> str:
+    """A create accepted without its new ID: what is known, and no invitation to send it twice.
+    ``found``: its ID, read back from the provider's list."""
+    title = exc.provider_title
+    if found:
+        return (f":white_check_mark: *Created.* {title} accepted {form.subject(request)} without saying its "
+                f"new ID; its list shows it with the ID {code(found)}.")
+    again = (f"There is no need to submit it again: {title} would refuse the name, now taken."
+             if form.duplicates_refused else "Do not submit it again: that would create a second one.")
+    return (f":white_check_mark: *Probably created.* {title} accepted {form.subject(request)} but did not "
+            f"say its new ID, so the bot cannot show it. {again} To learn its ID, ask someone who "
+            f"manages your {title} account.")
+
+
+def probably_created_view(form: Form, meta: dict[str, Any], text: str, sent: dict[str, Any]) -> dict[str, Any]:
+    keep = {**_slim(meta), "sent": sent}
+    if len(json.dumps(keep, separators=(",", ":"))) > METADATA_ROOM:
+        keep["sent"] = None
+    blocks = [modal.section(text), modal.actions("next", modal.button("Show request", "form.show_request")),
+              modal.context(f"Close this window. `{form.command}` opens an empty form.")]
+    return modal.modal(form.callback_id, form.title, blocks, submit=None, metadata=keep, close="Done")
+
+
 def message_view(form: Form, meta: dict[str, Any], text: str) -> dict[str, Any]:
     return modal.modal(form.callback_id, form.title, [modal.section(text)], submit=None,
                        metadata=_slim(meta), close="Done")
@@ -395,8 +529,12 @@ def request_view(form: Form, sent: dict[str, Any] | None) -> dict[str, Any]:
         blocks = [modal.section(text)]
     else:
         body = json.dumps(sent, indent=2, ensure_ascii=False)
+        shown, cut = body, ""
+        if len(body) > 2900:  # one section holds 3,000 characters: cut between lines, and say so
+            shown = body[:2900].rpartition("\n")[0]
+            cut = f"\n_The rest ({len(body) - len(shown):,} more characters) does not fit in this window._"
         blocks = [modal.section(f"The JSON body sent to {TITLES[form.provider]} (secrets masked):"),
-                  modal.section(f"```{body[:2900]}```")]
+                  modal.section(f"```{shown.replace('```', 'ˋˋˋ')}```{cut}")]
     return modal.modal("show_request", "Request sent", blocks, submit=None, close="Back")
 
 
@@ -472,6 +610,10 @@ def register_form(app: AsyncApp, services: Services, form: Form) -> None:
         user = body["user"]["id"]
         meta = _slim(modal.parse_metadata(view))
         state = modal.state_by_path(view)
+        notices = _notices_chosen(state)
+        if notices:
+            await ack(response_action="errors", errors=notices)
+            return None
         inputs = form.inputs(meta, state)
         built = modal.request_body(_untouched_rows_out(state, inputs, form.rows), modal.Layout.of(inputs),
                                    form.convert)
@@ -483,9 +625,16 @@ def register_form(app: AsyncApp, services: Services, form: Form) -> None:
             kinds = {inp.path: inp.kind for inp in inputs}
             labels = {inp.path: inp.label for inp in inputs}
             errors: dict[str, str] = {}
-            for path, sentence in field_errors(model, exc).items():
+
+            def label(path: str) -> str | None:
+                """The label of the input that shows ``path`` (or the first part of it)."""
                 block_id = built.block_id(path, known, form.revealed_by)
-                errors.setdefault(block_id, _line_named(path, block_id, kinds, sentence))
+                return labels.get(block_id) if block_id == path or block_id.startswith(path + ".") else None
+
+            for path, sentence in field_errors(model, exc, label).items():
+                block_id = built.block_id(path, known, form.revealed_by)
+                if block_id == path or block_id not in errors:  # a field's own error before one placed on it
+                    errors[block_id] = _line_named(path, block_id, kinds, sentence)
             await ack(response_action="errors", errors=errors)
             services.background.spawn(
                 services.access.record(user, form.action, "invalid", detail=", ".join(
@@ -538,7 +687,7 @@ def _not_configured_answer(services: Services, form: Form, user: str, meta: dict
         structlog.contextvars.bind_contextvars(action=form.action)
         await services.access.record(user, form.action, "failed", detail="; ".join(
             filter(None, [form.describe(request), "not configured"])))
-        await _respond(services, meta, f":x: Not created. {escape(failure.sentence)}")
+        await _respond(services, meta, f":x: Not created. {failure.sentence}")
 
     services.background.spawn(after(), name=form.action)
     return form.kept_view(meta, state, failure, inputs)
@@ -585,13 +734,20 @@ class Attempt:
         form, services = self.form, self.services
         outcome: Outcome | None = None
         resource_id = detail = None
+        result = "failed"
         try:
             outcome = await form.create(services, self.request, self.meta)
+        except CreatedWithoutIdError as exc:
+            sent = masked(form.sent_body(self.request), secret_keys=self._secret_keys())
+            resource_id = await self._looked_up()
+            text = probably_created(form, self.request, exc, resource_id)
+            self.answer = probably_created_view(form, self.meta, text, sent)
+            line, result = text, "ok" if resource_id else "unconfirmed"
+            detail = f"{type(exc).__name__}: {exc.message}"
         except ProviderError as exc:
-            failure = form.provider_failure(exc, self.inputs)
+            failure = form.provider_failure(exc, self.inputs, self.request)
             self.answer = form.kept_view(self.meta, self.state, failure, self.inputs)
-            line = (f":x: Not created. {escape(failure.sentence)} The form is still open with "
-                    f"your values; submit it again to retry.")
+            line = failure.line()
             detail = f"{type(exc).__name__}: {exc.message}"
         except Exception:
             log.exception("provisioning.unexpected_error")
@@ -601,7 +757,7 @@ class Attempt:
             line = f":x: Not created: {failure.sentence}"
             detail = "internal error"
         else:
-            line, resource_id = outcome.line(), outcome.resource_id
+            line, resource_id, result = outcome.line(), outcome.resource_id, "ok"
             try:  # before the answer: what the person sees next (a call's message) already knows it
                 await form.after_create(services, self.request, outcome, self.meta)
             except Exception:
@@ -617,11 +773,22 @@ class Attempt:
             await self.acked.wait()
             await self._update_view(self.answer)
         await services.access.record(
-            self.user, form.action, "ok" if outcome else "failed", resource_id=resource_id,
+            self.user, form.action, result, resource_id=resource_id,
             detail="; ".join(filter(None, [form.describe(self.request), detail])) or None)
-        await services.store.finish_submission(self.key, "ok" if outcome else "failed",
+        await services.store.finish_submission(self.key, "ok" if result == "ok" else "failed",
                                                json.dumps(self.answer))
         await _respond(services, self.meta, line)
+
+    async def _looked_up(self) -> str | None:
+        """The new ID from the provider's documented read, where the form has one (None: not found)."""
+        name = self.form.look_up_name(self.request)
+        if not name:
+            return None
+        try:
+            return await self.form.look_up(self.services, name)
+        except ProviderError as exc:
+            log.info("provisioning.look_up_failed", error=type(exc).__name__)
+            return None
 
     def _secret_keys(self) -> frozenset[str]:
         return frozenset(inp.path.rsplit(".", 1)[-1] for inp in self.inputs if inp.kind == "secret")
@@ -710,6 +877,15 @@ def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) 
         services.background.spawn(_push(client, body["trigger_id"], request_view(form, sent)),
                                   name="views.push")
 
+    @app.action("form.look_up")
+    async def look_up(ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
+        """"Look for it": ask the provider whether the create that may have happened did."""
+        await ack()
+        form = form_of(body)
+        if form is not None:
+            services.background.spawn(_look_up(services, client, form, body, str(action.get("value", ""))),
+                                      name="form.look_up")
+
     @app.options("value")
     async def suggest(ack: Any, body: dict[str, Any]) -> None:
         form = form_of(body)
@@ -721,7 +897,31 @@ def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) 
                     form.options(services, body.get("block_id", ""), body.get("value", "")), SUGGEST_WITHIN)
             except (TimeoutError, ProviderError) as exc:
                 log.warning("modal.options_unavailable", error=type(exc).__name__)
+                # Slack's list shows options only: the reason is one, never a valid choice.
+                options = [(NOTICE, picker_notice(TITLES[form.provider], exc))]
         await ack(options=[modal.option_json(v, label) for v, label in options])
+
+
+#: The value of the option that says why a picker has no options (it is refused if chosen).
+NOTICE = "!notice"
+
+
+def picker_notice(title: str, exc: BaseException) -> str:
+    """Why a picker is empty, in an option's 75 characters: the provider's own words."""
+    if isinstance(exc, TimeoutError | TimedOutError):  # Slack's 3 s, or the provider's own timeout
+        return f"⚠ {title} did not answer in time: type again to retry"
+    if isinstance(exc, AuthError):
+        return f"⚠ {title} refused the bot's credentials: tell whoever runs it"
+    words = exc.message.strip().rstrip(".") if isinstance(exc, ProviderError) else "no answer"
+    text = f"⚠ {title}: {words}"
+    return text if len(text) <= 75 else text[:74] + "…"
+
+
+def _notices_chosen(state: dict[str, Any]) -> dict[str, str]:
+    """Pickers whose chosen option is a notice: an inline error each, nothing sent."""
+    return {block_id: "That was a notice, not a choice: the list could not be loaded. Choose again."
+            for block_id, value in state.items()
+            if value == NOTICE or (isinstance(value, list) and NOTICE in value)}
 
 
 MAX_ROWS = 10
@@ -783,6 +983,29 @@ async def _open(services: Services, client: Any, trigger_id: str, view: dict[str
         await client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as exc:
         log.warning("views.open_failed", error=exc.response.get("error"))
+
+
+async def _look_up(services: Services, client: Any, form: Form, body: dict[str, Any], name: str) -> None:
+    view = body["view"]
+    meta, state = modal.parse_metadata(view), modal.state_by_path(view)
+    title, subject = TITLES[form.provider], f"the {form.thing} *{verbatim(name)}*"
+    try:
+        found = await form.look_up(services, name)
+    except ProviderError as exc:
+        new = form.kept_view(meta, state, Failure(
+            f"The bot could not ask {title} whether {subject} exists: {verbatim(exc.user_sentence())}",
+            headline="Maybe created.", icon=":warning:", look_up=name, maybe_created=True))
+    else:
+        if found is not None:
+            await services.access.record(body["user"]["id"], form.action, "found", resource_id=found,
+                                         detail=name)
+            new = message_view(form, meta, f":white_check_mark: *Created.* {title} has {subject} (ID "
+                                           f"{code(found)}): your submission created it. Nothing more to do.")
+        else:
+            new = form.kept_view(meta, state, Failure(
+                f"{title} has no {form.thing} named *{verbatim(name)}*: it was not created. "
+                f"Submit to try again."))
+    await _replace(client, view, new)
 
 
 async def _show_first_outcome(services: Services, key: str, view_id: str) -> None:

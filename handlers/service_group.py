@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.mrkdwn import escape
+from bot.mrkdwn import verbatim
 from bot.providers.cinnox import ServiceGroupRequest
 from bot.providers.fields import option_words
 from bot.services import Services
@@ -34,6 +34,7 @@ class ServiceGroupForm(Form):
     callback_id = "service_group"
     command = "/service-group"
     title = "New service group"
+    thing = "service group"
     provider = "cinnox"
     action = "service_group.create"
     model = ServiceGroupRequest
@@ -81,7 +82,7 @@ class ServiceGroupForm(Form):
                 details.append((label, ", ".join(targets)))
         if "STAFF" in request.types:
             details.append(("Staff", f"{len(request.staff_targets)} chosen"))
-        return Outcome(new_id, f"Service group *{escape(request.display_name)}* created in CINNOX.", details)
+        return Outcome(new_id, f"Service group *{verbatim(request.display_name)}* created in CINNOX.", details)
 
     def describe(self, request: Any) -> str:
         return str(request.display_name)

@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.mrkdwn import escape
+from bot.mrkdwn import verbatim
 from bot.providers.bandwidth import EndpointRequest
 from bot.providers.fields import located
 from bot.services import Services
@@ -26,6 +26,8 @@ class SipEndpointForm(Form):
     callback_id = "sip_endpoint"
     command = "/sip-endpoint"
     title = "New SIP endpoint"
+    thing = "SIP endpoint"
+    duplicates_refused = True  # "Names must be unique within the domain" (Bandwidth's document)
     provider = "bandwidth"
     action = "sip_endpoint.create"
     model = EndpointRequest
@@ -66,7 +68,7 @@ class SipEndpointForm(Form):
             details += [("Realm", endpoint.credentials.realm or "—"),
                         ("SIP username", endpoint.credentials.username or endpoint.name)]
         details.append(("Domain", domain_id))
-        return Outcome(endpoint.id, f"SIP endpoint *{escape(endpoint.name)}* created on Bandwidth.", details)
+        return Outcome(endpoint.id, f"SIP endpoint *{verbatim(endpoint.name)}* created on Bandwidth.", details)
 
     def sent_body(self, request: Any) -> dict[str, Any]:
         _domain_id, endpoint_request = request
@@ -76,6 +78,13 @@ class SipEndpointForm(Form):
     def describe(self, request: Any) -> str:
         domain_id, endpoint_request = request
         return f"{endpoint_request.name} on {domain_id}"
+
+    def name_of(self, request: Any) -> str:
+        return str(request[1].name)
+
+    def who_can_check(self, request: Any) -> str:
+        return ("Submitting again is safe: endpoint names are unique in a domain, so Bandwidth "
+                "refuses the name if the first attempt created it.")
 
 
 def register(app: AsyncApp, services: Services) -> Form:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.mrkdwn import escape
+from bot.mrkdwn import code
 from handlers.commands import COMMANDS, is_help, split
 
 
@@ -18,6 +18,6 @@ def usage_answer(command: str, text: str, known: tuple[str, ...] = ("",)) -> dic
     if sub not in known:
         return {
             "response_type": "ephemeral",
-            "text": f"I don't know `{escape(f'{command} {sub}')}`.\n\n{spec.help_text}",
+            "text": f"I don't know {code(f'{command} {sub}')}.\n\n{spec.help_text}",
         }
     return None

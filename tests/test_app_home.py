@@ -43,7 +43,7 @@ async def test_home_lists_providers_commands_and_last_actions(stack: SandboxStac
     text = await wait_for(lambda: home_text(stack, "U0ADMIN"))
     for name in COMMANDS:
         assert name in text
-    assert "Created the CINNOX contact `ext-42`" in text and "contact.create" not in text
+    assert "Created the CINNOX contact (ID `ext-42`)" in text and "contact.create" not in text
     for title in ("CINNOX", "Bandwidth", "Yeastar"):
         assert title in text
 

@@ -37,3 +37,28 @@ def test_every_python_m_bot_line_in_the_readme_runs_with_the_venv_python(tmp_pat
         done = subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, capture_output=True,
                               text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
         assert done.returncode == 0, (command, done.stdout[-500:], done.stderr[-500:])
+
+
+def test_make_manifest_prints_and_never_overwrites_the_committed_file_silently(tmp_path: Path) -> None:
+    """``make manifest`` prints; only ``make manifest-file`` writes the file, and says so."""
+    import shutil
+
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "stamp").write_text("")  # newer than pyproject.toml: the venv counts as installed
+    committed = tmp_path / "slack-app-manifest.json"
+    committed.write_text('{"edited": "by hand"}\n')
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+
+    def make(target: str) -> str:
+        done = subprocess.run(["make", "-s", target, f"PY={sys.executable}", "STAMP=stamp"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    printed = make("manifest")
+    assert '"socket_mode_enabled": true' in printed
+    assert committed.read_text() == '{"edited": "by hand"}\n', "make manifest changed the committed file"
+    said = make("manifest-file")
+    assert "rewritten" in said and committed.read_text() == printed
+    assert "already up to date" in make("manifest-file")

@@ -86,11 +86,11 @@ async def test_a_name_that_looks_like_a_mention_is_shown_not_sent_as_one(stack: 
     ("values", "block_id", "words"),
     [
         ({"displayName": "x" * 41}, "displayName", "40"),
-        ({"displayName": ""}, "displayName", "required"),
+        ({"displayName": ""}, "displayName", "Enter the service group name."),
         ({"types": []}, "types", ""),
-        ({"types": ["PHONE"], "phoneTargets": ""}, "phoneTargets", "PHONE"),
+        ({"types": ["PHONE"], "phoneTargets": ""}, "phoneTargets", "Phone numbers needs at least one number."),
         ({"types": ["PHONE"], "phoneTargets": "+85294667788\n12345"}, "phoneTargets", "+"),
-        ({"types": ["STAFF"]}, "staffTargets", "STAFF"),
+        ({"types": ["STAFF"]}, "staffTargets", "Staff needs at least one person."),
         ({"supportLanguages": []}, "supportLanguages", ""),
         ({"supportLanguages": ["*", "en"]}, "supportLanguages", "*"),
     ],
@@ -116,17 +116,19 @@ async def test_submitting_before_the_targets_appear_points_at_the_types_choice(s
     reply = await user.submit(view, {"displayName": "Sales", "supportLanguages": ["en"],
                                      "supportLocations": ["HK"], "types": ["PHONE"]})
     errors = reply.json["errors"]
-    assert "PHONE" in errors["types"] and "displayName" not in errors
+    assert "Phone numbers" in errors["types"] and "displayName" not in errors
     assert destination_posts(stack) == []
 
 
-async def test_a_staff_list_slower_than_slacks_three_seconds_answers_empty_options(stack: SandboxStack) -> None:
+async def test_a_staff_list_slower_than_slacks_three_seconds_answers_why(stack: SandboxStack) -> None:
     user = stack.user()
     view = await open_modal(user, "/service-group")
     view = await changed(user, view, "types", {"types": ["STAFF"]})
     stack.cinnox.path_latency["/v1/api/apps/sandbox-app/contacts"] = 5.0
     reply = await user.suggest(view, "staffTargets", "")  # CINNOX would answer after 5 s: too late
-    assert reply.status == 200 and reply.json["options"] == []
+    assert reply.status == 200
+    assert [o["text"]["text"] for o in reply.json["options"]] == [
+        "⚠ CINNOX did not answer in time: type again to retry"]
 
 
 async def test_staff_picker_leaves_out_suspended_staff_and_marks_the_not_activated(stack: SandboxStack) -> None:

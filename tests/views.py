@@ -77,6 +77,11 @@ def _register() -> None:
         VIEWS[f"{name}.request"] = lambda form=form: provisioning.request_view(form, {"name": "x" * 4000})
         VIEWS[f"{name}.request_too_long"] = lambda form=form: provisioning.request_view(form, None)
         VIEWS[f"{name}.message"] = lambda form=form: provisioning.message_view(form, {}, ":x: Not created.")
+        VIEWS[f"{name}.probably_created"] = lambda form=form: provisioning.probably_created_view(
+            form, {}, ":white_check_mark: *Probably created.*", {"name": "x"})
+        VIEWS[f"{name}.maybe_created"] = lambda form=form: form.kept_view({}, {}, provisioning.Failure(
+            "It may or may not have been created.", headline="Maybe created.", icon=":warning:",
+            look_up="Support SMS", maybe_created=True))
     types: tuple[str, ...] = DestinationType.__args__
     for n in range(len(types) + 1):
         for chosen in itertools.combinations(types, n):

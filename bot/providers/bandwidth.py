@@ -245,9 +245,8 @@ class BandwidthClient:
         location = answer.headers.get("Location") or ""
         endpoint_id = urlsplit(location).path.rstrip("/").rpartition("/")[2]
         if not endpoint_id:
-            raise errors.ProviderError(
-                "created the endpoint but did not say its ID (no Location header); "
-                "find it in the Bandwidth console",
+            raise errors.CreatedWithoutIdError(
+                "accepted the endpoint but did not say its ID (no Location header)",
                 provider=PROVIDER, operation="create_endpoint", status=answer.status,
             )
         try:

@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from bot.providers import errors
-from bot.providers.fields import E164, CountryCode, LanguageCode, country_code, located
+from bot.providers.fields import E164, CountryCode, LanguageCode, country_code, located, option_words
 from bot.providers.http import Answer, ProviderHTTP, retry_after_seconds
 
 log = structlog.get_logger(__name__)
@@ -178,19 +178,19 @@ class ServiceGroupRequest(_Request):
     phone_targets: list[E164] = Field(
         default_factory=list,
         alias="phoneTargets",
-        title="Phone targets",
+        title="Phone numbers",
         description="PSTN numbers with country code, e.g. +85294667788; required for PHONE",
     )
     staff_targets: list[StaffID] = Field(
         default_factory=list,
         alias="staffTargets",
-        title="Staff targets",
+        title="Staff",
         description="Staff IDs (from the staff list); required for STAFF",
     )
     trunk_targets: list[E164] = Field(
         default_factory=list,
         alias="trunkTargets",
-        title="SIP trunk targets",
+        title="SIP trunk numbers",
         description="SIP trunk numbers with country code, e.g. +85230001234; required for TRUNK",
     )
 
@@ -217,9 +217,9 @@ class ServiceGroupRequest(_Request):
         for kind, (attr, api_name) in TARGET_FIELDS.items():
             targets = getattr(self, attr)
             if kind in self.types and not targets:
-                problems[api_name] = f"must have at least one entry when the {kind} type is chosen"
+                problems[api_name] = f"needs at least one {'person' if kind == 'STAFF' else 'number'}"
             elif kind not in self.types and targets:
-                problems[api_name] = f"must be empty unless the {kind} type is chosen"
+                problems[api_name] = f"must be empty unless {option_words(kind)} is a chosen destination type"
         if problems:
             raise located(type(self).__name__, problems)
         return self
@@ -681,8 +681,8 @@ class CinnoxClient:
         if isinstance(new_id, int | float) and not isinstance(new_id, bool):
             new_id = str(new_id)
         if not isinstance(new_id, str) or not new_id:
-            raise errors.ProviderError(
-                "answered without the new ID; check the CINNOX console before trying again",
+            raise errors.CreatedWithoutIdError(
+                "accepted the request but did not say the new ID",
                 provider=PROVIDER,
                 operation=operation,
                 status=answer.status,

@@ -102,10 +102,36 @@ class RateLimitedError(ProviderError):
 
 
 class UnavailableError(ProviderError):
-    """5xx, timeout or connection failure: the provider may or may not have acted."""
+    """5xx, or a connection that failed after the request may have left: the provider may
+    or may not have acted on it."""
 
-    advice = ("It may or may not have been created: make sure it is not there before you submit "
-              "again (whoever runs the bot can look in the provider's console).")
+    #: Whether the request may have reached the provider (a create may then exist).
+    may_have_acted = True
+    advice = "Whether it took effect is not known; try again in a minute."
+
+
+class TimedOutError(UnavailableError):
+    """The request was sent and no answer came in time: the provider may have acted on it."""
+
+
+class UnreachableError(UnavailableError):
+    """The connection was refused (or the host not found): nothing was sent."""
+
+    may_have_acted = False
+    advice = "Nothing was sent, so nothing changed. Try again; if it keeps failing, tell whoever runs the bot."
+
+    def user_sentence(self) -> str:
+        return f"Could not reach {self.provider_title} ({self.message}). {self.advice}"
+
+
+# --- the request was accepted, but its answer is incomplete ---------------------------------
+
+
+class CreatedWithoutIdError(ProviderError):
+    """A create was accepted (2xx) but the answer did not say the new ID: it was probably
+    created, and sending it again would make a second one."""
+
+    advice = "It was probably created: do not submit it again, or there may be two."
 
 
 def parse_answer(model: type[Model], data: Any, *, provider: str, operation: str,

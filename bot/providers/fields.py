@@ -11,7 +11,8 @@ name, e.g. ``ValueError("must be in E.164 format, e.g. +85294667788")``.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+import typing
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 import pycountry
@@ -86,6 +87,37 @@ OPTION_WORDS: dict[str, str] = {
     "WoztellFacebook": "Facebook (Woztell)",
     "WoztellInstagram": "Instagram (Woztell)",
 }
+
+
+# --- how long a typed value may be -------------------------------------------------------
+
+#: The longest value a form's text input takes, by the input's path (row indexes as ``N``),
+#: where the model's own rules set none. A model's ``max_length`` (the document's limit)
+#: always wins; these are the document's words where it gives a limit in prose only, and a
+#: sensible bound where it is silent (room for any real value, none for a pasted page).
+INPUT_MAX_LENGTH: dict[str, int] = {
+    # documented
+    "customField.N.value": 500,  # CINNOX: text and URL custom fields, at most 500
+    "business_account_id": 500,  # Yeastar: WhatsApp business account ID, at most 500
+    # the documents are silent
+    "firstName": 100, "lastName": 100, "company": 200, "jobTitle": 100, "team": 100, "group": 100,
+    "phones.N.phone": 32, "addresses.N.street": 200, "addresses.N.city": 100, "addresses.N.state": 100,
+    "addresses.N.zipcode": 20, "customField.N.name": 100,
+    "name": 64,  # a Bandwidth SIP endpoint (a message channel's is documented: 127)
+    "description": 255, "applicationId": 64,
+    "accompanying_msg": 500, "dids.N.did_number": 32, "dids.N.destination_id": 64,
+    "dids.N.members": 3000, "phoneTargets": 3000, "trunkTargets": 3000,
+}
+#: Any other text input: Slack's own ceiling for a plain-text input.
+DEFAULT_MAX_LENGTH = 3000
+
+
+def input_max_length(path: str) -> int:
+    """The limit for the text input at ``path`` when its model sets none."""
+    generic = ".".join("N" if part.isdigit() else part for part in path.split("."))
+    if generic.startswith("account_data."):
+        return 1000  # a provider credential or URL (the document is silent)
+    return INPUT_MAX_LENGTH.get(generic, DEFAULT_MAX_LENGTH)
 
 
 def option_words(value: str) -> str:
@@ -165,17 +197,26 @@ def _inner_model(annotation: Any) -> Any:
     return None
 
 
-def sentence(model: type[BaseModel], error: Any) -> str:
+def sentence(model: type[BaseModel], error: Any, title: str | None = None, *, on_form: bool = False) -> str:
+    """One sentence naming the field by its label (``title``: the form's, when it has one).
+    ``on_form``: a missing value is said as what to do there ("Choose at least one supported
+    language.") rather than as a fact about the request ("Supported languages is required.")."""
     loc = tuple(error["loc"])
-    title = field_title(model, loc) if loc else "This form"
+    title = title or (field_title(model, loc) if loc else "This form")
     kind = error["type"]
     if kind == "missing" and loc:
         # A missing object names what to type: "Enter the SIP password.", not "Credentials is required."
         child = _first_required_child(model, loc)
         if child:
             return f"Enter the {_lower_first(child)}."
+        if on_form:
+            return _what_to_give(model, loc, title)
     if kind == "value_error":
         detail = str(error.get("ctx", {}).get("error", error["msg"]))
+        if detail == "is required" and loc and on_form:
+            return _what_to_give(model, loc, title)
+        if on_form:  # "Account data field API secret …" on the input labelled "API secret": said once
+            detail = detail.removeprefix(f"field {title} ")
     elif kind in _TEMPLATES:
         ctx = {k: _show(v) for k, v in (error.get("ctx") or {}).items()}
         try:
@@ -190,19 +231,53 @@ def sentence(model: type[BaseModel], error: Any) -> str:
 
 def _first_required_child(model: type[BaseModel], loc: tuple[int | str, ...]) -> str | None:
     """The title of the first required field of the object missing at ``loc``, if it is one."""
+    info = _info_at(model, loc)
+    current = _inner_model(info.annotation) if info is not None else None
+    if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        return None
+    return next((info.title or name for name, info in current.model_fields.items() if info.is_required()), None)
+
+
+def _what_to_give(model: type[BaseModel], loc: tuple[int | str, ...], title: str) -> str:
+    """A missing value as what to do: "Enter the service group name.", "Choose the destination
+    type.", "Choose at least one supported language." (never "Supported languages is required.")."""
+    info = _info_at(model, loc)
+    inner, is_list, picked = getattr(info, "annotation", None), False, False
+    while (args := typing.get_args(inner)) and typing.get_origin(inner) is not Literal:
+        is_list = is_list or typing.get_origin(inner) is list
+        # A code checked against a list (language, country, location) is chosen from it.
+        picked = picked or any(getattr(getattr(m, "func", None), "__name__", "").endswith("_code")
+                               for m in getattr(inner, "__metadata__", ()))
+        inner = next((a for a in args if a is not type(None)), args[0])
+    verb = "Choose" if picked or typing.get_origin(inner) is Literal else "Enter"
+    if is_list:
+        return f"{verb} at least one {_lower_first(_singular(title))}."
+    return f"{verb} the {_lower_first(title)}."
+
+
+def _info_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> FieldInfo | None:
     current: Any = model
+    info: FieldInfo | None = None
     for part in loc:
         if isinstance(part, int):
             continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return None
+            return info
         info = _field_by_alias(current, part)
         if info is None:
             return None
         current = _inner_model(info.annotation)
-    if not (isinstance(current, type) and issubclass(current, BaseModel)):
-        return None
-    return next((info.title or name for name, info in current.model_fields.items() if info.is_required()), None)
+    return info
+
+
+def _singular(title: str) -> str:
+    """"Supported languages" → "Supported language", "Addresses" → "Address"."""
+    head, _, last = title.rpartition(" ")
+    if last.endswith("sses"):
+        last = last[:-2]
+    elif last.endswith("s") and not last.endswith("ss"):
+        last = last[:-1]
+    return f"{head} {last}" if head else last
 
 
 def _lower_first(title: str) -> str:
@@ -215,12 +290,15 @@ def _show(value: Any) -> str:
     return str(value).replace("'", "")
 
 
-def field_errors(model: type[BaseModel], exc: ValidationError) -> dict[str, str]:
-    """``{dotted API path: sentence}``; the first error per path wins."""
+def field_errors(model: type[BaseModel], exc: ValidationError,
+                 label: typing.Callable[[str], str | None] | None = None) -> dict[str, str]:
+    """``{dotted API path: sentence}``; the first error per path wins. ``label``: given for a
+    form, the label of the input showing a path (None: the model's title); missing values
+    are then said as what to do in the form."""
     out: dict[str, str] = {}
     for error in exc.errors(include_url=False):
         path = dotted(tuple(error["loc"])) or "__root__"
-        out.setdefault(path, sentence(model, error))
+        out.setdefault(path, sentence(model, error, label(path) if label else None, on_form=label is not None))
     return out
 
 

@@ -15,8 +15,10 @@ Retry policy (never re-send a create that may have reached the provider):
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import random
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -117,12 +119,12 @@ class ProviderHTTP:
             try:
                 answer = await self._send(method, url, json_body, params)
             except aiohttp.ClientConnectorError as exc:
-                error: errors.ProviderError = self._unavailable(
-                    operation, f"could not connect ({exc.os_error.strerror or 'refused'})"
-                )
+                error: errors.ProviderError = errors.UnreachableError(
+                    f"connection {_refusal(exc)}", provider=self.provider, operation=operation)
                 retryable = True  # nothing reached the provider
             except TimeoutError:
-                error = self._unavailable(operation, "did not answer in time")
+                error = errors.TimedOutError("did not answer in time", provider=self.provider,
+                                             operation=operation)
                 retryable = idempotent
             except aiohttp.ClientError as exc:
                 error = self._unavailable(operation, f"connection failed ({type(exc).__name__})")
@@ -199,6 +201,17 @@ class ProviderHTTP:
         return errors.UnavailableError(
             f"{message}", provider=self.provider, operation=operation
         )
+
+
+def _refusal(exc: aiohttp.ClientConnectorError) -> str:
+    """"refused", "failed: host not found": how the connection failed, in words."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "failed: its TLS certificate or handshake was refused"
+    if exc.os_error.errno == errno.ECONNREFUSED:
+        return "refused"
+    if isinstance(exc.os_error, socket.gaierror):
+        return "failed: host not found"
+    return "failed"
 
 
 def status_error(

@@ -275,7 +275,8 @@ class _ChannelBase(BaseModel):
                 )
         for spec in keys:
             if spec.required and not self.account_data.get(spec.key, SecretStr("")).get_secret_value().strip():
-                problems[f"account_data.{spec.key}"] = f"field {spec.title} is required for a {who} channel"
+                a = "an" if who[:1].lower() in "aeiou" else "a"
+                problems[f"account_data.{spec.key}"] = f"field {spec.title} is required for {a} {who} channel"
         if problems:
             raise located(type(self).__name__, problems)
         return self
@@ -586,8 +587,8 @@ class YeastarClient:
         try:
             return int(channel_id)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise errors.ProviderError(
-                "created the channel but did not say its ID; find it in the PBX's Message Channels",
+            raise errors.CreatedWithoutIdError(
+                "accepted the channel but did not say its ID",
                 provider=PROVIDER, operation="create_message_channel", status=answer.status,
             ) from None
 

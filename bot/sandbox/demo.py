@@ -15,6 +15,7 @@ from bot.sandbox.demo_calls import play_calls
 from bot.sandbox.slack_user import SlackUser
 from bot.sandbox.stack import SandboxStack
 from handlers.commands import COMMANDS
+from handlers.provisioning import masked as masked_request
 
 SECRET_KEYS = re.compile(r"password|secret|token|auth", re.IGNORECASE)
 
@@ -23,8 +24,8 @@ def say(line: str = "") -> None:
     print(line, flush=True)
 
 
-def show_reply(user: SlackUser, typed: str, text: str) -> None:
-    say(f"ops> {typed}")
+def show_reply(user: SlackUser, typed: str, text: str, who: str = "ops") -> None:
+    say(f"{who}> {typed}")
     for line in user.slack.as_seen(text).splitlines():
         say(f"    │ {line}")
     say()
@@ -40,13 +41,22 @@ def masked(value: Any, key: str = "") -> Any:
     return value
 
 
-def show_requests(name: str, sim: FakeService, path_part: str) -> None:
+def show_requests(name: str, sim: FakeService) -> None:
+    """Every request a provider received, in order: what was sent (secrets masked) for each
+    change, and the reads counted."""
+    say(f"{name} received:")
+    reads: dict[str, int] = {}
     for req in sim.requests:
-        if path_part in req.path and req.method in ("POST", "PATCH"):
-            body = json.dumps(masked(req.body), indent=2, ensure_ascii=False)
-            say(f"  {name} received {req.method} {req.path}")
-            for line in body.splitlines():
-                say(f"    {line}")
+        path = req.path.split("?")[0]
+        if req.method in ("POST", "PATCH", "PUT", "DELETE"):
+            # the forms' masking: Yeastar's {"k", "v"} credential pairs too
+            shown = masked_request(masked(req.body))
+            body = json.dumps(shown, ensure_ascii=False) if req.body is not None else ""
+            say(f"    {req.method} {path}  {body}")
+        else:
+            reads[f"{req.method} {path}"] = reads.get(f"{req.method} {path}", 0) + 1
+    for read, count in reads.items():
+        say(f"    {read}" + (f"  ×{count}" if count > 1 else ""))
     say()
 
 
@@ -125,12 +135,18 @@ def _as_labels(view: dict[str, Any], block_id: str, value: Any) -> Any:
     return labels.get(value, value)
 
 
+def label_of(view: dict[str, Any], block_id: str) -> str:
+    """The label a person reads above the input ``block_id``."""
+    return next((b["label"]["text"] for b in view["blocks"] if b.get("block_id") == block_id), block_id)
+
+
 def show_filled(view: dict[str, Any], values: dict[str, Any]) -> None:
+    width = max((len(label_of(view, block_id)) for block_id in values), default=0) + 2
     for block_id, value in values.items():
         shown = "••••••" if SECRET_KEYS.search(block_id) else _as_labels(view, block_id, value)
         if isinstance(shown, list):
             shown = ", ".join(shown)
-        say(f"      {block_id:<26} {str(shown).replace(chr(10), ' ⏎ ')}")
+        say(f"      {label_of(view, block_id):<{width}} {str(shown).replace(chr(10), ' ⏎ ')}")
 
 
 async def submit(user: SlackUser, view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any] | None:
@@ -141,9 +157,9 @@ async def submit(user: SlackUser, view: dict[str, Any], values: dict[str, Any]) 
     reply = await user.submit(view, values)
     answer = reply.json or {}
     if answer.get("response_action") == "errors":
-        say("    The form stays as typed and Slack marks the fields in red:")
+        say("    The form stays as typed; Slack shows in red, under each field:")
         for block_id, sentence in answer["errors"].items():
-            say(f"      {block_id}: {sentence}")
+            say(f"      {label_of(view, block_id)} → {sentence}")
         say()
         return None
     for _ in range(1000):
@@ -281,7 +297,7 @@ async def play_forms(stack: SandboxStack, user: SlackUser) -> bool:
     say("━━ Someone not on BOT_ALLOWED_USERS ━━")
     visitor = stack.user("U0VISITOR")
     reply = await visitor.command("/contact")
-    show_reply(visitor, "/contact", (reply.json or {}).get("text", ""))
+    show_reply(visitor, "/contact", (reply.json or {}).get("text", ""), who="visitor")
     return True
 
 
@@ -301,12 +317,19 @@ async def wait_for(check: Any, seconds: float = 15.0) -> Any:
     return None
 
 
-NEXT_STEP = """Next: connect a real workspace.
-  1. cp .env.example .env, then print a manifest: make manifest (Socket Mode) and create the
-     Slack app from it on https://api.slack.com/apps (README, "Create the Slack app").
-  2. Put its SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (and SLACK_APP_TOKEN for Socket Mode) in .env,
-     with the CINNOX / Bandwidth / Yeastar variables of the providers you use.
-  3. make run: with a SLACK_BOT_TOKEN it serves for real; .venv/bin/python -m bot check says what is missing."""
+NEXT_STEP = """Next: connect a real workspace (README, "Create the Slack app").
+  1. cp .env.example .env. make manifest prints the app's manifest (Socket Mode); on
+     https://api.slack.com/apps choose Create New App → From an app manifest and paste it.
+  2. Install the app to the workspace. In .env set SLACK_BOT_TOKEN (the xoxb- Bot User OAuth
+     Token) and SLACK_SIGNING_SECRET. For Socket Mode, create an app-level token with the
+     connections:write scope (Basic Information → App-Level Tokens) and set SLACK_APP_TOKEN (xapp-…).
+  3. Also in .env: the CINNOX / Bandwidth / Yeastar variables of the providers you use;
+     PUBLIC_BASE_URL, the address the internet reaches this server at (CINNOX posts call
+     events to it); CALL_EVENTS_CHANNEL, the ID of the channel for calls; BOT_ALLOWED_USERS,
+     the Slack user IDs allowed to create things (unset: everyone in the workspace).
+  4. make run. In Slack, invite the bot to the calls channel (/invite @Telephony Ops) and
+     type /call-events subscribe to point CINNOX's call events at it.
+  5. If something is missing, .venv/bin/python -m bot check says what is missing."""
 
 
 async def run_demo() -> int:
@@ -335,6 +358,9 @@ async def run_demo() -> int:
         say("━━ 5. Calls relayed into Slack, and acted on ━━")
         if not await play_calls(stack, user):
             return 1
+        say("━━ What each provider received ━━")
+        for name, sim in (("CINNOX", stack.cinnox), ("Bandwidth", stack.bandwidth), ("Yeastar", stack.yeastar)):
+            show_requests(name, sim)
         say("Demo finished.")
         say()
         say(NEXT_STEP)

@@ -343,10 +343,10 @@ RULES = [
     ("group", {"types": []}, "types", "at least 1", True),
     ("group", {"types": ["phone"]}, "types.0", "PHONE, STAFF or TRUNK", True),
     ("group", {"types": ["PHONE", "PHONE"]}, "types", "more than once", True),
-    ("group", {"phoneTargets": []}, "phoneTargets", "when the PHONE type", True),
+    ("group", {"phoneTargets": []}, "phoneTargets", "needs at least one number", True),
     ("group", {"phoneTargets": ["+85294667788", "94667788"]}, "phoneTargets.1", '"+"', True),
-    ("group", {"types": ["STAFF"], "phoneTargets": MISSING}, "staffTargets", "when the STAFF type", True),
-    ("group", {"types": ["TRUNK"], "phoneTargets": MISSING}, "trunkTargets", "when the TRUNK type", True),
+    ("group", {"types": ["STAFF"], "phoneTargets": MISSING}, "staffTargets", "needs at least one person", True),
+    ("group", {"types": ["TRUNK"], "phoneTargets": MISSING}, "trunkTargets", "needs at least one number", True),
     (
         "group",
         {"types": ["TRUNK"], "phoneTargets": MISSING, "trunkTargets": ["+852"]},
@@ -354,8 +354,8 @@ RULES = [
         "not a phone number",
         True,
     ),
-    ("group", {"staffTargets": ["staff-0001"]}, "staffTargets", "unless the STAFF type", True),
-    ("group", {"trunkTargets": ["+85230001234"]}, "trunkTargets", "unless the TRUNK type", True),
+    ("group", {"staffTargets": ["staff-0001"]}, "staffTargets", "unless Staff is a chosen", True),
+    ("group", {"trunkTargets": ["+85230001234"]}, "trunkTargets", "unless Trunks is a chosen", True),
     ("group", {"displayname": "typo"}, "displayname", "not a field", True),
     ("contact", {"firstName": MISSING}, "firstName", "enter a name, a phone or an email", False),
     ("contact", {"level": "Quaternary"}, "level", "Primary, Secondary or Tertiary", True),
@@ -754,7 +754,7 @@ async def test_the_token_appears_in_no_error_and_no_log_line(
     assert [type(e) for e in caught] == [
         errors.ValidationError,
         errors.UnavailableError,
-        errors.UnavailableError,
+        errors.TimedOutError,
         errors.AuthError,
     ]
     assert "[redacted]" in caught[0].message
