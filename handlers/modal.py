@@ -529,7 +529,8 @@ def request_body(state: dict[str, Any], layout: Layout,
 
 
 def _typed(raw: Any, kind: Kind | None) -> Any:
-    if isinstance(raw, str):
+    # A secret is sent exactly as typed: "abc12 " is a valid 6-character SIP password.
+    if isinstance(raw, str) and kind != "secret":
         raw = raw.strip()
     if kind == "checkbox":
         return bool(raw)

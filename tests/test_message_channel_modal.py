@@ -275,3 +275,11 @@ async def test_submitting_without_a_provider_points_at_the_provider_choice(stack
     errors = reply.json["errors"]
     assert "channel" in errors and "name" not in errors
     assert stack.yeastar.calls("/message_channel/create") == []
+
+
+async def test_a_secret_reaches_yeastar_exactly_as_typed(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await sms_form(user, "twilio")
+    await submit_and_wait(user, view, {**VALID_TWILIO, "account_data.auth_token": f" {SECRET} "})
+    [sent] = creates(stack)
+    assert {"k": "auth_token", "v": b64(f" {SECRET} ")} in sent.body["account_data"]
