@@ -65,11 +65,26 @@ class Input:
 ALL = ("*", "* — all")
 
 
+#: Regional and other language tags people often need that ISO 639-1 alone lacks.
+COMMON_TAGS: tuple[Option, ...] = (
+    ("zh-TW", "Chinese, Taiwan (zh-TW)"), ("zh-HK", "Chinese, Hong Kong (zh-HK)"),
+    ("zh-CN", "Chinese, Mainland China (zh-CN)"), ("yue", "Cantonese (yue)"),
+    ("en-US", "English, United States (en-US)"), ("en-GB", "English, United Kingdom (en-GB)"),
+    ("pt-BR", "Portuguese, Brazil (pt-BR)"), ("es-MX", "Spanish, Mexico (es-MX)"),
+    ("fr-CA", "French, Canada (fr-CA)"),
+)
+
+
 @functools.cache
 def language_options() -> tuple[Option, ...]:
     langs = [(lang.alpha_2, f"{lang.name} ({lang.alpha_2})")
              for lang in pycountry.languages if hasattr(lang, "alpha_2")]
     return tuple(sorted(langs, key=lambda o: o[1]))
+
+
+@functools.cache
+def language_tag_options() -> tuple[Option, ...]:
+    return tuple(sorted(language_options() + COMMON_TAGS, key=lambda o: o[1]))
 
 
 @functools.cache
@@ -99,14 +114,29 @@ def _with_all(found: list[Option], query: str) -> list[Option]:
     return [ALL, *found][:100] if q in ("", "*") or "all".startswith(q) else found
 
 
+def _or_as_typed(found: list[Option], query: str, check: Callable[[str], str]) -> list[Option]:
+    """``found``, and the query itself when it is a code the document allows that the list
+    lacks (``yue``, ``US+CA``): a person can always choose what they typed."""
+    typed = query.strip()
+    if not typed or any(value.lower() == typed.lower() for value, _ in found):
+        return found
+    try:
+        check(typed)
+    except ValueError:
+        return found
+    return [(typed, f"{typed} (as typed)"), *found][:100]
+
+
 # External selects keep views small (Slack sends the whole view back on every action) and
 # let people type to search 180 languages, 250 countries and 5,000 states.
 SOURCES: dict[str, Callable[[str], list[Option]]] = {
     "languages": lambda q: search(language_options(), q),
-    "languages_or_all": lambda q: _with_all(search(language_options(), q), q),
+    "languages_or_all": lambda q: _with_all(_or_as_typed(
+        search(language_tag_options(), q), q, provider_fields.language_tag), q),
     "countries": lambda q: search(country_options(), q),
-    "locations_or_all": lambda q: _with_all(
-        search(country_options(), q) + (search(subdivision_options(), q) if q.strip() else []), q),
+    "locations_or_all": lambda q: _with_all(_or_as_typed(
+        search(country_options(), q) + (search(subdivision_options(), q) if q.strip() else []), q,
+        provider_fields.location), q),
 }
 
 

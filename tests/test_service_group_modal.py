@@ -145,3 +145,37 @@ async def test_option_labels_are_words_and_the_values_sent_are_the_apis(stack: S
     view = await open_modal(user, "/service-group")
     labels = {o["value"]: o["text"]["text"] for o in block(view, "types")["element"]["options"]}
     assert labels == {"PHONE": "Phone numbers", "STAFF": "Staff", "TRUNK": "Trunks"}
+
+
+async def test_language_tags_and_country_plus_state_locations_are_accepted(stack: SandboxStack) -> None:
+    # The document allows "language codes" from CINNOX's own list and locations written
+    # "countries/regions + states": zh-TW, yue and US+CA are CINNOX's to refuse, not the bot's.
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    offered = (await user.suggest(view, "supportLanguages", "zh-Hant-TW")).json["options"]
+    assert offered[0]["value"] == "zh-Hant-TW", "a code the picker lacks can be chosen as typed"
+    regional = (await user.suggest(view, "supportLanguages", "taiwan")).json["options"]
+    assert "zh-TW" in [o["value"] for o in regional]
+    typed = (await user.suggest(view, "supportLocations", "US+CA")).json["options"]
+    assert typed[0]["value"] == "US+CA"
+    view = await changed(user, view, "types", {"types": ["TRUNK"]})
+    outcome = await submit_and_wait(user, view, {
+        "displayName": "Cantonese line", "supportLanguages": ["zh-TW", "yue", "zh-Hant-TW"],
+        "supportLocations": ["US+CA", "HK"], "types": ["TRUNK"], "trunkTargets": "+85230001234",
+    })
+    assert "created" in outcome
+    [sent] = destination_posts(stack)
+    assert sent.body["supportLanguages"] == ["zh-TW", "yue", "zh-Hant-TW"]
+    assert sent.body["supportLocations"] == ["US+CA", "HK"]
+
+
+async def test_a_language_that_is_no_code_at_all_is_still_refused(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["TRUNK"]})
+    reply = await user.submit(view, {"displayName": "X", "supportLanguages": ["English please"],
+                                     "supportLocations": ["U.S."], "types": ["TRUNK"],
+                                     "trunkTargets": "+85230001234"})
+    errors = reply.json["errors"]
+    assert "language code" in errors["supportLanguages"] and "US+CA" in errors["supportLocations"]
+    assert destination_posts(stack) == []

@@ -16,7 +16,6 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
-import pycountry
 import structlog
 from pydantic import (
     AfterValidator,
@@ -32,7 +31,7 @@ from pydantic import (
 )
 
 from bot.providers import errors
-from bot.providers.fields import E164, CountryCode, LanguageCode, country_code, located
+from bot.providers.fields import E164, CountryCode, LanguageCode, LanguageTag, LocationCode, located
 from bot.providers.http import Answer, ProviderHTTP, retry_after_seconds
 
 log = structlog.get_logger(__name__)
@@ -80,18 +79,6 @@ def http_url(value: str, *, max_length: int | None = None) -> str:
     return value
 
 
-def location_code(value: str) -> str:
-    """An ISO 3166 country ("HK") or an ISO 3166-2 state / region ("US-CA")."""
-    code = value.strip().upper()
-    if "-" not in code:
-        return country_code(code)
-    if pycountry.subdivisions.get(code=code) is None:
-        raise ValueError(
-            f'"{value}" is not an ISO 3166 country (e.g. HK) or ISO 3166-2 state / region (e.g. US-CA)'
-        )
-    return code
-
-
 def _no_blanks(value: Any) -> Any:
     """Form inputs left empty arrive as "": treat them as not given."""
     if isinstance(value, dict):
@@ -106,7 +93,6 @@ def _as_text(value: Any) -> Any:
 
 EmailAddress = Annotated[str, AfterValidator(email_address)]
 WebhookURL = Annotated[str, AfterValidator(http_url)]
-LocationCode = Annotated[str, AfterValidator(location_code)]
 StaffID = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 LooseText = Annotated[str, BeforeValidator(_as_text)]
 
@@ -158,17 +144,18 @@ class ServiceGroupRequest(_Request):
         min_length=1,
         max_length=40,
     )
-    support_languages: list[LanguageCode] = Field(
+    support_languages: list[LanguageTag] = Field(
         alias="supportLanguages",
         title="Supported languages",
         min_length=1,
-        description='Languages the staff use with customers (ISO 639-1, e.g. en, zh), or "*" for all',
+        description='Languages the staff use with customers (language codes, e.g. en, zh-TW, yue), '
+                    'or "*" for all',
     )
     support_locations: list[LocationCode] = Field(
         alias="supportLocations",
         title="Supported locations",
         min_length=1,
-        description='Countries / regions (HK) and states (US-CA) served, or "*" for all',
+        description='Countries / regions (HK), with a state (US+CA or US-CA), or "*" for all',
     )
     types: list[DestinationType] = Field(
         title="Destination types",

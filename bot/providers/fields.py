@@ -56,9 +56,54 @@ def country_code(value: str) -> str:
     return code
 
 
+#: A BCP 47-style language tag: a 2-3 letter language, then subtags (script, region,
+#: variant) of 1-8 letters or digits: en, zh-TW, yue, zh-Hant-HK.
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+#: A location as the service-group document writes it, "countries/regions + states": a
+#: two-letter country or region, optionally joined to a state by "+" (US+CA) or, as ISO
+#: 3166-2 writes it, "-" (US-CA).
+LOCATION = re.compile(r"[A-Za-z]{2}(?:[+-][A-Za-z0-9]{1,3})?")
+
+
+def language_tag(value: str) -> str:
+    """A language code as the service-group document allows ("language codes", CINNOX's
+    own list): any BCP 47-style tag, sent as typed."""
+    code = value.strip()
+    if not LANGUAGE_TAG.fullmatch(code):
+        raise ValueError(f'"{value}" is not a language code such as en, zh-TW or yue')
+    return code
+
+
+def location(value: str) -> str:
+    """A country or region (HK), or one with its state (US+CA, US-CA), sent as typed."""
+    code = value.strip()
+    if not LOCATION.fullmatch(code):
+        raise ValueError(f'"{value}" is not a country or region (e.g. HK) or one with its state '
+                         "(e.g. US+CA or US-CA)")
+    return code
+
+
+def unknown_language(code: str) -> bool:
+    """Whether ``code``'s language is in no ISO 639 list the bot knows (a warning, not a refusal:
+    CINNOX's own list decides)."""
+    primary = code.split("-", 1)[0].lower()
+    lookup = {"alpha_2": primary} if len(primary) == 2 else {"alpha_3": primary}
+    return pycountry.languages.get(**lookup) is None
+
+
+def unknown_location(code: str) -> bool:
+    """Whether ``code``'s country, or its state, is in no ISO 3166 list the bot knows."""
+    country, _, state = code.upper().replace("+", "-").partition("-")
+    if pycountry.countries.get(alpha_2=country) is None:
+        return True
+    return bool(state) and pycountry.subdivisions.get(code=f"{country}-{state}") is None
+
+
 E164 = Annotated[str, AfterValidator(e164)]
 LanguageCode = Annotated[str, AfterValidator(language_code)]
+LanguageTag = Annotated[str, AfterValidator(language_tag)]
 CountryCode = Annotated[str, AfterValidator(country_code)]
+LocationCode = Annotated[str, AfterValidator(location)]
 
 
 # --- words for API values ---------------------------------------------------------------

@@ -221,12 +221,20 @@ def _country(value: Any, path: str) -> None:
         raise Invalid(f"{path} {value!r} is not a two-letter ISO 3166 country code")
 
 
+# The service-group document: "It supports multiple language codes" (CINNOX's own list,
+# not ISO 639-1 alone: zh-TW, yue) and locations "countries/regions + states" (US+CA).
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+_COUNTRY_AND_STATE = re.compile(r"^[A-Za-z]{2}([+-][A-Za-z0-9]{1,3})?$")
+
+
+def _language_code(value: Any, path: str) -> None:
+    if not isinstance(value, str) or not _LANGUAGE_TAG.match(value):
+        raise Invalid(f"{path} {value!r} is not a language code")
+
+
 def _location(value: Any, path: str) -> None:
-    if isinstance(value, str) and "-" in value:
-        if pycountry.subdivisions.get(code=value) is None:
-            raise Invalid(f"{path} {value!r} is not a supported country/region or state")
-        return
-    _country(value, path)
+    if not isinstance(value, str) or not _COUNTRY_AND_STATE.match(value):
+        raise Invalid(f"{path} {value!r} is not a country/region or country/region + state")
 
 
 def _codes(body: dict[str, Any], key: str, check: Any) -> None:
@@ -254,7 +262,7 @@ def check_destination(body: dict[str, Any]) -> None:
     if unknown:
         raise Invalid(f"{unknown[0]} is not a parameter of this API")
     _text(body, "displayName", "displayName", required=True, max_length=40)
-    _codes(body, "supportLanguages", _language)
+    _codes(body, "supportLanguages", _language_code)
     _codes(body, "supportLocations", _location)
     types = _list(body, "types", "types", required=True)
     for i, kind in enumerate(types):
