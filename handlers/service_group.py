@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.mrkdwn import escape
 from bot.providers.cinnox import ServiceGroupRequest
-from bot.providers.fields import option_words
+from bot.providers.fields import number_doubt, option_words
 from bot.services import Services
 from handlers import call_directory, modal
 from handlers.modal import Input
@@ -85,6 +85,16 @@ class ServiceGroupForm(Form):
 
     def describe(self, request: Any) -> str:
         return str(request.display_name)
+
+    def warnings(self, request: Any) -> dict[str, str]:
+        # The document asks only for PSTN numbers with a country code: one libphonenumber
+        # doubts is CINNOX's to refuse. (A SIP trunk number need not be public: not checked.)
+        out: dict[str, str] = {}
+        for i, number in enumerate(request.phone_targets):
+            doubt = number_doubt(number)
+            if doubt:
+                out[f"phoneTargets.{i}"] = f"{number} {doubt}: CINNOX may not be able to call it."
+        return out
 
     async def after_create(self, services: Services, request: Any, outcome: Outcome,
                            meta: dict[str, Any]) -> None:

@@ -257,7 +257,7 @@ async def test_an_error_in_a_one_per_line_list_names_the_line(stack: SandboxStac
     view = await service_group_form(user)
     reply = await user.submit(view, {"displayName": "Sales", "types": ["PHONE"],
                                      "supportLanguages": ["en"], "supportLocations": ["HK"],
-                                     "phoneTargets": "+85294667788\n+14155550100\n12345"})
+                                     "phoneTargets": "+85294667788\n+14155550100\n012345"})
     assert reply.json["errors"]["phoneTargets"].startswith("Line 3: ")
 
 

@@ -89,7 +89,7 @@ async def test_a_name_that_looks_like_a_mention_is_shown_not_sent_as_one(stack: 
         ({"displayName": ""}, "displayName", "required"),
         ({"types": []}, "types", ""),
         ({"types": ["PHONE"], "phoneTargets": ""}, "phoneTargets", "PHONE"),
-        ({"types": ["PHONE"], "phoneTargets": "+85294667788\n12345"}, "phoneTargets", "+"),
+        ({"types": ["PHONE"], "phoneTargets": "+85294667788\n0294667788"}, "phoneTargets", "country code"),
         ({"types": ["STAFF"]}, "staffTargets", "STAFF"),
         ({"supportLanguages": []}, "supportLanguages", ""),
         ({"supportLanguages": ["*", "en"]}, "supportLanguages", "*"),
@@ -178,4 +178,36 @@ async def test_a_language_that_is_no_code_at_all_is_still_refused(stack: Sandbox
                                      "trunkTargets": "+85230001234"})
     errors = reply.json["errors"]
     assert "language code" in errors["supportLanguages"] and "US+CA" in errors["supportLocations"]
+    assert destination_posts(stack) == []
+
+
+async def test_a_doubtful_phone_target_is_warned_about_once_then_created(stack: SandboxStack) -> None:
+    # "With country code" is all the document asks: +852 1234 is CINNOX's to refuse, not ours.
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["PHONE", "TRUNK"]})
+    values = {"displayName": "Odd numbers", "supportLanguages": ["en"], "supportLocations": ["*"],
+              "types": ["PHONE", "TRUNK"], "phoneTargets": "+85294667788\n+852 1234",
+              "trunkTargets": "85230001234\n+44 1"}
+    warned = (await user.submit(view, values)).json["errors"]
+    assert warned["phoneTargets"].startswith("⚠️ Line 2: +8521234 has the wrong length")
+    assert "Submit again" in warned["phoneTargets"]
+    assert "trunkTargets" not in warned, "a SIP trunk number need not be a public number"
+    assert destination_posts(stack) == []
+    outcome = await submit_and_wait(user, view, values)
+    assert "created" in outcome
+    [sent] = destination_posts(stack)
+    assert sent.body["phoneTargets"] == ["+85294667788", "+8521234"]
+    assert sent.body["trunkTargets"] == ["85230001234", "+441"]
+
+
+async def test_a_changed_form_is_checked_again(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["PHONE"]})
+    values = {"displayName": "Twice", "supportLanguages": ["en"], "supportLocations": ["*"],
+              "types": ["PHONE"], "phoneTargets": "+852 1234"}
+    assert "phoneTargets" in (await user.submit(view, values)).json["errors"]
+    again = (await user.submit(view, {**values, "phoneTargets": "+852 12345"})).json["errors"]
+    assert "+85212345" in again["phoneTargets"]
     assert destination_posts(stack) == []

@@ -31,7 +31,15 @@ from pydantic import (
 )
 
 from bot.providers import errors
-from bot.providers.fields import E164, CountryCode, LanguageCode, LanguageTag, LocationCode, located
+from bot.providers.fields import (
+    CountryCode,
+    LanguageCode,
+    LanguageTag,
+    LocationCode,
+    NumberWithCountryCode,
+    PlusNumber,
+    located,
+)
 from bot.providers.http import Answer, ProviderHTTP, retry_after_seconds
 
 log = structlog.get_logger(__name__)
@@ -162,7 +170,7 @@ class ServiceGroupRequest(_Request):
         min_length=1,
         description="PHONE, STAFF and / or TRUNK; each needs its targets",
     )
-    phone_targets: list[E164] = Field(
+    phone_targets: list[NumberWithCountryCode] = Field(
         default_factory=list,
         alias="phoneTargets",
         title="Phone targets",
@@ -174,7 +182,7 @@ class ServiceGroupRequest(_Request):
         title="Staff targets",
         description="Staff IDs (from the staff list); required for STAFF",
     )
-    trunk_targets: list[E164] = Field(
+    trunk_targets: list[NumberWithCountryCode] = Field(
         default_factory=list,
         alias="trunkTargets",
         title="SIP trunk targets",
@@ -217,7 +225,7 @@ class ServiceGroupRequest(_Request):
 
 class Phone(_Request):
     type: Literal["Mobile", "Work", "Home", "Other"] = Field(title="Phone type")
-    phone: E164 = Field(title="Phone number", description="With country code, e.g. +85294667788")
+    phone: PlusNumber = Field(title="Phone number", description="With country code, e.g. +85294667788")
 
 
 class Email(_Request):

@@ -26,18 +26,66 @@ def dotted(loc: tuple[int | str, ...]) -> str:
 # --- value checks ---------------------------------------------------------------------
 
 
-def e164(value: str) -> str:
-    """A phone number with country code and leading "+", normalised to E.164."""
-    value = value.strip()
-    if not value.startswith("+"):
+#: Visual separators people type in numbers; taken out, the number is the same.
+_SEPARATORS = re.compile(r"[\s().\-]")
+#: E.164: "+", a country code, at most 15 digits in all.
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
+def _compact(value: str) -> str:
+    return _SEPARATORS.sub("", value.strip())
+
+
+def _country_code_first(digits: str) -> bool:
+    return not digits.startswith("0") and any(int(digits[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+               for n in (1, 2, 3) if len(digits) > n)
+
+
+def number_with_country_code(value: str) -> str:
+    """A number "with country code" (the service-group document: phone and SIP trunk
+    targets): digits, "+" before them or not, the first digits a country code. Spaces,
+    dashes, dots and brackets are taken out; nothing else is changed."""
+    compact = _compact(value)
+    digits = compact.removeprefix("+")
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError("must be a number with its country code, e.g. +85294667788")
+    if not _country_code_first(digits):
+        raise ValueError("must start with its country code, e.g. +852 for Hong Kong")
+    return compact
+
+
+def plus_number(value: str) -> str:
+    """"Country code+Phone number" with "+" in front (the contact document's format)."""
+    compact = _compact(value)
+    if not compact.startswith("+"):
         raise ValueError('must start with "+" and the country code, e.g. +85294667788')
+    return number_with_country_code(compact)
+
+
+def e164(value: str) -> str:
+    """A number in E.164 format (the WhatsApp routing document): "+", the country code,
+    at most 15 digits. Spaces, dashes, dots and brackets are taken out."""
+    compact = _compact(value)
+    if not compact.startswith("+"):
+        raise ValueError('must start with "+" and the country code, e.g. +15567778888')
+    if not _E164.fullmatch(compact) or not _country_code_first(compact[1:]):
+        raise ValueError("must be in E.164 format: + and the country code, at most 15 digits, "
+                         "e.g. +15567778888")
+    return compact
+
+
+def number_doubt(number: str) -> str | None:
+    """What libphonenumber doubts about ``number`` (a warning: the documents do not ask
+    for a number it knows), or None."""
     try:
-        parsed = phonenumbers.parse(value, None)
+        parsed = phonenumbers.parse(number if number.startswith("+") else "+" + number, None)
     except phonenumbers.NumberParseException:
-        raise ValueError("is not a phone number, e.g. +85294667788") from None
+        return "is not a number libphonenumber can read"
     if not phonenumbers.is_possible_number(parsed):
-        raise ValueError("is not a possible phone number for its country code") from None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return "has the wrong length for its country code"
+    if not phonenumbers.is_valid_number(parsed):
+        return "is not a number in use for its country code"
+    return None
 
 
 def language_code(value: str) -> str:
@@ -100,6 +148,8 @@ def unknown_location(code: str) -> bool:
 
 
 E164 = Annotated[str, AfterValidator(e164)]
+PlusNumber = Annotated[str, AfterValidator(plus_number)]
+NumberWithCountryCode = Annotated[str, AfterValidator(number_with_country_code)]
 LanguageCode = Annotated[str, AfterValidator(language_code)]
 LanguageTag = Annotated[str, AfterValidator(language_tag)]
 CountryCode = Annotated[str, AfterValidator(country_code)]
