@@ -192,7 +192,6 @@ VALID_WHATSAPP = {"name": "WA", "webhook_url_type": "fqdn", "account_data.access
         ("sms", "general", {"name": "G", "channel": "general", "webhook_url_type": "nat",
                             "account_data.api_key": "k", "account_data.api_send_url": "http://plain.example.com"},
          "account_data.api_send_url", "https"),
-        ("sms", "twilio", {**VALID_TWILIO, "send_rate": "0"}, "send_rate", "1"),
         ("sms", "twilio", {**VALID_TWILIO, "dids.0.did_number": "+15551234567",
                            "dids.0.destination_type": "extension", "dids.0.members": "boss 7"},
          "dids.0.members", "extension"),
@@ -204,7 +203,7 @@ VALID_WHATSAPP = {"name": "WA", "webhook_url_type": "fqdn", "account_data.access
                             "dids.0.destination_type": "queue"}, "dids.0.did_number", "country code"),
         ("sms", None, {"name": "No provider", "webhook_url_type": "nat"}, "channel", "required"),
     ],
-    ids=["name-127", "missing-secret", "send-url-https", "send-rate", "member-type", "destination-type",
+    ids=["name-127", "missing-secret", "send-url-https", "member-type", "destination-type",
          "phone-number-id-31", "business-account-500", "whatsapp-e164", "no-provider"],
 )
 async def test_each_rule_errors_inline_and_nothing_reaches_yeastar(
@@ -283,3 +282,20 @@ async def test_a_secret_reaches_yeastar_exactly_as_typed(stack: SandboxStack) ->
     await submit_and_wait(user, view, {**VALID_TWILIO, "account_data.auth_token": f" {SECRET} "})
     [sent] = creates(stack)
     assert {"k": "auth_token", "v": b64(f" {SECRET} ")} in sent.body["account_data"]
+
+
+async def test_numbers_the_document_does_not_bound_are_sent_and_a_zero_rate_is_warned_about(
+    stack: SandboxStack
+) -> None:
+    user = stack.user()
+    view = await sms_form(user, "twilio")
+    await submit_and_wait(user, view, {**VALID_TWILIO, "send_rate": "5000", "session_expired_time": "3650"})
+    [sent] = creates(stack)
+    assert (sent.body["send_rate"], sent.body["session_expired_time"]) == (5000, 3650)
+    view = await sms_form(user, "twilio")
+    zero = {**VALID_TWILIO, "name": "Zero", "send_rate": "0"}
+    warned = (await user.submit(view, zero)).json["errors"]
+    assert warned["send_rate"].startswith("⚠️") and "no messages" in warned["send_rate"]
+    assert len(creates(stack)) == 1
+    await submit_and_wait(user, view, zero)
+    assert creates(stack)[-1].body["send_rate"] == 0
