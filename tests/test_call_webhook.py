@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.stack import SandboxStack
 from bot.store import tables
-from tests.flow import eventually
+from tests.flow import eventually, eventually_async
 
 
 async def stored_events(stack: SandboxStack) -> int:
@@ -24,10 +24,19 @@ async def test_challenge_is_echoed_in_the_documented_envelope(stack: SandboxStac
 
 
 async def test_cinnox_subscription_handshake_reaches_the_bot(stack: SandboxStack) -> None:
-    # The simulator challenges the URL it is given, as CINNOX does before subscribing.
-    stack.cinnox.verify_webhook = True
-    state = await stack.services.cinnox.set_call_event_subscription(True, stack.webhook_url)
-    assert state.enabled is True
+    # The simulator challenges the URL it is given, as CINNOX does before subscribing: by
+    # default, through the bot's PUBLIC_BASE_URL.
+    reply = await stack.user().command("/call-events", "subscribe")
+    assert reply.status == 200
+    assert stack.http is not None
+
+    async def challenged() -> bool:
+        assert stack.http is not None
+        async with stack.http.get(stack.url + "/metrics") as resp:
+            return 'bot_webhook_requests_total{answer="challenge"} 1.0' in await resp.text()
+
+    await eventually_async(challenged)
+    assert stack.cinnox.subscription["enabled"] is True
 
 
 async def test_wrong_token_is_404_and_stores_nothing(stack: SandboxStack) -> None:

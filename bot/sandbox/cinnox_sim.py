@@ -385,9 +385,12 @@ class CinnoxSimulator(FakeService):
         self.call_logs: dict[str, dict[str, Any]] = {}
         #: The call event subscription as last PATCHed ({enabled, url, updatedAt}), or None.
         self.subscription: dict[str, Any] | None = None
-        #: When true, subscribing first POSTs a challenge to the URL and expects it echoed back
-        #: as {"code":0,"result":{"challenge":...}} (the document's verification handshake).
-        self.verify_webhook = False
+        #: Subscribing first POSTs a challenge to the URL and expects it echoed back as
+        #: {"code":0,"result":{"challenge":...}}: the document's verification, as CINNOX does.
+        self.verify_webhook = True
+        #: Where a public URL prefix leads on this machine ({"https://bot.example.com":
+        #: "http://127.0.0.1:8080"}), as the internet would route CINNOX's challenge to the bot.
+        self.reaches: dict[str, str] = {}
         #: When true, a subscription answers 200 with enabled=false (the document's "the
         #: subscription fails").
         self.refuse_subscription = False
@@ -524,6 +527,10 @@ class CinnoxSimulator(FakeService):
 
     async def _challenge(self, url: str) -> bool:
         challenge = self._new_id()
+        for public, local in self.reaches.items():
+            if url.startswith(public.rstrip("/") + "/"):
+                url = local.rstrip("/") + url[len(public.rstrip("/")):]
+                break
         try:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,

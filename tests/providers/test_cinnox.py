@@ -39,8 +39,25 @@ WEBHOOK = "https://bot.example.com/webhooks/cinnox/s3cr3t-path"
 async def cinnox_sim() -> AsyncIterator[CinnoxSimulator]:
     sim = CinnoxSimulator(APP_ID, TOKEN, seed=7)
     await sim.start()
+    hook = await _echoing_webhook()
+    sim.reaches["https://bot.example.com"] = f"http://127.0.0.1:{hook.addresses[0][1]}"
     yield sim
+    await hook.cleanup()
     await sim.stop()
+
+
+async def _echoing_webhook() -> web.AppRunner:
+    """A webhook answering CINNOX's challenge, as the bot does."""
+
+    async def hook(request: web.Request) -> web.Response:
+        return web.json_response({"code": 0, "result": {"challenge": (await request.json())["challenge"]}})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
 
 
 @pytest.fixture
@@ -552,7 +569,15 @@ async def test_simulator_rejects_staff_page_sizes_over_500(cinnox_sim: CinnoxSim
         assert resp.status == 400 and (await resp.json())["code"] == 6451000
 
 
-async def test_simulator_verifies_the_webhook_with_a_challenge_when_asked(
+async def test_simulator_verifies_the_webhook_with_a_challenge_by_default(
+    cinnox_client: CinnoxClient
+) -> None:
+    # As CINNOX does: a URL that does not answer the challenge is not subscribed.
+    with pytest.raises(errors.ValidationError, match="challenge"):
+        await cinnox_client.set_call_event_subscription(True, "https://nobody.example.com/hook")
+
+
+async def test_simulator_verifies_the_webhook_with_a_challenge(
     cinnox_sim: CinnoxSimulator, cinnox_client: CinnoxClient
 ) -> None:
     seen: list[dict[str, Any]] = []
@@ -572,7 +597,6 @@ async def test_simulator_verifies_the_webhook_with_a_challenge_when_asked(
     await site.start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     try:
-        cinnox_sim.verify_webhook = True
         state = await cinnox_client.set_call_event_subscription(True, url)
         assert state.enabled and len(seen) == 1 and seen[0]["challenge"]
         echo = False
