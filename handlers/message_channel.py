@@ -149,7 +149,7 @@ class MessageChannelForm(Form):
 
     def convert(self, path: str, value: Any) -> Any:
         if path.endswith(".members") and isinstance(value, str):
-            return [_member(line) for line in value.splitlines() if line.strip()]
+            return [member for line in value.splitlines() if line.strip() for member in members(line)]
         if path == "auto_close_session" and isinstance(value, str) and value.isdigit():
             return int(value)
         return value
@@ -194,10 +194,12 @@ def _account_input(spec: Any) -> Input:
                  placeholder="https://…" if spec.url else None)
 
 
-def _member(line: str) -> dict[str, str]:
-    """``extension 137`` / ``extension: 137`` / ``ext_group,2`` → ``{"type", "value"}``."""
-    parts = line.replace(":", " ").replace(",", " ").split(None, 1)
-    return {"type": parts[0].lower(), "value": parts[1].strip() if len(parts) > 1 else ""}
+def members(line: str) -> list[dict[str, str]]:
+    """``extension 137`` / ``extension: 137`` / ``ext_group,2`` → ``[{"type", "value"}]``;
+    ``extension 137, 138`` (or ``137 138``) → one member per ID, never one ID "137 138"."""
+    kind, _, rest = line.replace(":", " ").replace(",", " ").strip().partition(" ")
+    ids = rest.split()
+    return [{"type": kind.lower(), "value": value} for value in ids] or [{"type": kind.lower(), "value": ""}]
 
 
 def register(app: AsyncApp, services: Services) -> Form:

@@ -299,3 +299,15 @@ async def test_numbers_the_document_does_not_bound_are_sent_and_a_zero_rate_is_w
     assert len(creates(stack)) == 1
     await submit_and_wait(user, view, zero)
     assert creates(stack)[-1].body["send_rate"] == 0
+
+
+async def test_members_typed_with_several_ids_on_a_line_become_one_member_each(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await sms_form(user, "twilio")
+    await submit_and_wait(user, view, {
+        **VALID_TWILIO, "dids.0.did_number": "+15551234567", "dids.0.destination_type": "extension",
+        "dids.0.destination_id": "137", "dids.0.members": "extension 137, 138\norganization 2 3"})
+    [sent] = creates(stack)
+    assert sent.body["dids"][0]["members"] == [
+        {"type": "extension", "value": "137"}, {"type": "extension", "value": "138"},
+        {"type": "organization", "value": "2"}, {"type": "organization", "value": "3"}]
