@@ -1,6 +1,7 @@
 """/contact: the modal that creates a CINNOX external contact, in sections (name and company,
-phones, emails, addresses, social, custom fields, more details). A contact needs a name, a
-phone or an email; everything else is optional, so a caller can be saved by number alone.
+phones, emails, addresses, social, custom fields, more details). Every field is optional, as
+in CINNOX's document; one with no name, phone or email is warned about (nothing could find
+it), so a caller can still be saved by number alone.
 
 Other modules open this form prefilled (``ContactForm().prefilled_view({"phones.0.phone":
 "+85294667788"}, meta)``) and learn of a new contact through ``after_create``."""
@@ -84,7 +85,8 @@ class ContactForm(Form):
             if inp.path in HINTS:
                 inp = replace(inp, hint=HINTS[inp.path])
             if inp.path == "firstName":
-                inp = replace(inp, hint="A contact needs a name, a phone or an email; the rest is optional.")
+                inp = replace(inp, hint="Give a name, a phone or an email to find the contact by; "
+                                        "the rest is optional.")
             elif inp.path == "birthDate":
                 inp = replace(inp, kind="date")
             elif inp.path.startswith("phones."):
@@ -153,6 +155,13 @@ class ContactForm(Form):
         return Outcome(new_id, f"External contact *{escape(shown)}* created in CINNOX.", details,
                        record={"id": new_id, "name": name, "phones": phones, "emails": emails,
                                "company": request.company})
+
+    def warnings(self, request: Any) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if not request.findable:
+            out["firstName"] = ("No name, phone or email: nobody could find this contact again, and no "
+                                "call would be matched to it.")
+        return out
 
     def describe(self, request: Any) -> str:
         name = " ".join(filter(None, [request.first_name, request.last_name]))

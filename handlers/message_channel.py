@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from slack_bolt.async_app import AsyncApp
 
 from bot.mrkdwn import escape
+from bot.providers.fields import number_doubt
 from bot.providers.yeastar import (
     CHANNEL_MODELS,
     PROVIDER_TITLES,
@@ -181,6 +182,11 @@ class MessageChannelForm(Form):
             out["send_rate"] = "At 0 or less the PBX may send no messages at all."
         if request.session_expired_time is not None and request.session_expired_time <= 0:
             out["session_expired_time"] = "Sessions may close at once, or never: 0 days or less."
+        if request.channel == "whatsapp":
+            for i, did in enumerate(request.dids or []):
+                doubt = number_doubt(did.did_number, in_use=False)  # test numbers (555) are fine
+                if doubt:
+                    out[f"dids.{i}.did_number"] = f"{did.did_number} {doubt}: is it the WhatsApp number?"
         return out
 
     def describe(self, request: Any) -> str:

@@ -109,7 +109,6 @@ async def test_a_full_valid_contact_makes_exactly_the_documented_request(stack: 
         ({"addresses.0.country": "ZZ"}, "addresses.0.country", "ISO 3166"),
         ({"language": "xx"}, "language", "ISO 639-1"),
         ({"level": "Quaternary"}, "level", "Primary"),
-        ({"firstName": "", "lastName": ""}, "firstName", "name, a phone or an email"),
     ],
 )
 async def test_each_documented_rule_errors_inline_and_sends_nothing(
@@ -225,3 +224,18 @@ async def test_a_custom_fields_value_input_follows_its_type(stack: SandboxStack)
     assert sent.body["customField"] == [
         {"type": "FieldTypeBoolean", "name": "VIP", "value": "true"},
         {"type": "FieldTypeDate", "name": "Since", "value": "2024-05-01T09:30:00Z"}]
+
+
+async def test_a_contact_with_nothing_to_find_it_by_is_warned_about_then_created(stack: SandboxStack) -> None:
+    # The document requires none of name, phone and email: the bot's rule is a warning.
+    user = stack.user()
+    view = await full_form(user)
+    values = {"company": "Acme"}
+    warned = (await user.submit(view, values)).json["errors"]
+    assert list(warned) == ["firstName"]
+    assert warned["firstName"].startswith("⚠️ No name, phone or email")
+    assert contact_posts(stack) == []
+    outcome = await submit_and_wait(user, view, values)
+    assert "created" in outcome
+    [sent] = contact_posts(stack)
+    assert sent.body == {"company": "Acme", "level": "Primary", "type": "Lead"}

@@ -311,3 +311,17 @@ async def test_members_typed_with_several_ids_on_a_line_become_one_member_each(s
     assert sent.body["dids"][0]["members"] == [
         {"type": "extension", "value": "137"}, {"type": "extension", "value": "138"},
         {"type": "organization", "value": "2"}, {"type": "organization", "value": "3"}]
+
+
+async def test_a_whatsapp_number_in_e164_that_libphonenumber_doubts_is_warned_about_then_sent(
+    stack: SandboxStack
+) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/message-channel", "whatsapp")
+    values = {**VALID_WHATSAPP, "dids.0.did_number": "+888 1234", "dids.0.destination_type": "queue"}
+    warned = (await user.submit(view, values)).json["errors"]
+    assert warned["dids.0.did_number"].startswith("⚠️ +8881234 has the wrong length")
+    assert creates(stack) == []
+    await submit_and_wait(user, view, values)
+    [sent] = creates(stack)
+    assert sent.body["dids"][0]["did_number"] == "+8881234"

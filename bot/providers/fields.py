@@ -74,16 +74,16 @@ def e164(value: str) -> str:
     return compact
 
 
-def number_doubt(number: str) -> str | None:
+def number_doubt(number: str, *, in_use: bool = True) -> str | None:
     """What libphonenumber doubts about ``number`` (a warning: the documents do not ask
-    for a number it knows), or None."""
+    for a number it knows), or None; ``in_use=False``: only a wrong length."""
     try:
         parsed = phonenumbers.parse(number if number.startswith("+") else "+" + number, None)
     except phonenumbers.NumberParseException:
         return "is not a number libphonenumber can read"
     if not phonenumbers.is_possible_number(parsed):
         return "has the wrong length for its country code"
-    if not phonenumbers.is_valid_number(parsed):
+    if in_use and not phonenumbers.is_valid_number(parsed):
         return "is not a number in use for its country code"
     return None
 

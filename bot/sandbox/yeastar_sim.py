@@ -26,6 +26,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import phonenumbers
 from aiohttp import web
 
 from bot.sandbox.base import FakeService, Fault
@@ -58,6 +59,13 @@ CHANNEL_FIELDS = {
     "facebook": COMMON_FIELDS,
 }
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
+def _e164(number: str) -> bool:
+    """E.164 (the WhatsApp routing's did_number): "+", a country code, at most 15 digits."""
+    digits = number[1:]
+    return bool(_E164.fullmatch(number)) and any(
+        int(digits[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE for n in (1, 2, 3) if len(digits) > n)
 
 
 class Refused(Exception):
@@ -347,7 +355,7 @@ def _check_dids(kind: str, dids: Any) -> None:
         number = did.get("did_number")
         if not isinstance(number, str) or not number.strip():
             raise _param(f"dids[{i}].did_number is required")
-        if kind == "whatsapp" and not _E164.fullmatch(number):
+        if kind == "whatsapp" and not _e164(number):
             raise _param(f"dids[{i}].did_number must be in E.164 format")
         if did.get("destination_type") not in ("extension", "queue", "api"):
             raise _param(f"dids[{i}].destination_type must be extension, queue or api")

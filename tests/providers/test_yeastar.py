@@ -774,3 +774,25 @@ async def test_integers_the_document_does_not_bound_reach_yeastar(
     new_id = await client.create_message_channel(SmsChannelRequest.model_validate(body))
     [key] = extra
     assert sim.channels[new_id][key] == extra[key]
+
+
+# E.164 (the WhatsApp routing's did_number), read alike by the client and the simulator.
+WHATSAPP_NUMBERS = ["+15567778888", "+1234567890", "+999123456", "+0123456", "15567778888",
+                    "+1234567890123456", "+44 20 7183 8750", "+8521"]
+
+
+@pytest.mark.parametrize("number", WHATSAPP_NUMBERS)
+async def test_client_and_simulator_agree_on_a_whatsapp_number(
+    sim: YeastarSimulator, client: YeastarClient, number: str
+) -> None:
+    body = {"name": f"WA {number}", "webhook_url_type": "fqdn", "channel": "whatsapp",
+            "account_data": {"access_token": "a", "app_secret": "b"}, "phone_number_id": "1",
+            "business_account_id": "2", "dids": [{"did_number": number, "destination_type": "queue"}]}
+    try:
+        sent = WhatsAppChannelRequest.model_validate(body).to_api()["dids"][0]["did_number"]
+        client_takes = True
+    except pydantic.ValidationError:
+        sent, client_takes = number, False
+    answer = await raw_create(sim, client, {**RAW_WA, "name": f"WA {number}",
+                                            "dids": [{"did_number": sent, "destination_type": "queue"}]})
+    assert client_takes == (answer["errcode"] == 0), answer
