@@ -16,11 +16,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.mrkdwn import escape
-from bot.providers.cinnox import ExternalContactRequest
+from bot.providers.cinnox import CustomFieldsRefused, ExternalContactRequest
+from bot.providers.errors import ProviderError
 from bot.services import Services
 from handlers import call_directory
 from handlers.modal import Input
-from handlers.provisioning import Form, Outcome, register_form
+from handlers.provisioning import Failure, Form, Outcome, register_form
 
 #: How the value input of a custom field follows the field's type.
 CUSTOM_VALUE_KINDS = {"FieldTypeDate": "datetime", "FieldTypeTime": "time", "FieldTypeBoolean": "checkbox",
@@ -37,6 +38,9 @@ HINTS = {
     "birthDate": None,
 }
 ROW_ORDER = {"phones": ("phone", "type"), "emails": ("email", "type")}
+#: Under each custom field when CINNOX refused a contact carrying them.
+CUSTOM_FIELDS_DOUBT = ("Likely cause: CINNOX's document does not show how custom fields are sent; "
+                       "the bot sends each as type, name and value.")
 
 
 class ContactForm(Form):
@@ -108,7 +112,9 @@ class ContactForm(Form):
         row, name = inp.path.rsplit(".", 1)
         field_type = state.get(f"{row}.type")
         if name == "type":
-            return replace(inp, dispatch=True, hint="Choose it first: the value input follows it.")
+            return replace(inp, dispatch=True, hint="Choose it first: the value input follows it. CINNOX's "
+                           "document does not show how custom fields are sent: the bot sends type, name "
+                           "and value; if CINNOX refuses the contact, try without them.")
         if name == "value":
             kind = CUSTOM_VALUE_KINDS.get(str(field_type), "text")
             if kind == "checkbox":
@@ -155,6 +161,14 @@ class ContactForm(Form):
         return Outcome(new_id, f"External contact *{escape(shown)}* created in CINNOX.", details,
                        record={"id": new_id, "name": name, "phones": phones, "emails": emails,
                                "company": request.company})
+
+    def provider_failure(self, exc: ProviderError, inputs: list[Input]) -> Failure:
+        failure = super().provider_failure(exc, inputs)
+        if isinstance(exc, CustomFieldsRefused):
+            for inp in inputs:
+                if inp.path.startswith("customField.") and inp.path.endswith(".type"):
+                    failure.at_fields.setdefault(inp.path, CUSTOM_FIELDS_DOUBT)
+        return failure
 
     def warnings(self, request: Any) -> dict[str, str]:
         out: dict[str, str] = {}

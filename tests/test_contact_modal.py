@@ -239,3 +239,17 @@ async def test_a_contact_with_nothing_to_find_it_by_is_warned_about_then_created
     assert "created" in outcome
     [sent] = contact_posts(stack)
     assert sent.body == {"company": "Acme", "level": "Primary", "type": "Lead"}
+
+
+async def test_a_refused_contact_with_custom_fields_names_them_as_the_likely_cause(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await add_row(user, await open_modal(user, "/contact"), "customField")
+    stack.cinnox.inject(400, path_prefix=f"/v1/api/apps/{stack.cinnox.app_id}/management/",
+                        body={"code": 6451000, "message": "bad parameter"})
+    outcome = await submit_and_wait(user, view, {"firstName": "Ada", "customField.0.type": "FieldTypeText",
+                                                 "customField.0.name": "Tier", "customField.0.value": "Gold"})
+    assert "Not created" in outcome and "custom fields may be why" in outcome
+    kept = user.slack.views[view["id"]]
+    after_type = kept["blocks"][kept["blocks"].index(block(kept, "customField.0.type")) + 1]
+    assert "Likely cause" in after_type["elements"][0]["text"]
+    assert block(kept, "customField.0.name")["element"]["initial_value"] == "Tier"

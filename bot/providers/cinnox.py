@@ -312,10 +312,12 @@ def _custom_value_problem(kind: str, value: str) -> str | None:
 class CustomField(_Request):
     """One custom field value.
 
-    The document lists the custom field *types* (FieldTypePicklist … FieldTypeTime) under
-    ``customField`` without showing the item shape. We send ``{"type", "name", "value"}``:
-    a custom field is addressed by its name, its type says how the value is checked, and the
-    value is text. A multi-select picklist value is its options separated by commas.
+    A GUESS: the document lists the custom field *types* (FieldTypePicklist … FieldTypeTime)
+    as properties of ``customField`` without showing how a field is named. We send a list of
+    ``{"type", "name", "value"}``: a custom field is addressed by its name, its type says how
+    the value is checked, and the value is text. A multi-select picklist value is its options
+    separated by commas. When CINNOX refuses a contact that carries custom fields, the client
+    raises ``CustomFieldsRefused``, so the person learns they are the likely cause.
     """
 
     type: CustomFieldType = Field(title="Custom field type")
@@ -458,6 +460,13 @@ class CallLog(_Response):
 # --- answers → errors ---------------------------------------------------------------------------
 
 
+class CustomFieldsRefused(errors.ValidationError):
+    """CINNOX refused a contact that carries custom fields, whose body shape is a guess."""
+
+    advice = ("The custom fields may be why: CINNOX's document names their types but not how to "
+              "send them (the bot sends each as type, name and value). Try again without them.")
+
+
 def classify(operation: str, answer: Answer, *, secret: str | None = None) -> errors.ProviderError | None:
     """CINNOX's answer as an error, or None for success (2xx with code 0 or no code)."""
     body = answer.body if isinstance(answer.body, dict) else {}
@@ -577,13 +586,19 @@ class CinnoxClient:
     async def create_external_contact(self, request: ExternalContactRequest) -> str:
         """Create an external contact; returns its ID."""
         operation = "create_external_contact"
-        answer = await self._http.request(
-            operation,
-            "POST",
-            self._prefix + "/management/create_externalcontact",
-            json_body=request.to_api(),
-            idempotent=False,
-        )
+        try:
+            answer = await self._http.request(
+                operation,
+                "POST",
+                self._prefix + "/management/create_externalcontact",
+                json_body=request.to_api(),
+                idempotent=False,
+            )
+        except errors.ValidationError as exc:
+            if not request.custom_field:
+                raise
+            raise CustomFieldsRefused(exc.message, provider=exc.provider, operation=exc.operation,
+                                      status=exc.status, code=exc.code, fields=exc.fields) from exc
         return self._created_id(operation, answer)
 
     # --- the call event subscription -------------------------------------------------------------

@@ -320,6 +320,25 @@ def _custom_field(row: dict[str, Any], path: str) -> None:
         raise Invalid(f"{where} has an empty option")
 
 
+def _custom_fields(value: Any) -> None:
+    """The document shows ``customField`` as an object whose properties are the field types
+    (``{"FieldTypeText": "…"}``), an item shape it never spells out. Both that reading and the
+    bot's guess (a list of ``{"type", "name", "value"}``) are taken, each value checked by its
+    type's rules."""
+    if value is None:
+        return
+    if isinstance(value, dict):
+        for key, text in value.items():
+            if key not in CUSTOM_TYPES:
+                raise Invalid(f"customField.{key} is not a custom field type")
+            if not isinstance(text, str):
+                raise Invalid(f"customField.{key} must be a string")
+            _custom_field({"type": key, "name": key, "value": text}, "customField")
+        return
+    for i, row in enumerate(_objects({"customField": value}, "customField", {"type", "name", "value"})):
+        _custom_field(row, f"customField.{i}")
+
+
 def check_contact(body: dict[str, Any]) -> None:
     unknown = sorted(set(body) - CONTACT_FIELDS)
     if unknown:
@@ -354,8 +373,7 @@ def check_contact(body: dict[str, Any]) -> None:
     for i, row in enumerate(_objects(body, "socialContacts", {"key", "value"})):
         _one_of(row, "key", f"socialContacts.{i}.key", SOCIAL_KEYS, required=True)
         _text(row, "value", f"socialContacts.{i}.value", required=True, max_length=100)
-    for i, row in enumerate(_objects(body, "customField", {"type", "name", "value"})):
-        _custom_field(row, f"customField.{i}")
+    _custom_fields(body.get("customField"))
 
 
 def check_subscription(body: dict[str, Any]) -> None:

@@ -822,3 +822,19 @@ async def test_client_and_simulator_agree_on_an_email_address(cinnox_sim: Cinnox
         headers={"Authorization": f"Bearer {TOKEN}"},
     ) as resp:
         assert client_takes == (resp.status == 200), await resp.text()
+
+
+async def test_simulator_takes_custom_fields_as_the_document_shows_them(cinnox_sim: CinnoxSimulator) -> None:
+    # The document lists FieldType* as properties of customField; the bot's list of
+    # {type, name, value} is a guess. The simulator takes both, and checks the values.
+    async def post(custom: Any) -> int:
+        async with aiohttp.ClientSession() as session, session.post(
+            cinnox_sim.url + PREFIX + "/management/create_externalcontact",
+            json={"firstName": "Ada", "customField": custom}, headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as resp:
+            return resp.status
+
+    assert await post({"FieldTypeText": "Gold", "FieldTypeBoolean": "TRUE"}) == 200
+    assert await post([{"type": "FieldTypeText", "name": "Tier", "value": "Gold"}]) == 200
+    assert await post({"FieldTypeTime": "25:00"}) == 400
+    assert await post({"FieldTypeColour": "red"}) == 400
