@@ -18,6 +18,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.mrkdwn import escape
 from bot.providers.cinnox import CustomFieldsRefused, ExternalContactRequest
 from bot.providers.errors import ProviderError
+from bot.providers.fields import number_doubt
 from bot.services import Services
 from handlers import call_directory
 from handlers.modal import Input
@@ -175,6 +176,11 @@ class ContactForm(Form):
         if not request.findable:
             out["firstName"] = ("No name, phone or email: nobody could find this contact again, and no "
                                 "call would be matched to it.")
+        for i, phone in enumerate(request.phones):
+            # The call messages name a caller only by a number libphonenumber calls valid.
+            doubt = number_doubt(phone.phone)
+            if doubt:
+                out[f"phones.{i}.phone"] = f"{phone.phone} {doubt}: calls from it will not show this contact."
         return out
 
     def describe(self, request: Any) -> str:

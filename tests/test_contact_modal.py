@@ -253,3 +253,18 @@ async def test_a_refused_contact_with_custom_fields_names_them_as_the_likely_cau
     after_type = kept["blocks"][kept["blocks"].index(block(kept, "customField.0.type")) + 1]
     assert "Likely cause" in after_type["elements"][0]["text"]
     assert block(kept, "customField.0.name")["element"]["initial_value"] == "Tier"
+
+
+async def test_a_number_calls_will_never_be_matched_to_is_warned_about(stack: SandboxStack) -> None:
+    # +1 556 777 8888 is a possible number but not a valid one: the call messages would never
+    # recognise it as this contact's. CINNOX's document asks no more than "+" and the country code.
+    user = stack.user()
+    view = await full_form(user)
+    values = {"firstName": "Ada", "phones.0.phone": "+1 556 777 8888"}
+    warned = (await user.submit(view, values)).json["errors"]
+    assert warned["phones.0.phone"].startswith("⚠️ +15567778888 is not a number in use")
+    assert "will not show this contact" in warned["phones.0.phone"]
+    assert contact_posts(stack) == []
+    await submit_and_wait(user, view, values)
+    [sent] = contact_posts(stack)
+    assert sent.body["phones"] == [{"type": "Mobile", "phone": "+15567778888"}]
