@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from slack_bolt.async_app import AsyncApp
 
 from bot.mrkdwn import escape
+from bot.providers.errors import ProviderError
 from bot.providers.fields import number_doubt
 from bot.providers.yeastar import (
     CHANNEL_MODELS,
@@ -28,7 +29,7 @@ from bot.providers.yeastar import (
 from bot.services import Services
 from handlers import modal
 from handlers.modal import Input
-from handlers.provisioning import Form, Outcome, register_form
+from handlers.provisioning import Failure, Form, Outcome, register_form
 
 KINDS = {"sms": "SMS", "whatsapp": "WhatsApp", "facebook": "Facebook"}
 #: The order fields appear in; account_data, DIDs and members are placed by ``inputs``.
@@ -174,6 +175,17 @@ class MessageChannelForm(Form):
                                                  for d in request.dids)))
         headline = f"{KINDS[kind]} channel *{escape(request.name)}* created on Yeastar."
         return Outcome(str(new_id), headline, details)
+
+    def provider_failure(self, exc: ProviderError, inputs: list[Input]) -> Failure:
+        # Yeastar's errmsg is only "FAILURE": the field is known from the errcode alone
+        # (``exc.fields``), never guessed from words.
+        at_fields: dict[str, str] = {}
+        for name in exc.fields:
+            block_id = next((inp.path for inp in inputs if inp.path == name or inp.path.endswith("." + name)),
+                            None)
+            if block_id:
+                at_fields.setdefault(block_id, f"{exc.message}. {exc.advice}")
+        return Failure(exc.user_sentence(), at_fields)
 
     def warnings(self, request: Any) -> dict[str, str]:
         # The document types these Integer with no bounds: Yeastar decides; a person is told.

@@ -80,7 +80,7 @@ CASES = [
          {"name": "Support SMS", "channel": "twilio", "webhook_url_type": "nat",
           "account_data.account_sid": "AC123", "account_data.auth_token": SECRET, "send_rate": "5"},
          ("account_data.auth_token",), "yeastar", "/message_channel/create",
-         {"errcode": 40002, "errmsg": "PARAMETER ERROR: send_rate"}, 200, "PARAMETER ERROR", "send_rate",
+         {"errcode": 40003, "errmsg": "FAILURE"}, 200, "already exists", "name",
          unique=("name",)),
 ]
 IDS = [c.name for c in CASES]

@@ -325,3 +325,27 @@ async def test_a_whatsapp_number_in_e164_that_libphonenumber_doubts_is_warned_ab
     await submit_and_wait(user, view, values)
     [sent] = creates(stack)
     assert sent.body["dids"][0]["did_number"] == "+8881234"
+
+
+@pytest.mark.parametrize(
+    ("errcode", "words", "advice", "at_field"),
+    [(40003, "already exists on the PBX", "Choose another name", "name"),
+     (60002, "reached one of its limits", "Remove a channel you no longer use", None),
+     (40002, "without saying which", "exists on the PBX", None)],
+    ids=["duplicate", "limit", "parameter"])
+async def test_a_yeastar_refusal_reads_as_a_sentence_with_advice_at_the_field_its_code_names(
+    stack: SandboxStack, errcode: int, words: str, advice: str, at_field: str | None
+) -> None:
+    # Yeastar's errmsg is "FAILURE": what happened comes from the documented errcode, and so
+    # does the field; no word of the message picks one (a duplicate once landed under
+    # "SMS provider").
+    stack.yeastar.inject(200, body={"errcode": errcode, "errmsg": "FAILURE"},
+                         path_prefix="/openapi/v1.0/message_channel/create")
+    user = stack.user()
+    outcome = await submit_and_wait(user, await sms_form(user, "twilio"), VALID_TWILIO)
+    assert "Not created" in outcome and words in outcome and advice in outcome
+    assert "FAILURE" not in outcome
+    kept = user.slack.views[next(iter(user.slack.views))]
+    warned = [kept["blocks"][i - 1]["block_id"] for i, b in enumerate(kept["blocks"])
+              if b["type"] == "context" and ":warning:" in b["elements"][0]["text"]]
+    assert warned == ([at_field] if at_field else [])

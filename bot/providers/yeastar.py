@@ -422,22 +422,41 @@ def classify(operation: str, answer: Answer) -> errors.ProviderError | None:
         return errors.UnavailableError("answered without an errcode", **kw)
     if errcode == 0:
         return None
-    message = f"{errmsg or 'FAILURE'} (errcode {errcode})"
-    kind: type[errors.ProviderError] = {
-        10004: TokenExpiredError,
-        10005: errors.AuthError,
-        70004: errors.AuthError,
-        40001: errors.ValidationError,
-        40002: errors.ValidationError,
-        40003: errors.ConflictError,
-        60001: errors.NotFoundError,
-        60002: errors.ValidationError,
-        -1: errors.UnavailableError,
-        -2: errors.UnavailableError,
-    }.get(errcode, errors.ProviderError)
-    if errcode == 60002:
-        message = f"{errmsg or 'MAX LIMITATION EXCEEDED'} (errcode 60002: a PBX limit was reached)"
-    return kind(message, **kw)
+    kind, what, advice, field = ERRCODES.get(
+        errcode, (errors.ProviderError, "An error code its document does not list",
+                  None, None))
+    detail = f": {errmsg}" if errmsg and errmsg.strip().upper() != "FAILURE" else ""
+    error = kind(f"{what} (errcode {errcode}{detail})", **kw, fields={field: ""} if field else None)
+    if advice:
+        error.advice = advice
+    return error
+
+
+#: The documented errcodes (Error Code and Error Message; errmsg itself is only "FAILURE"):
+#: the error, what happened in words, what to do (None: the error's own advice), and the
+#: request field it is about, by code, never guessed from words.
+ERRCODES: dict[int, tuple[type[errors.ProviderError], str, str | None, str | None]] = {
+    10004: (TokenExpiredError, "The bot's sign-in expired and could not be renewed",
+            "Try again in a minute.", None),
+    10005: (errors.AuthError, "Access denied: the bot's sign-in, or its permission for this, was refused",
+            None, None),
+    70004: (errors.AuthError, "The bot's address is blocked after 5 failed sign-ins",
+            "Ask whoever runs the PBX to unblock it and to check the bot's Client ID and Secret.", None),
+    40001: (errors.ValidationError, "The request could not be read (parameter syntax error)",
+            "This is a fault in the bot, not in what you typed: tell whoever runs it.", None),
+    40002: (errors.ValidationError, "One of the values was refused, without saying which (parameter error)",
+            "Check the DID numbers, and that each destination and member exists on the PBX, then submit again.",
+            None),
+    40003: (errors.ConflictError, "A message channel with this name already exists on the PBX",
+            "Choose another name.", "name"),
+    60001: (errors.NotFoundError, "Something the channel points to does not exist on the PBX (data not found)",
+            "Choose the destination and members again from the lists.", "destination_id"),
+    60002: (errors.ValidationError, "The PBX has reached one of its limits (max limitation exceeded), such as "
+            "how many message channels it may have",
+            "Remove a channel you no longer use, or ask whoever runs the PBX to raise the limit.", None),
+    -1: (errors.UnavailableError, "FAILURE, without a reason", None, None),
+    -2: (errors.UnavailableError, "An internal server error", None, None),
+}
 
 
 # --- client ---------------------------------------------------------------------------------------
