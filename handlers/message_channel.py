@@ -5,7 +5,7 @@ The ``channel`` select (the API field itself) drives the form: choosing an SMS p
 shows exactly that provider's ``account_data`` keys (and ``accompanying_msg`` for Apidaze);
 WhatsApp adds its phone number and business account IDs. Credentials are typed plain; the
 model Base64-encodes what Yeastar expects encoded. DIDs are rows; a DID's members are one
-block, a "type ID" pair per line.
+picker fed by the PBX's Get Menu Options (by name; an ID may be typed).
 """
 
 from __future__ import annotations
@@ -45,9 +45,14 @@ HINTS: dict[str, str | None] = {
 }
 DID_HINTS: dict[str, str | None] = {
     "destination_type": "Who receives this number's messages: a user (extension), a queue or an API.",
-    "destination_id": "The PBX's internal ID of that extension, queue or API target "
-                      "(not the extension number).",
+    "destination_id": "Choose the type first, then type a name to search the PBX's extensions or "
+                      "queues (or type the PBX's ID).",
 }
+#: The Get Menu Options menus that name each member type's IDs (the document points there).
+MEMBER_MENUS = {"extension": "extension", "ext_group": "ext_group", "organization": "org_list"}
+#: A destination's menus, in order: which one serves a message queue is not documented.
+DESTINATION_MENUS = {"extension": ("extension",), "queue": ("message_queue", "queue")}
+MEMBER_WORDS = {"extension": "Extension", "ext_group": "Extension group", "organization": "Organization"}
 YES_NO = (("1", "Yes: close sessions idle for the period below"), ("0", "No: keep sessions open"))
 
 
@@ -136,22 +141,50 @@ class MessageChannelForm(Form):
             row = [inp for inp in rows if inp.path.startswith(f"dids.{index}.")]
             for inp in sorted(row, key=lambda inp: DID_ORDER.index(inp.path.rsplit(".", 1)[1])):
                 name = inp.path.rsplit(".", 1)[1]
-                placeholder = "its ID in the PBX" if name == "destination_id" else inp.placeholder
-                out.append(replace(inp, hint=DID_HINTS.get(name, inp.hint), placeholder=placeholder))
+                if name == "destination_id":  # by name, from the PBX's own lists
+                    inp = replace(inp, kind="external")
+                out.append(replace(inp, hint=DID_HINTS.get(name, inp.hint)))
             if not has_members:
                 continue
             suffix = f" (DID {index + 1})" if count > 1 else ""
-            out.append(Input(f"dids.{index}.members", f"Members{suffix}", "multiline", optional=True,
-                             hint="Who may start sessions: one per line, extension, ext_group or "
-                                  "organization, then its internal ID in the PBX (not the extension number).",
-                             placeholder="extension <its ID in the PBX>"))
+            out.append(Input(f"dids.{index}.members", f"Members{suffix}", "multi_external", optional=True,
+                             hint="Who may start sessions: type a name to search the PBX's extensions, "
+                                  "extension groups and organizations (or type e.g. extension 137, 138)."))
         return out
+
+    async def options(self, services: Services, block_id: str, query: str,
+                      state: dict[str, Any]) -> list[modal.Option]:
+        """Destinations and members by name, from Yeastar's Get Menu Options."""
+        parts = block_id.split(".")
+        if services.yeastar is None or len(parts) != 3 or parts[0] != "dids":
+            return []
+        if parts[2] == "members":
+            found = [(f"{kind}:{option.value}", f"{MEMBER_WORDS[kind]} · {option.text}")
+                     for kind, menu in MEMBER_MENUS.items()
+                     for option in await services.yeastar.menu_options(menu)]
+            typed = [(f"{m['type']}:{m['value']}", f"{MEMBER_WORDS[m['type']]} ID {m['value']} (as typed)")
+                     for m in members(query) if m["type"] in MEMBER_MENUS and m["value"]]
+            return (typed + _matching(found, query))[:100]
+        if parts[2] == "destination_id":
+            kind = state.get(f"dids.{parts[1]}.destination_type")
+            targets: list[modal.Option] = []
+            for menu in DESTINATION_MENUS.get(str(kind), ()):
+                try:
+                    targets = [(o.value, o.text) for o in await services.yeastar.menu_options(menu)]
+                    break
+                except ProviderError:
+                    continue
+            text = query.strip()
+            known = text in (value for value, _ in targets)
+            as_typed: list[modal.Option] = [(text, f"ID {text} (as typed)")] if text and not known else []
+            return (_matching(targets, query) + as_typed)[:100]
+        return []
 
     # --- submission ---------------------------------------------------------------------------
 
     def convert(self, path: str, value: Any) -> Any:
-        if path.endswith(".members") and isinstance(value, str):
-            return [member for line in value.splitlines() if line.strip() for member in members(line)]
+        if path.endswith(".members") and isinstance(value, list):  # the picker's "type:ID" values
+            return [dict(zip(("type", "value"), item.split(":", 1), strict=False)) for item in value]
         if path == "auto_close_session" and isinstance(value, str) and value.isdigit():
             return int(value)
         return value
@@ -210,6 +243,11 @@ def _account_input(spec: Any) -> Input:
     return Input(f"account_data.{spec.key}", spec.title, "secret" if spec.secret else "text",
                  optional=not spec.required, hint=hint,
                  placeholder="https://…" if spec.url else None)
+
+
+def _matching(options: list[modal.Option], query: str) -> list[modal.Option]:
+    q = query.strip().lower()
+    return [o for o in options if q in o[1].lower() or q == o[0].lower()] if q else options
 
 
 def members(line: str) -> list[dict[str, str]]:

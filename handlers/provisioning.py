@@ -280,9 +280,10 @@ class Form:
         body: dict[str, Any] = request.to_api()
         return body
 
-    async def options(self, services: Services, block_id: str, query: str) -> list[modal.Option]:
+    async def options(self, services: Services, block_id: str, query: str,
+                      state: dict[str, Any]) -> list[modal.Option]:
         """Options for an external select: a list of ours (languages, countries), or a
-        picker fed by the provider (subclasses)."""
+        picker fed by the provider (subclasses); ``state``: the form's values so far."""
         source = self.sources().get(_generic(block_id))
         return modal.SOURCES[source](query) if source else []
 
@@ -761,7 +762,8 @@ def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) 
             try:
                 # Slack shows nothing unless the answer comes within 3 seconds.
                 options = await asyncio.wait_for(
-                    form.options(services, body.get("block_id", ""), body.get("value", "")), SUGGEST_WITHIN)
+                    form.options(services, body.get("block_id", ""), body.get("value", ""),
+                                 modal.state_by_path(body.get("view") or {})), SUGGEST_WITHIN)
             except (TimeoutError, ProviderError) as exc:
                 log.warning("modal.options_unavailable", error=type(exc).__name__)
         await ack(options=[modal.option_json(v, label) for v, label in options])

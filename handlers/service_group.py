@@ -65,11 +65,12 @@ class ServiceGroupForm(Form):
     def sources(self) -> dict[str, str]:
         return {"supportLanguages": "languages_or_all", "supportLocations": "locations_or_all"}
 
-    async def options(self, services: Services, block_id: str, query: str) -> list[modal.Option]:
+    async def options(self, services: Services, block_id: str, query: str,
+                      state: dict[str, Any]) -> list[modal.Option]:
         if block_id == "staffTargets" and services.cinnox is not None:
             staff = await services.cinnox.list_staff(full_name=query.strip(), limit=100)
             return [(s.id, _staff_label(s)) for s in staff if _status(s) != "suspended"][:100]
-        return await super().options(services, block_id, query)
+        return await super().options(services, block_id, query, state)
 
     async def create(self, services: Services, request: Any, meta: dict[str, Any]) -> Outcome:
         assert services.cinnox is not None

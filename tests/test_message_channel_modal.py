@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
-from bot.sandbox.slack_user import SlackUser
+from bot.sandbox.slack_user import SlackUser, state_values
 from bot.sandbox.stack import SandboxStack
 from tests.flow import add_row, block, block_ids, changed, eventually, open_modal, submit_and_wait
 
@@ -96,7 +96,7 @@ async def test_a_full_sms_channel_sends_the_documented_body(stack: SandboxStack)
         "account_data.api_send_url": "https://api.example.com/message/send",
         "send_rate": "2", "auto_close_session": "1", "session_expired_time": "5",
         "dids.0.did_number": "+1234567890", "dids.0.destination_type": "extension",
-        "dids.0.destination_id": "137", "dids.0.members": "extension 137\next_group: 4",
+        "dids.0.destination_id": "137", "dids.0.members": ["extension:137", "ext_group:4"],
         "dids.1.did_number": "+1234567891", "dids.1.destination_type": "queue",
     })
     [sent] = creates(stack)
@@ -193,7 +193,7 @@ VALID_WHATSAPP = {"name": "WA", "webhook_url_type": "fqdn", "account_data.access
                             "account_data.api_key": "k", "account_data.api_send_url": "http://plain.example.com"},
          "account_data.api_send_url", "https"),
         ("sms", "twilio", {**VALID_TWILIO, "dids.0.did_number": "+15551234567",
-                           "dids.0.destination_type": "extension", "dids.0.members": "boss 7"},
+                           "dids.0.destination_type": "extension", "dids.0.members": ["boss:7"]},
          "dids.0.members", "extension"),
         ("sms", "twilio", {**VALID_TWILIO, "dids.0.did_number": "+15551234567"},
          "dids.0.destination_type", "required"),
@@ -304,13 +304,40 @@ async def test_numbers_the_document_does_not_bound_are_sent_and_a_zero_rate_is_w
 async def test_members_typed_with_several_ids_on_a_line_become_one_member_each(stack: SandboxStack) -> None:
     user = stack.user()
     view = await sms_form(user, "twilio")
+    offered = (await user.suggest(view, "dids.0.members", "extension 137, 138")).json["options"]
+    assert [o["value"] for o in offered[:2]] == ["extension:137", "extension:138"]
     await submit_and_wait(user, view, {
         **VALID_TWILIO, "dids.0.did_number": "+15551234567", "dids.0.destination_type": "extension",
-        "dids.0.destination_id": "137", "dids.0.members": "extension 137, 138\norganization 2 3"})
+        "dids.0.destination_id": "137", "dids.0.members": [o["value"] for o in offered[:2]]})
     [sent] = creates(stack)
     assert sent.body["dids"][0]["members"] == [
-        {"type": "extension", "value": "137"}, {"type": "extension", "value": "138"},
-        {"type": "organization", "value": "2"}, {"type": "organization", "value": "3"}]
+        {"type": "extension", "value": "137"}, {"type": "extension", "value": "138"}]
+
+
+async def test_destinations_and_members_are_chosen_by_name_from_the_pbx(stack: SandboxStack) -> None:
+    # The document points to Get Menu Options for these IDs: nobody in Slack can see them.
+    user = stack.user()
+    view = await sms_form(user, "twilio")
+    assert block(view, "dids.0.destination_id")["element"]["type"] == "external_select"
+    assert block(view, "dids.0.members")["element"]["type"] == "multi_external_select"
+    chosen = {"dids.0.destination_type": "queue"}
+    filled = {**view, "state": {"values": state_values(view, chosen)}}
+    queues = (await user.suggest(filled, "dids.0.destination_id", "")).json["options"]
+    assert [(o["value"], o["text"]["text"]) for o in queues] == [("4", "SMS support")]
+    filled = {**view, "state": {"values": state_values(view, {"dids.0.destination_type": "extension"})}}
+    people = (await user.suggest(filled, "dids.0.destination_id", "ada")).json["options"]
+    assert people[0] == {"text": {"type": "plain_text", "text": "1001-Ada Lovelace", "emoji": True},
+                         "value": "137"}
+    found = (await user.suggest(view, "dids.0.members", "hong")).json["options"]
+    assert [(o["value"], o["text"]["text"]) for o in found] == [
+        ("organization:5", "Organization · Head office › Hong Kong branch")]
+    await submit_and_wait(user, view, {
+        **VALID_TWILIO, "dids.0.did_number": "+15551234567", "dids.0.destination_type": "extension",
+        "dids.0.destination_id": "137", "dids.0.members": ["ext_group:2", "organization:5"]})
+    [sent] = creates(stack)
+    assert sent.body["dids"][0] == {
+        "did_number": "+15551234567", "destination_type": "extension", "destination_id": "137",
+        "members": [{"type": "ext_group", "value": "2"}, {"type": "organization", "value": "5"}]}
 
 
 async def test_a_whatsapp_number_in_e164_that_libphonenumber_doubts_is_warned_about_then_sent(

@@ -503,6 +503,7 @@ class YeastarClient:
         self._lock = asyncio.Lock()
         #: How many token requests (get_token + refresh_token) this client sent.
         self.token_requests = 0
+        self._menus: dict[str, tuple[float, list[MenuOption]]] = {}
 
     def __repr__(self) -> str:
         return f"YeastarClient(base_url={self.http.base_url!r}, client_id={self.client_id!r})"
@@ -624,6 +625,22 @@ class YeastarClient:
                 break
         return out
 
+    async def menu_options(self, menu: str) -> list[MenuOption]:
+        """The PBX's IDs by name (``GET system/get_menuoptions?menu=``: ``extension``,
+        ``ext_group``, ``org_list``, ``queue``, ``message_queue``), sub-organisations flattened
+        after their parent. Kept ``MENU_TTL`` seconds: a picker asks on every keystroke."""
+        cached = self._menus.get(menu)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        answer = await self._call("get_menuoptions", "GET", "system/get_menuoptions", params={"menu": menu},
+                                  idempotent=True)
+        body = answer.body if isinstance(answer.body, dict) else {}
+        found: list[MenuOption] = []
+        for item in body.get("data") or []:
+            found += _menu_items(item, "")
+        self._menus[menu] = (time.monotonic() + MENU_TTL, found)
+        return found
+
     async def ping(self) -> None:
         """Obtain a token and reach the API."""
         await self._call("list_message_channels", "GET", "message_channel/list",
@@ -631,6 +648,29 @@ class YeastarClient:
 
     async def close(self) -> None:
         await self.http.close()
+
+
+#: Seconds a menu of get_menuoptions is kept.
+MENU_TTL = 30.0
+
+
+@dataclass(frozen=True)
+class MenuOption:
+    """One entry of a Get Menu Options menu: the name people know, and the PBX's ID."""
+
+    text: str
+    value: str
+
+
+def _menu_items(item: Any, parent: str) -> list[MenuOption]:
+    if not isinstance(item, dict) or item.get("value") in (None, ""):
+        return []
+    text = str(item.get("text") or item["value"])
+    text = f"{parent} › {text}" if parent else text
+    out = [MenuOption(text, str(item["value"]))]
+    for child in item.get("item") or []:
+        out += _menu_items(child, text)
+    return out
 
 
 def _seconds(value: Any, default: float) -> float:

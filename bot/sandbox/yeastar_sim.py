@@ -10,6 +10,8 @@ models). Every answer is HTTP 200 ``{errcode, errmsg}`` unless a fault is inject
   for every later ``get_token``. ``token_requests`` counts both token endpoints.
 - ``?access_token=``: missing or unknown → 10005 ACCESS DENIED; expired or invalidated →
   10004 TOKEN EXPIRED. ``expire_tokens()`` expires the issued tokens on demand.
+- ``system/get_menuoptions?menu=`` answers ``data`` for extension, ext_group, org_list,
+  queue and message_queue (``menus``); another menu → 40002.
 - ``message_channel/create`` checks every documented rule (40002, or 40001 for a body that
   is not a JSON object); a name already used → 40003; success → ``{errcode: 0, errmsg:
   "SUCCESS", id}``. send_rate, auto_close_session and session_expired_time are Integer,
@@ -68,6 +70,18 @@ def _e164(number: str) -> bool:
         int(digits[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE for n in (1, 2, 3) if len(digits) > n)
 
 
+SEED_MENUS: dict[str, list[dict[str, Any]]] = {
+    "extension": [{"text": "1001-Ada Lovelace", "value": 137, "type": "extension"},
+                  {"text": "1002-Alan Turing", "value": 138, "type": "extension"},
+                  {"text": "1003-Grace Hopper", "value": 139, "type": "extension"}],
+    "ext_group": [{"text": "Sales", "value": 2}, {"text": "Support", "value": 3}],
+    "org_list": [{"text": "Head office", "value": 1,
+                  "item": [{"text": "Hong Kong branch", "value": 5}]}],
+    "queue": [{"text": "Support calls", "value": 6}],
+    "message_queue": [{"text": "SMS support", "value": 4}],
+}
+
+
 class Refused(Exception):
     def __init__(self, errcode: int, errmsg: str) -> None:
         super().__init__(errmsg)
@@ -120,6 +134,8 @@ class YeastarSimulator(FakeService):
         self.failed_logins = 0
         self.channels: dict[int, dict[str, Any]] = {}
         self._next_id = 1
+        #: Get Menu Options: the PBX's IDs by name, per menu (``data`` as Yeastar answers it).
+        self.menus: dict[str, list[dict[str, Any]]] = {k: [dict(i) for i in v] for k, v in SEED_MENUS.items()}
         super().__init__(seed=seed)
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
@@ -128,6 +144,7 @@ class YeastarSimulator(FakeService):
         router.add_post(f"{API}/message_channel/create", self._create)
         router.add_get(f"{API}/message_channel/list", self._list)
         router.add_get(f"{API}/message_channel/query", self._query)
+        router.add_get(f"{API}/system/get_menuoptions", self._menu_options)
 
     # --- faults in Yeastar's shape ---------------------------------------------------------
     def fault_response(self, fault: Fault) -> web.StreamResponse:
@@ -262,6 +279,16 @@ class YeastarSimulator(FakeService):
         if not found:
             return _answer(60001, "DATA NOT FOUND")
         return _answer(0, "SUCCESS", data=found)
+
+    async def _menu_options(self, request: web.Request) -> web.StreamResponse:
+        try:
+            self._authorize(request)
+        except Refused as refused:
+            return _answer(refused.errcode, refused.errmsg)
+        menu = request.query.get("menu", "")
+        if menu not in self.menus:
+            return _answer(40002, "FAILURE")
+        return _answer(0, "SUCCESS", data=self.menus[menu])
 
     @staticmethod
     def _summary(channel: dict[str, Any]) -> dict[str, Any]:

@@ -797,3 +797,14 @@ async def test_client_and_simulator_agree_on_a_whatsapp_number(
     answer = await raw_create(sim, client, {**RAW_WA, "name": f"WA {number}",
                                             "dids": [{"did_number": sent, "destination_type": "queue"}]})
     assert client_takes == (answer["errcode"] == 0), answer
+
+
+async def test_menu_options_give_the_pbx_ids_by_name_sub_organizations_included(
+    sim: YeastarSimulator, client: YeastarClient
+) -> None:
+    orgs = await client.menu_options("org_list")
+    assert [(o.text, o.value) for o in orgs] == [("Head office", "1"), ("Head office › Hong Kong branch", "5")]
+    await client.menu_options("org_list")
+    assert len(sim.calls("/system/get_menuoptions")) == 1, "kept a while: a picker asks on every keystroke"
+    with pytest.raises(errors.ValidationError):
+        await client.menu_options("no_such_menu")
