@@ -176,6 +176,11 @@ class ContactForm(Form):
         if not request.findable:
             out["firstName"] = ("No name, phone or email: nobody could find this contact again, and no "
                                 "call would be matched to it.")
+        for i, email in enumerate(request.emails):
+            if "." not in email.email.rpartition("@")[2]:
+                out[f"emails.{i}.email"] = f"{email.email} has no dot in its domain: mail may not reach it."
+        if request.birth_date is not None and request.birth_date > dt.date.today():
+            out["birthDate"] = "The date of birth is in the future."
         for i, phone in enumerate(request.phones):
             # The call messages name a caller only by a number libphonenumber calls valid.
             doubt = number_doubt(phone.phone)

@@ -118,7 +118,7 @@ def _or_as_typed(found: list[Option], query: str, check: Callable[[str], str]) -
     """``found``, and the query itself when it is a code the document allows that the list
     lacks (``yue``, ``US+CA``): a person can always choose what they typed."""
     typed = query.strip()
-    if not typed or any(value.lower() == typed.lower() for value, _ in found):
+    if typed in ("", "*") or any(value.lower() == typed.lower() for value, _ in found):
         return found
     try:
         check(typed)

@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.mrkdwn import escape
 from bot.providers.cinnox import ServiceGroupRequest
-from bot.providers.fields import number_doubt, option_words
+from bot.providers.fields import number_doubt, option_words, unknown_language, unknown_location
 from bot.services import Services
 from handlers import call_directory, modal
 from handlers.modal import Input
@@ -91,6 +91,18 @@ class ServiceGroupForm(Form):
         # The document asks only for PSTN numbers with a country code: one libphonenumber
         # doubts is CINNOX's to refuse. (A SIP trunk number need not be public: not checked.)
         out: dict[str, str] = {}
+        for path, codes, what in (("supportLanguages", request.support_languages, "languages"),
+                                  ("supportLocations", request.support_locations, "locations")):
+            if "*" in codes and len(codes) > 1:
+                out[path] = f"“* — all” already means all {what}: the others add nothing."
+        for i, code in enumerate(request.support_languages):
+            if code != "*" and unknown_language(code):
+                out.setdefault(f"supportLanguages.{i}", f"{code} is in no ISO 639 list the bot knows: "
+                                                       "is it in CINNOX's supported languages?")
+        for i, code in enumerate(request.support_locations):
+            if code != "*" and unknown_location(code):
+                out.setdefault(f"supportLocations.{i}", f"{code} is in no ISO 3166 list the bot knows: "
+                                                       "is it in CINNOX's supported locations?")
         for i, number in enumerate(request.phone_targets):
             doubt = number_doubt(number)
             if doubt:

@@ -103,7 +103,6 @@ async def test_a_full_valid_contact_makes_exactly_the_documented_request(stack: 
         ({"phones.0.phone": "94667788"}, "phones.0.phone", "+"),
         ({"phones.0.phone": "+852"}, "phones.0.phone", "phone"),
         ({"emails.0.email": "not-an-email"}, "emails.0.email", "email"),
-        ({"birthDate": "2999-01-01"}, "birthDate", "future"),
         ({"socialContacts.0.key": "WhatsApp", "socialContacts.0.value": "x" * 101},
          "socialContacts.0.value", "100"),
         ({"addresses.0.country": "ZZ"}, "addresses.0.country", "ISO 3166"),
@@ -268,3 +267,14 @@ async def test_a_number_calls_will_never_be_matched_to_is_warned_about(stack: Sa
     await submit_and_wait(user, view, values)
     [sent] = contact_posts(stack)
     assert sent.body["phones"] == [{"type": "Mobile", "phone": "+15567778888"}]
+
+
+async def test_what_the_document_allows_but_looks_wrong_is_a_warning_not_a_refusal(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await full_form(user)
+    values = {"firstName": "Ada", "birthDate": "2999-01-01", "emails.0.email": "ada@localhost"}
+    warned = (await user.submit(view, values)).json["errors"]
+    assert "future" in warned["birthDate"] and "no dot" in warned["emails.0.email"]
+    await submit_and_wait(user, view, values)
+    [sent] = contact_posts(stack)
+    assert (sent.body["birthDate"], sent.body["emails"][0]["email"]) == ("01/01/2999", "ada@localhost")

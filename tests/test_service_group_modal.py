@@ -92,7 +92,6 @@ async def test_a_name_that_looks_like_a_mention_is_shown_not_sent_as_one(stack: 
         ({"types": ["PHONE"], "phoneTargets": "+85294667788\n0294667788"}, "phoneTargets", "country code"),
         ({"types": ["STAFF"]}, "staffTargets", "STAFF"),
         ({"supportLanguages": []}, "supportLanguages", ""),
-        ({"supportLanguages": ["*", "en"]}, "supportLanguages", "*"),
     ],
 )
 async def test_each_rule_errors_inline_and_sends_nothing(stack, values, block_id, words) -> None:
@@ -211,3 +210,17 @@ async def test_a_changed_form_is_checked_again(stack: SandboxStack) -> None:
     again = (await user.submit(view, {**values, "phoneTargets": "+852 12345"})).json["errors"]
     assert "+85212345" in again["phoneTargets"]
     assert destination_posts(stack) == []
+
+
+async def test_all_beside_other_codes_is_a_warning_not_a_refusal(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["TRUNK"]})
+    values = {"displayName": "Everyone", "supportLanguages": ["*", "en"], "supportLocations": ["HK", "XX"],
+              "types": ["TRUNK"], "trunkTargets": "+85230001234"}
+    warned = (await user.submit(view, values)).json["errors"]
+    assert "already means all languages" in warned["supportLanguages"]
+    assert "XX is in no ISO 3166 list" in warned["supportLocations"]
+    await submit_and_wait(user, view, values)
+    [sent] = destination_posts(stack)
+    assert (sent.body["supportLanguages"], sent.body["supportLocations"]) == (["*", "en"], ["HK", "XX"])

@@ -117,6 +117,8 @@ def language_tag(value: str) -> str:
     """A language code as the service-group document allows ("language codes", CINNOX's
     own list): any BCP 47-style tag, sent as typed."""
     code = value.strip()
+    if code == "*":  # the document's "all languages", on its own or not
+        return code
     if not LANGUAGE_TAG.fullmatch(code):
         raise ValueError(f'"{value}" is not a language code such as en, zh-TW or yue')
     return code
@@ -125,6 +127,8 @@ def language_tag(value: str) -> str:
 def location(value: str) -> str:
     """A country or region (HK), or one with its state (US+CA, US-CA), sent as typed."""
     code = value.strip()
+    if code == "*":  # the document's "all countries/regions"
+        return code
     if not LOCATION.fullmatch(code):
         raise ValueError(f'"{value}" is not a country or region (e.g. HK) or one with its state '
                          "(e.g. US+CA or US-CA)")
