@@ -575,17 +575,13 @@ async def _warned(services: Services, form: Form, user: str, view: dict[str, Any
         shown[block_id] = f"{shown[block_id]} {line}" if block_id in shown else line
     await ack(response_action="errors", errors={
         block_id: f"⚠️ {text} {SUBMIT_ANYWAY}" for block_id, text in shown.items()})
-    services.background.spawn(services.access.record(user, form.action, "warned", detail=", ".join(
-        _label(inputs, block_id) for block_id in shown)), name="audit")
+    # Not an attempt (nothing was sent, nothing refused): logged, not audited.
+    log.info("provisioning.warned", fields=sorted(shown))
     return True
 
 
 #: What follows a warning: how to go on.
 SUBMIT_ANYWAY = "Submit again as it is to create it anyway, or change it."
-
-
-def _label(inputs: list[Input], block_id: str) -> str:
-    return next((inp.label for inp in inputs if inp.path == block_id), block_id)
 
 
 def _untouched_rows_out(state: dict[str, Any], inputs: list[Input], lists: dict[str, str]) -> dict[str, Any]:

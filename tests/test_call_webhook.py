@@ -13,6 +13,12 @@ from bot.store import tables
 from tests.flow import eventually, eventually_async
 
 
+async def metrics_text(stack: SandboxStack) -> str:
+    assert stack.http is not None
+    async with stack.http.get(stack.url + "/metrics") as resp:
+        return await resp.text()
+
+
 async def stored_events(stack: SandboxStack) -> int:
     async with stack.services.store.engine.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(tables.outbox))).scalar() or 0)
@@ -28,12 +34,9 @@ async def test_cinnox_subscription_handshake_reaches_the_bot(stack: SandboxStack
     # default, through the bot's PUBLIC_BASE_URL.
     reply = await stack.user().command("/call-events", "subscribe")
     assert reply.status == 200
-    assert stack.http is not None
 
     async def challenged() -> bool:
-        assert stack.http is not None
-        async with stack.http.get(stack.url + "/metrics") as resp:
-            return 'bot_webhook_requests_total{answer="challenge"} 1.0' in await resp.text()
+        return 'bot_webhook_requests_total{answer="challenge"} 1.0' in await metrics_text(stack)
 
     await eventually_async(challenged)
     assert stack.cinnox.subscription["enabled"] is True
@@ -108,9 +111,7 @@ async def test_numbers_sent_as_json_numbers_are_kept_whole(stack: SandboxStack) 
 async def test_webhook_answers_are_counted_in_metrics(stack: SandboxStack) -> None:
     await stack.webhook(call_start("c1"))
     await stack.webhook(b"nope")
-    assert stack.http is not None
-    async with stack.http.get(stack.url + "/metrics") as resp:
-        text = await resp.text()
+    text = await metrics_text(stack)
     assert 'bot_webhook_requests_total{answer="stored"} 1.0' in text
     assert 'bot_webhook_requests_total{answer="bad_json"} 1.0' in text
     # the route is labelled by its pattern, never with the secret token
@@ -163,9 +164,7 @@ async def test_ids_sent_as_numbers_or_no_service_id_are_stored_relayed_and_count
     parent = await eventually(lambda: [m for m in stack.slack.channel_messages("C0CALLS")
                                        if "unknown service" in m.text])
     assert "+852 9123 4567" in parent[0].text
-    assert stack.http is not None
-    async with stack.http.get(stack.url + "/metrics") as resp:
-        text = await resp.text()
+    text = await metrics_text(stack)
     assert 'bot_webhook_normalised_total{normalised="id_number"} 2.0' in text
     assert 'bot_webhook_normalised_total{normalised="serviceId_number"} 1.0' in text
     assert 'bot_webhook_normalised_total{normalised="serviceId_missing"} 2.0' in text
