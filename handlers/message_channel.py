@@ -142,12 +142,13 @@ class MessageChannelForm(Form):
             for inp in sorted(row, key=lambda inp: DID_ORDER.index(inp.path.rsplit(".", 1)[1])):
                 name = inp.path.rsplit(".", 1)[1]
                 if name == "destination_id":  # by name, from the PBX's own lists
-                    inp = replace(inp, kind="external")
+                    inp = replace(inp, kind="external", source="pbx_destination")
                 out.append(replace(inp, hint=DID_HINTS.get(name, inp.hint)))
             if not has_members:
                 continue
             suffix = f" (DID {index + 1})" if count > 1 else ""
             out.append(Input(f"dids.{index}.members", f"Members{suffix}", "multi_external", optional=True,
+                             source="pbx_member",
                              hint="Who may start sessions: type a name to search the PBX's extensions, "
                                   "extension groups and organizations (or type e.g. extension 137, 138)."))
         return out
@@ -159,10 +160,10 @@ class MessageChannelForm(Form):
         if services.yeastar is None or len(parts) != 3 or parts[0] != "dids":
             return []
         if parts[2] == "members":
-            found = [(f"{kind}:{option.value}", f"{MEMBER_WORDS[kind]} · {option.text}")
-                     for kind, menu in MEMBER_MENUS.items()
-                     for option in await services.yeastar.menu_options(menu)]
-            typed = [(f"{m['type']}:{m['value']}", f"{MEMBER_WORDS[m['type']]} ID {m['value']} (as typed)")
+            picked = [named(f"{kind}:{option.value}", option.text) for kind, menu in MEMBER_MENUS.items()
+                      for option in await services.yeastar.menu_options(menu)]
+            found = [(value, member_label(value)) for value in picked]
+            typed = [(f"{m['type']}:{m['value']}", member_label(f"{m['type']}:{m['value']}") + " (as typed)")
                      for m in members(query) if m["type"] in MEMBER_MENUS and m["value"]]
             return (typed + _matching(found, query))[:100]
         if parts[2] == "destination_id":
@@ -170,12 +171,13 @@ class MessageChannelForm(Form):
             targets: list[modal.Option] = []
             for menu in DESTINATION_MENUS.get(str(kind), ()):
                 try:
-                    targets = [(o.value, o.text) for o in await services.yeastar.menu_options(menu)]
+                    options = await services.yeastar.menu_options(menu)
+                    targets = [(named(o.value, o.text), o.text) for o in options]
                     break
                 except ProviderError:
                     continue
             text = query.strip()
-            known = text in (value for value, _ in targets)
+            known = text in (value.split(NAMED, 1)[0] for value, _ in targets)
             as_typed: list[modal.Option] = [(text, f"ID {text} (as typed)")] if text and not known else []
             return (_matching(targets, query) + as_typed)[:100]
         return []
@@ -184,7 +186,10 @@ class MessageChannelForm(Form):
 
     def convert(self, path: str, value: Any) -> Any:
         if path.endswith(".members") and isinstance(value, list):  # the picker's "type:ID" values
-            return [dict(zip(("type", "value"), item.split(":", 1), strict=False)) for item in value]
+            return [dict(zip(("type", "value"), item.split(NAMED, 1)[0].split(":", 1), strict=False))
+                    for item in value]
+        if path.endswith(".destination_id") and isinstance(value, str):
+            return value.split(NAMED, 1)[0]
         if path == "auto_close_session" and isinstance(value, str) and value.isdigit():
             return int(value)
         return value
@@ -243,6 +248,33 @@ def _account_input(spec: Any) -> Input:
     return Input(f"account_data.{spec.key}", spec.title, "secret" if spec.secret else "text",
                  optional=not spec.required, hint=hint,
                  placeholder="https://…" if spec.url else None)
+
+
+#: Between a picked option's ID and its name in the option's value ("137\t1001-Ada"): the
+#: name comes back with the value, so a form shown again names what was picked. A typed ID
+#: never holds a tab; only the ID is sent.
+NAMED = "\t"
+
+
+def named(value: str, name: str) -> str:
+    return f"{value}{NAMED}{name}"[:150]
+
+
+def destination_label(value: str) -> str:
+    found, _, name = value.partition(NAMED)
+    return name or f"ID {found}"
+
+
+def member_label(value: str) -> str:
+    found, _, name = value.partition(NAMED)
+    kind, _, member_id = found.partition(":")
+    words = MEMBER_WORDS.get(kind, kind)
+    return f"{words} · {name}" if name else f"{words} ID {member_id}"
+
+
+# How a picked destination or member reads when the form is shown again (its value only).
+modal.SOURCES["pbx_destination"] = lambda value: [(value, destination_label(value))]
+modal.SOURCES["pbx_member"] = lambda value: [(value, member_label(value))]
 
 
 def _matching(options: list[modal.Option], query: str) -> list[modal.Option]:
