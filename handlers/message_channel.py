@@ -279,7 +279,7 @@ modal.SOURCES["pbx_member"] = lambda value: [(value, member_label(value))]
 
 def _matching(options: list[modal.Option], query: str) -> list[modal.Option]:
     q = query.strip().lower()
-    return [o for o in options if q in o[1].lower() or q == o[0].lower()] if q else options
+    return [o for o in options if q in o[1].lower() or q == o[0].split(NAMED, 1)[0].lower()] if q else options
 
 
 def members(line: str) -> list[dict[str, str]]:

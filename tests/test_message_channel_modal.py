@@ -327,6 +327,8 @@ async def test_destinations_and_members_are_chosen_by_name_from_the_pbx(stack: S
     filled = {**view, "state": {"values": state_values(view, {"dids.0.destination_type": "extension"})}}
     people = (await user.suggest(filled, "dids.0.destination_id", "ada")).json["options"]
     assert people[0]["text"]["text"] == "1001-Ada Lovelace"
+    by_id = (await user.suggest(filled, "dids.0.destination_id", "137")).json["options"]
+    assert [o["text"]["text"] for o in by_id] == ["1001-Ada Lovelace"]
     found = (await user.suggest(view, "dids.0.members", "hong")).json["options"]
     assert [o["text"]["text"] for o in found] == ["Organization · Head office › Hong Kong branch"]
     groups = (await user.suggest(view, "dids.0.members", "sales")).json["options"]
