@@ -13,7 +13,8 @@ models). Every answer is HTTP 200 ``{errcode, errmsg}`` unless a fault is inject
 - ``system/get_menuoptions?menu=`` answers ``data`` for extension, ext_group, org_list,
   queue and message_queue (``menus``); another menu → 40002.
 - ``message_channel/create`` checks every documented rule (40002, or 40001 for a body that
-  is not a JSON object); a name already used → 40003; success → ``{errcode: 0, errmsg:
+  is not a JSON object); a name already used → 40003; refusals answer errmsg "FAILURE", as
+  the document says (why is kept in ``refusals``); success → ``{errcode: 0, errmsg:
   "SUCCESS", id}``. send_rate, auto_close_session and session_expired_time are Integer,
   with no bounds (the document gives none); unknown fields are refused.
 """
@@ -134,6 +135,8 @@ class YeastarSimulator(FakeService):
         self.failed_logins = 0
         self.channels: dict[int, dict[str, Any]] = {}
         self._next_id = 1
+        #: Why each message_channel/create was refused (Yeastar answers only "FAILURE").
+        self.refusals: list[str] = []
         #: Get Menu Options: the PBX's IDs by name, per menu (``data`` as Yeastar answers it).
         self.menus: dict[str, list[dict[str, Any]]] = {k: [dict(i) for i in v] for k, v in SEED_MENUS.items()}
         super().__init__(seed=seed)
@@ -242,12 +245,17 @@ class YeastarSimulator(FakeService):
     async def _create(self, request: web.Request) -> web.StreamResponse:
         try:
             self._authorize(request)
-            body = await self._body(request)
-            self.check_channel(body)
         except Refused as refused:
             return _answer(refused.errcode, refused.errmsg)
-        if any(c["name"] == body["name"] for c in self.channels.values()):
-            return _answer(40003, f"DUPLICATE KEY VALUE: a message channel named {body['name']} already exists")
+        try:
+            body = await self._body(request)
+            self.check_channel(body)
+            if any(c["name"] == body["name"] for c in self.channels.values()):
+                raise Refused(40003, f"DUPLICATE KEY VALUE: a channel named {body['name']} already exists")
+        except Refused as refused:
+            # As the document says: errmsg is only "FAILURE"; why is kept here, for tests.
+            self.refusals.append(refused.errmsg)
+            return _answer(refused.errcode, "FAILURE")
         channel_id = self._next_id
         self._next_id += 1
         self.channels[channel_id] = {"id": channel_id, **body}
