@@ -101,6 +101,9 @@ class Metrics:
         )
         self.webhooks = RequestCounter(
             "bot_webhook_requests", "CINNOX webhook requests by answer", ("answer",), r)
+        self.webhook_fixes = RequestCounter(
+            "bot_webhook_normalised", "Call events stored after a field was normalised (an ID sent "
+            "as a number, no serviceId), by what was done", ("normalised",), r)
 
     def http_answered(self, route: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.inc(route, method, str(status))
@@ -112,6 +115,9 @@ class Metrics:
 
     def webhook_answered(self, label: str) -> None:
         self.webhooks.inc(label)
+
+    def webhook_normalised(self, what: str) -> None:
+        self.webhook_fixes.inc(what)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,7 +1,10 @@
 """``POST /webhooks/cinnox/{token}``: the challenge handshake and call events.
 
 Answers (design.md): challenge → 200 ``{"code":0,"result":{"challenge":…}}``; an event →
-200 only once it is stored; bad JSON or schema → 400 with the reason; over 64 KiB → 413;
+200 only once it is stored (IDs sent as numbers are taken as text, an event without
+serviceId is taken for an unknown service; both counted in
+``bot_webhook_normalised_total``); bad JSON, or a body that cannot be a call event (no id,
+an unknown status) → 400 with the reason; over 64 KiB → 413;
 a wrong token → 404. Bad input never gets a 5xx; only an unreachable store does (503),
 so that CINNOX sends the event again.
 """
@@ -54,7 +57,7 @@ async def cinnox_webhook(request: web.Request) -> web.Response:
         log.info("webhook.challenge")
         return answer(services, 200, {"code": 0, "result": {"challenge": challenge}}, "challenge")
     try:
-        event = parse_event(body)
+        event, normalised = parse_event(body)
     except BadEvent as exc:
         log.info("webhook.rejected", reason=exc.reason)
         return answer(services, 400, {"code": 400, "message": exc.reason}, "bad_schema")
@@ -66,6 +69,8 @@ async def cinnox_webhook(request: web.Request) -> web.Response:
         unavailable = answer(services, 503, {"code": 503, "message": "temporarily unavailable"}, "store_failed")
         unavailable.headers["Retry-After"] = STORE_RETRY_AFTER
         return unavailable
+    for what in normalised:
+        services.metrics.webhook_normalised(what)
     # At INFO the batch's line says it ("ingest.committed", with every event's key): a JSON
     # line per event would cost more than storing it.
     log.debug("webhook.stored", call_id=event.id, status=event.status)

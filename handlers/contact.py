@@ -1,6 +1,7 @@
 """/contact: the modal that creates a CINNOX external contact, in sections (name and company,
-phones, emails, addresses, social, custom fields, more details). A contact needs a name, a
-phone or an email; everything else is optional, so a caller can be saved by number alone.
+phones, emails, addresses, social, custom fields, more details). Every field is optional, as
+in CINNOX's document; one with no name, phone or email is warned about (nothing could find
+it), so a caller can still be saved by number alone.
 
 Other modules open this form prefilled (``ContactForm().prefilled_view({"phones.0.phone":
 "+85294667788"}, meta)``) and learn of a new contact through ``after_create``."""
@@ -15,11 +16,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.mrkdwn import verbatim
-from bot.providers.cinnox import ExternalContactRequest
+from bot.providers.cinnox import CustomFieldsRefused, ExternalContactRequest
+from bot.providers.errors import ProviderError
+from bot.providers.fields import number_doubt
 from bot.services import Services
 from handlers import call_directory
 from handlers.modal import Input
-from handlers.provisioning import Form, Outcome, register_form
+from handlers.provisioning import Failure, Form, Outcome, register_form
 
 #: How the value input of a custom field follows the field's type.
 CUSTOM_VALUE_KINDS = {"FieldTypeDate": "datetime", "FieldTypeTime": "time", "FieldTypeBoolean": "checkbox",
@@ -36,6 +39,9 @@ HINTS = {
     "birthDate": None,
 }
 ROW_ORDER = {"phones": ("phone", "type"), "emails": ("email", "type")}
+#: Under each custom field when CINNOX refused a contact carrying them.
+CUSTOM_FIELDS_DOUBT = ("Likely cause: CINNOX's document does not show how custom fields are sent; "
+                       "the bot sends each as type, name and value.")
 
 
 class ContactForm(Form):
@@ -85,7 +91,8 @@ class ContactForm(Form):
             if inp.path in HINTS:
                 inp = replace(inp, hint=HINTS[inp.path])
             if inp.path == "firstName":
-                inp = replace(inp, hint="A contact needs a name, a phone or an email; the rest is optional.")
+                inp = replace(inp, hint="Give a name, a phone or an email to find the contact by; "
+                                        "the rest is optional.")
             elif inp.path == "birthDate":
                 inp = replace(inp, kind="date")
             elif inp.path.startswith("phones."):
@@ -107,7 +114,9 @@ class ContactForm(Form):
         row, name = inp.path.rsplit(".", 1)
         field_type = state.get(f"{row}.type")
         if name == "type":
-            return replace(inp, dispatch=True, hint="Choose it first: the value input follows it.")
+            return replace(inp, dispatch=True, hint="Choose it first: the value input follows it. CINNOX's "
+                           "document does not show how custom fields are sent: the bot sends type, name "
+                           "and value; if CINNOX refuses the contact, try without them.")
         if name == "value":
             kind = CUSTOM_VALUE_KINDS.get(str(field_type), "text")
             if kind == "checkbox":
@@ -154,6 +163,31 @@ class ContactForm(Form):
         return Outcome(new_id, f"External contact *{verbatim(shown)}* created in CINNOX.", details,
                        record={"id": new_id, "name": name, "phones": phones, "emails": emails,
                                "company": request.company})
+
+    def provider_failure(self, exc: ProviderError, inputs: list[Input], request: Any = None) -> Failure:
+        failure = super().provider_failure(exc, inputs, request)
+        if isinstance(exc, CustomFieldsRefused):
+            for inp in inputs:
+                if inp.path.startswith("customField.") and inp.path.endswith(".type"):
+                    failure.at_fields.setdefault(inp.path, CUSTOM_FIELDS_DOUBT)
+        return failure
+
+    def warnings(self, request: Any) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if not request.findable:
+            out["firstName"] = ("No name, phone or email: nobody could find this contact again, and no "
+                                "call would be matched to it.")
+        for i, email in enumerate(request.emails):
+            if "." not in email.email.rpartition("@")[2]:
+                out[f"emails.{i}.email"] = f"{email.email} has no dot in its domain: mail may not reach it."
+        if request.birth_date is not None and request.birth_date > dt.date.today():
+            out["birthDate"] = "The date of birth is in the future."
+        for i, phone in enumerate(request.phones):
+            # The call messages name a caller only by a number libphonenumber calls valid.
+            doubt = number_doubt(phone.phone)
+            if doubt:
+                out[f"phones.{i}.phone"] = f"{phone.phone} {doubt}: calls from it will not show this contact."
+        return out
 
     def describe(self, request: Any) -> str:
         name = " ".join(filter(None, [request.first_name, request.last_name]))

@@ -5,7 +5,7 @@ The ``channel`` select (the API field itself) drives the form: choosing an SMS p
 shows exactly that provider's ``account_data`` keys (and ``accompanying_msg`` for Apidaze);
 WhatsApp adds its phone number and business account IDs. Credentials are typed plain; the
 model Base64-encodes what Yeastar expects encoded. DIDs are rows; a DID's members are one
-block, a "type ID" pair per line.
+picker fed by the PBX's Get Menu Options (by name; an ID may be typed).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from slack_bolt.async_app import AsyncApp
 
 from bot.mrkdwn import verbatim
+from bot.providers.errors import ProviderError, UnavailableError
+from bot.providers.fields import number_doubt
 from bot.providers.yeastar import (
     CHANNEL_MODELS,
     PROVIDER_TITLES,
@@ -27,7 +29,7 @@ from bot.providers.yeastar import (
 from bot.services import Services
 from handlers import modal
 from handlers.modal import Input
-from handlers.provisioning import Form, Outcome, register_form
+from handlers.provisioning import Failure, Form, Outcome, register_form
 
 KINDS = {"sms": "SMS", "whatsapp": "WhatsApp", "facebook": "Facebook"}
 #: The order fields appear in; account_data, DIDs and members are placed by ``inputs``.
@@ -43,9 +45,14 @@ HINTS: dict[str, str | None] = {
 }
 DID_HINTS: dict[str, str | None] = {
     "destination_type": "Who receives this number's messages: a user (extension), a queue or an API.",
-    "destination_id": "The PBX's internal ID of that extension, queue or API target "
-                      "(not the extension number).",
+    "destination_id": "Choose the type first, then type a name to search the PBX's extensions or "
+                      "queues (or type the PBX's ID).",
 }
+#: The Get Menu Options menus that name each member type's IDs (the document points there).
+MEMBER_MENUS = {"extension": "extension", "ext_group": "ext_group", "organization": "org_list"}
+#: A destination's menus, in order: which one serves a message queue is not documented.
+DESTINATION_MENUS = {"extension": ("extension",), "queue": ("message_queue", "queue")}
+MEMBER_WORDS = {"extension": "Extension", "ext_group": "Extension group", "organization": "Organization"}
 YES_NO = (("1", "Yes: close sessions idle for the period below"), ("0", "No: keep sessions open"))
 
 
@@ -136,22 +143,54 @@ class MessageChannelForm(Form):
             row = [inp for inp in rows if inp.path.startswith(f"dids.{index}.")]
             for inp in sorted(row, key=lambda inp: DID_ORDER.index(inp.path.rsplit(".", 1)[1])):
                 name = inp.path.rsplit(".", 1)[1]
-                placeholder = "its ID in the PBX" if name == "destination_id" else inp.placeholder
-                out.append(replace(inp, hint=DID_HINTS.get(name, inp.hint), placeholder=placeholder))
+                if name == "destination_id":  # by name, from the PBX's own lists
+                    inp = replace(inp, kind="external", source="pbx_destination")
+                out.append(replace(inp, hint=DID_HINTS.get(name, inp.hint)))
             if not has_members:
                 continue
             out.append(Input(f"dids.{index}.members", modal.row_label("Members", "DID number", index, count),
-                             "multiline", optional=True,
-                             hint="Who may start sessions: one per line, extension, ext_group or "
-                                  "organization, then its internal ID in the PBX (not the extension number).",
-                             placeholder="extension <its ID in the PBX>"))
+                             "multi_external", optional=True, source="pbx_member",
+                             hint="Who may start sessions: type a name to search the PBX's extensions, "
+                                  "extension groups and organizations (or type e.g. extension 137, 138)."))
         return out
+
+    async def options(self, services: Services, block_id: str, query: str,
+                      state: dict[str, Any]) -> list[modal.Option]:
+        """Destinations and members by name, from Yeastar's Get Menu Options."""
+        parts = block_id.split(".")
+        if services.yeastar is None or len(parts) != 3 or parts[0] != "dids":
+            return []
+        if parts[2] == "members":
+            picked = [named(f"{kind}:{option.value}", option.text) for kind, menu in MEMBER_MENUS.items()
+                      for option in await services.yeastar.menu_options(menu)]
+            found = [(value, member_label(value)) for value in picked]
+            typed = [(f"{m['type']}:{m['value']}", member_label(f"{m['type']}:{m['value']}") + " (as typed)")
+                     for m in members(query) if m["type"] in MEMBER_MENUS and m["value"]]
+            return (typed + _matching(found, query))[:100]
+        if parts[2] == "destination_id":
+            kind = state.get(f"dids.{parts[1]}.destination_type")
+            targets: list[modal.Option] = []
+            for menu in DESTINATION_MENUS.get(str(kind), ()):
+                try:
+                    options = await services.yeastar.menu_options(menu)
+                    targets = [(named(o.value, o.text), o.text) for o in options]
+                    break
+                except ProviderError:
+                    continue
+            text = query.strip()
+            known = text in (value.split(NAMED, 1)[0] for value, _ in targets)
+            as_typed: list[modal.Option] = [(text, f"ID {text} (as typed)")] if text and not known else []
+            return (_matching(targets, query) + as_typed)[:100]
+        return []
 
     # --- submission ---------------------------------------------------------------------------
 
     def convert(self, path: str, value: Any) -> Any:
-        if path.endswith(".members") and isinstance(value, str):
-            return [_member(line) for line in value.splitlines() if line.strip()]
+        if path.endswith(".members") and isinstance(value, list):  # the picker's "type:ID" values
+            return [dict(zip(("type", "value"), item.split(NAMED, 1)[0].split(":", 1), strict=False))
+                    for item in value]
+        if path.endswith(".destination_id") and isinstance(value, str):
+            return value.split(NAMED, 1)[0]
         if path == "auto_close_session" and isinstance(value, str) and value.isdigit():
             return int(value)
         return value
@@ -176,6 +215,34 @@ class MessageChannelForm(Form):
         headline = f"{KINDS[kind]} channel *{verbatim(request.name)}* created on Yeastar."
         return Outcome(str(new_id), headline, details)
 
+    def provider_failure(self, exc: ProviderError, inputs: list[Input], request: Any = None) -> Failure:
+        failure = super().provider_failure(exc, inputs, request)
+        if isinstance(exc, UnavailableError):
+            return failure
+        # Yeastar's errmsg is only "FAILURE": the field is known from the errcode alone
+        # (``exc.fields``), never guessed from words.
+        at_fields: dict[str, str] = {}
+        for name in exc.fields:
+            block_id = next((inp.path for inp in inputs if inp.path == name or inp.path.endswith("." + name)),
+                            None)
+            if block_id:
+                at_fields.setdefault(block_id, f"{exc.message}. {exc.advice}")
+        return replace(failure, at_fields=at_fields)
+
+    def warnings(self, request: Any) -> dict[str, str]:
+        # The document types these Integer with no bounds: Yeastar decides; a person is told.
+        out: dict[str, str] = {}
+        if getattr(request, "send_rate", None) is not None and request.send_rate <= 0:
+            out["send_rate"] = "At 0 or less the PBX may send no messages at all."
+        if request.session_expired_time is not None and request.session_expired_time <= 0:
+            out["session_expired_time"] = "Sessions may close at once, or never: 0 days or less."
+        if request.channel == "whatsapp":
+            for i, did in enumerate(request.dids or []):
+                doubt = number_doubt(did.did_number, in_use=False)  # test numbers (555) are fine
+                if doubt:
+                    out[f"dids.{i}.did_number"] = f"{did.did_number} {doubt}: is it the WhatsApp number?"
+        return out
+
     def describe(self, request: Any) -> str:
         return f"{request.name} ({PROVIDER_TITLES.get(request.channel, request.channel)})"
 
@@ -198,10 +265,44 @@ def _account_input(spec: Any) -> Input:
                  placeholder="https://…" if spec.url else None)
 
 
-def _member(line: str) -> dict[str, str]:
-    """``extension 137`` / ``extension: 137`` / ``ext_group,2`` → ``{"type", "value"}``."""
-    parts = line.replace(":", " ").replace(",", " ").split(None, 1)
-    return {"type": parts[0].lower(), "value": parts[1].strip() if len(parts) > 1 else ""}
+#: Between a picked option's ID and its name in the option's value ("137\t1001-Ada"): the
+#: name comes back with the value, so a form shown again names what was picked. A typed ID
+#: never holds a tab; only the ID is sent.
+NAMED = "\t"
+
+
+def named(value: str, name: str) -> str:
+    return f"{value}{NAMED}{name}"[:150]
+
+
+def destination_label(value: str) -> str:
+    found, _, name = value.partition(NAMED)
+    return name or f"ID {found}"
+
+
+def member_label(value: str) -> str:
+    found, _, name = value.partition(NAMED)
+    kind, _, member_id = found.partition(":")
+    words = MEMBER_WORDS.get(kind, kind)
+    return f"{words} · {name}" if name else f"{words} ID {member_id}"
+
+
+# How a picked destination or member reads when the form is shown again (its value only).
+modal.SOURCES["pbx_destination"] = lambda value: [(value, destination_label(value))]
+modal.SOURCES["pbx_member"] = lambda value: [(value, member_label(value))]
+
+
+def _matching(options: list[modal.Option], query: str) -> list[modal.Option]:
+    q = query.strip().lower()
+    return [o for o in options if q in o[1].lower() or q == o[0].split(NAMED, 1)[0].lower()] if q else options
+
+
+def members(line: str) -> list[dict[str, str]]:
+    """``extension 137`` / ``extension: 137`` / ``ext_group,2`` → ``[{"type", "value"}]``;
+    ``extension 137, 138`` (or ``137 138``) → one member per ID, never one ID "137 138"."""
+    kind, _, rest = line.replace(":", " ").replace(",", " ").strip().partition(" ")
+    ids = rest.split()
+    return [{"type": kind.lower(), "value": value} for value in ids] or [{"type": kind.lower(), "value": ""}]
 
 
 def register(app: AsyncApp, services: Services) -> Form:

@@ -65,11 +65,26 @@ class Input:
 ALL = ("*", "* — all")
 
 
+#: Regional and other language tags people often need that ISO 639-1 alone lacks.
+COMMON_TAGS: tuple[Option, ...] = (
+    ("zh-TW", "Chinese, Taiwan (zh-TW)"), ("zh-HK", "Chinese, Hong Kong (zh-HK)"),
+    ("zh-CN", "Chinese, Mainland China (zh-CN)"), ("yue", "Cantonese (yue)"),
+    ("en-US", "English, United States (en-US)"), ("en-GB", "English, United Kingdom (en-GB)"),
+    ("pt-BR", "Portuguese, Brazil (pt-BR)"), ("es-MX", "Spanish, Mexico (es-MX)"),
+    ("fr-CA", "French, Canada (fr-CA)"),
+)
+
+
 @functools.cache
 def language_options() -> tuple[Option, ...]:
     langs = [(lang.alpha_2, f"{lang.name} ({lang.alpha_2})")
              for lang in pycountry.languages if hasattr(lang, "alpha_2")]
     return tuple(sorted(langs, key=lambda o: o[1]))
+
+
+@functools.cache
+def language_tag_options() -> tuple[Option, ...]:
+    return tuple(sorted(language_options() + COMMON_TAGS, key=lambda o: o[1]))
 
 
 @functools.cache
@@ -123,14 +138,32 @@ def _with_all(found: list[Option], query: str) -> list[Option]:
     return [ALL, *found][:100] if q in ("", "*") or "all".startswith(q) else found
 
 
+def _or_as_typed(found: list[Option], query: str, check: Callable[[str], str]) -> list[Option]:
+    """``found``, and the query itself when it is a code the document allows that the list
+    lacks (``yue``, ``US+CA``): a person can always choose what they typed."""
+    typed = query.strip()
+    if typed in ("", "*") or any(value.lower() == typed.lower() for value, _ in found):
+        return found
+    try:
+        check(typed)
+    except ValueError:
+        return found
+    # After what the name matches outright or begins with ("eng" → English), before the rest.
+    q = typed.lower()
+    strong = sum(1 for option in found if (rank := _rank(option, q)) is not None and rank <= 1)
+    return [*found[:strong], (typed, f"{typed} (as typed)"), *found[strong:]][:100]
+
+
 # External selects keep views small (Slack sends the whole view back on every action) and
 # let people type to search 180 languages, 250 countries and 5,000 states.
 SOURCES: dict[str, Callable[[str], list[Option]]] = {
     "languages": lambda q: search(language_options(), q),
-    "languages_or_all": lambda q: _with_all(search(language_options(), q), q),
+    "languages_or_all": lambda q: _with_all(_or_as_typed(
+        search(language_tag_options(), q), q, provider_fields.language_tag), q),
     "countries": lambda q: search(country_options(), q),
-    "locations_or_all": lambda q: _with_all(search_all(q, country_options(), subdivision_options())
-                                            if q.strip() else search(country_options(), q), q),
+    "locations_or_all": lambda q: _with_all(_or_as_typed(
+        search_all(q, country_options(), subdivision_options()) if q.strip() else search(country_options(), q),
+        q, provider_fields.location), q),
 }
 
 
@@ -562,7 +595,8 @@ def request_body(state: dict[str, Any], layout: Layout,
 
 
 def _typed(raw: Any, kind: Kind | None) -> Any:
-    if isinstance(raw, str):
+    # A secret is sent exactly as typed: "abc12 " is a valid 6-character SIP password.
+    if isinstance(raw, str) and kind != "secret":
         raw = raw.strip()
     if kind == "checkbox":
         return bool(raw)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -321,6 +322,11 @@ class Form:
     def validate(self, data: dict[str, Any], meta: dict[str, Any]) -> Any:
         return self.request_model(meta).model_validate(data)
 
+    def warnings(self, request: Any) -> dict[str, str]:
+        """``{API path: sentence}`` for what the provider's document allows but a person
+        would want to know before creating (the bot's own rules: they warn, never refuse)."""
+        return {}
+
     async def create(self, services: Services, request: Any, meta: dict[str, Any]) -> Outcome:
         raise NotImplementedError
 
@@ -335,9 +341,10 @@ class Form:
         body: dict[str, Any] = request.to_api()
         return body
 
-    async def options(self, services: Services, block_id: str, query: str) -> list[modal.Option]:
+    async def options(self, services: Services, block_id: str, query: str,
+                      state: dict[str, Any]) -> list[modal.Option]:
         """Options for an external select: a list of ours (languages, countries), or a
-        picker fed by the provider (subclasses)."""
+        picker fed by the provider (subclasses); ``state``: the form's values so far."""
         source = self.sources().get(_generic(block_id))
         return modal.SOURCES[source](query) if source else []
 
@@ -641,6 +648,8 @@ def register_form(app: AsyncApp, services: Services, form: Form) -> None:
                     labels.get(block_id, block_id) for block_id in errors)),
                 name="audit")
             return None
+        if await _warned(services, form, user, view, state, built, inputs, request, ack):
+            return None
         if services.provider(form.provider) is None:
             # Its settings went away since the form opened. Nothing can be created, so nothing
             # can be created twice: no claim, the kept form at once, its audit after.
@@ -691,6 +700,37 @@ def _not_configured_answer(services: Services, form: Form, user: str, meta: dict
 
     services.background.spawn(after(), name=form.action)
     return form.kept_view(meta, state, failure, inputs)
+
+
+async def _warned(services: Services, form: Form, user: str, view: dict[str, Any], state: dict[str, Any],
+                  built: modal.Body, inputs: list[Input], request: Any, ack: Any) -> bool:
+    """Show the form's warnings under their fields, once per set of values: the same values
+    submitted again go through. Answered as Slack's field errors, so the form keeps every
+    value (secrets too) and the person changes a field or submits again; the store keeps the
+    values seen (a hash, secrets left out), so any replica honours the second submit."""
+    warnings = form.warnings(request)
+    if not warnings:
+        return False
+    secret = {inp.path for inp in inputs if inp.kind == "secret"}
+    seen = orjson.dumps({k: v for k, v in state.items() if k not in secret}, option=orjson.OPT_SORT_KEYS)
+    key = f"warned:{view['id']}:{hashlib.sha256(seen).hexdigest()}"
+    if not await services.store.claim_submission(key, user):
+        return False
+    kinds = {inp.path: inp.kind for inp in inputs}
+    shown: dict[str, str] = {}
+    for path, sentence in warnings.items():
+        block_id = built.block_id(path, list(state), form.revealed_by)
+        line = _line_named(path, block_id, kinds, sentence)
+        shown[block_id] = f"{shown[block_id]} {line}" if block_id in shown else line
+    await ack(response_action="errors", errors={
+        block_id: f"⚠️ {text} {SUBMIT_ANYWAY}" for block_id, text in shown.items()})
+    # Not an attempt (nothing was sent, nothing refused): logged, not audited.
+    log.info("provisioning.warned", fields=sorted(shown))
+    return True
+
+
+#: What follows a warning: how to go on.
+SUBMIT_ANYWAY = "Submit again as it is to create it anyway, or change it."
 
 
 def _untouched_rows_out(state: dict[str, Any], inputs: list[Input], lists: dict[str, str]) -> dict[str, Any]:
@@ -894,7 +934,8 @@ def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) 
             try:
                 # Slack shows nothing unless the answer comes within 3 seconds.
                 options = await asyncio.wait_for(
-                    form.options(services, body.get("block_id", ""), body.get("value", "")), SUGGEST_WITHIN)
+                    form.options(services, body.get("block_id", ""), body.get("value", ""),
+                                 modal.state_by_path(body.get("view") or {})), SUGGEST_WITHIN)
             except (TimeoutError, ProviderError) as exc:
                 log.warning("modal.options_unavailable", error=type(exc).__name__)
                 # Slack's list shows options only: the reason is one, never a valid choice.

@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.mrkdwn import verbatim
 from bot.providers.cinnox import ServiceGroupRequest
-from bot.providers.fields import option_words
+from bot.providers.fields import number_doubt, option_words, unknown_language, unknown_location
 from bot.services import Services
 from handlers import call_directory, modal
 from handlers.modal import Input
@@ -66,11 +66,12 @@ class ServiceGroupForm(Form):
     def sources(self) -> dict[str, str]:
         return {"supportLanguages": "languages_or_all", "supportLocations": "locations_or_all"}
 
-    async def options(self, services: Services, block_id: str, query: str) -> list[modal.Option]:
+    async def options(self, services: Services, block_id: str, query: str,
+                      state: dict[str, Any]) -> list[modal.Option]:
         if block_id == "staffTargets" and services.cinnox is not None:
             staff = await services.cinnox.list_staff(full_name=query.strip(), limit=100)
             return [(s.id, _staff_label(s)) for s in staff if _status(s) != "suspended"][:100]
-        return await super().options(services, block_id, query)
+        return await super().options(services, block_id, query, state)
 
     async def create(self, services: Services, request: Any, meta: dict[str, Any]) -> Outcome:
         assert services.cinnox is not None
@@ -86,6 +87,28 @@ class ServiceGroupForm(Form):
 
     def describe(self, request: Any) -> str:
         return str(request.display_name)
+
+    def warnings(self, request: Any) -> dict[str, str]:
+        # The document asks only for PSTN numbers with a country code: one libphonenumber
+        # doubts is CINNOX's to refuse. (A SIP trunk number need not be public: not checked.)
+        out: dict[str, str] = {}
+        for path, codes, what in (("supportLanguages", request.support_languages, "languages"),
+                                  ("supportLocations", request.support_locations, "locations")):
+            if "*" in codes and len(codes) > 1:
+                out[path] = f"“* — all” already means all {what}: the others add nothing."
+        for i, code in enumerate(request.support_languages):
+            if code != "*" and unknown_language(code):
+                out.setdefault(f"supportLanguages.{i}", f"{code} is in no ISO 639 list the bot knows: "
+                                                       "is it in CINNOX's supported languages?")
+        for i, code in enumerate(request.support_locations):
+            if code != "*" and unknown_location(code):
+                out.setdefault(f"supportLocations.{i}", f"{code} is in no ISO 3166 list the bot knows: "
+                                                       "is it in CINNOX's supported locations?")
+        for i, number in enumerate(request.phone_targets):
+            doubt = number_doubt(number)
+            if doubt:
+                out[f"phoneTargets.{i}"] = f"{number} {doubt}: CINNOX may not be able to call it."
+        return out
 
     async def after_create(self, services: Services, request: Any, outcome: Outcome,
                            meta: dict[str, Any]) -> None:

@@ -51,7 +51,8 @@ class SipEndpointForm(Form):
             raise located(self.model.__name__, {DOMAIN: "is empty: choose the Bandwidth domain"})
         return (domain, request)
 
-    async def options(self, services: Services, block_id: str, query: str) -> list[modal.Option]:
+    async def options(self, services: Services, block_id: str, query: str,
+                      state: dict[str, Any]) -> list[modal.Option]:
         if block_id != DOMAIN or services.bandwidth is None:
             return []
         q = query.strip().lower()

@@ -89,10 +89,9 @@ async def test_a_name_that_looks_like_a_mention_is_shown_not_sent_as_one(stack: 
         ({"displayName": ""}, "displayName", "Enter the service group name."),
         ({"types": []}, "types", ""),
         ({"types": ["PHONE"], "phoneTargets": ""}, "phoneTargets", "Phone numbers needs at least one number."),
-        ({"types": ["PHONE"], "phoneTargets": "+85294667788\n12345"}, "phoneTargets", "+"),
+        ({"types": ["PHONE"], "phoneTargets": "+85294667788\n0294667788"}, "phoneTargets", "country code"),
         ({"types": ["STAFF"]}, "staffTargets", "Staff needs at least one person."),
         ({"supportLanguages": []}, "supportLanguages", ""),
-        ({"supportLanguages": ["*", "en"]}, "supportLanguages", "*"),
     ],
 )
 async def test_each_rule_errors_inline_and_sends_nothing(stack, values, block_id, words) -> None:
@@ -147,3 +146,83 @@ async def test_option_labels_are_words_and_the_values_sent_are_the_apis(stack: S
     view = await open_modal(user, "/service-group")
     labels = {o["value"]: o["text"]["text"] for o in block(view, "types")["element"]["options"]}
     assert labels == {"PHONE": "Phone numbers", "STAFF": "Staff", "TRUNK": "Trunks"}
+
+
+async def test_language_tags_and_country_plus_state_locations_are_accepted(stack: SandboxStack) -> None:
+    # The document allows "language codes" from CINNOX's own list and locations written
+    # "countries/regions + states": zh-TW, yue and US+CA are CINNOX's to refuse, not the bot's.
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    offered = (await user.suggest(view, "supportLanguages", "zh-Hant-TW")).json["options"]
+    assert offered[0]["value"] == "zh-Hant-TW", "a code the picker lacks can be chosen as typed"
+    regional = (await user.suggest(view, "supportLanguages", "taiwan")).json["options"]
+    assert "zh-TW" in [o["value"] for o in regional]
+    typed = (await user.suggest(view, "supportLocations", "US+CA")).json["options"]
+    assert typed[0]["value"] == "US+CA"
+    view = await changed(user, view, "types", {"types": ["TRUNK"]})
+    outcome = await submit_and_wait(user, view, {
+        "displayName": "Cantonese line", "supportLanguages": ["zh-TW", "yue", "zh-Hant-TW"],
+        "supportLocations": ["US+CA", "HK"], "types": ["TRUNK"], "trunkTargets": "+85230001234",
+    })
+    assert "created" in outcome
+    [sent] = destination_posts(stack)
+    assert sent.body["supportLanguages"] == ["zh-TW", "yue", "zh-Hant-TW"]
+    assert sent.body["supportLocations"] == ["US+CA", "HK"]
+
+
+async def test_a_language_that_is_no_code_at_all_is_still_refused(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["TRUNK"]})
+    reply = await user.submit(view, {"displayName": "X", "supportLanguages": ["English please"],
+                                     "supportLocations": ["U.S."], "types": ["TRUNK"],
+                                     "trunkTargets": "+85230001234"})
+    errors = reply.json["errors"]
+    assert "language code" in errors["supportLanguages"] and "US+CA" in errors["supportLocations"]
+    assert destination_posts(stack) == []
+
+
+async def test_a_doubtful_phone_target_is_warned_about_once_then_created(stack: SandboxStack) -> None:
+    # "With country code" is all the document asks: +852 1234 is CINNOX's to refuse, not ours.
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["PHONE", "TRUNK"]})
+    values = {"displayName": "Odd numbers", "supportLanguages": ["en"], "supportLocations": ["*"],
+              "types": ["PHONE", "TRUNK"], "phoneTargets": "+85294667788\n+852 1234",
+              "trunkTargets": "85230001234\n+44 1"}
+    warned = (await user.submit(view, values)).json["errors"]
+    assert warned["phoneTargets"].startswith("⚠️ Line 2: +8521234 has the wrong length")
+    assert "Submit again" in warned["phoneTargets"]
+    assert "trunkTargets" not in warned, "a SIP trunk number need not be a public number"
+    assert destination_posts(stack) == []
+    outcome = await submit_and_wait(user, view, values)
+    assert "created" in outcome
+    [sent] = destination_posts(stack)
+    assert sent.body["phoneTargets"] == ["+85294667788", "+8521234"]
+    assert sent.body["trunkTargets"] == ["85230001234", "+441"]
+
+
+async def test_a_changed_form_is_checked_again(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["PHONE"]})
+    values = {"displayName": "Twice", "supportLanguages": ["en"], "supportLocations": ["*"],
+              "types": ["PHONE"], "phoneTargets": "+852 1234"}
+    assert "phoneTargets" in (await user.submit(view, values)).json["errors"]
+    again = (await user.submit(view, {**values, "phoneTargets": "+852 12345"})).json["errors"]
+    assert "+85212345" in again["phoneTargets"]
+    assert destination_posts(stack) == []
+
+
+async def test_all_beside_other_codes_is_a_warning_not_a_refusal(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/service-group")
+    view = await changed(user, view, "types", {"types": ["TRUNK"]})
+    values = {"displayName": "Everyone", "supportLanguages": ["*", "en"], "supportLocations": ["HK", "XX"],
+              "types": ["TRUNK"], "trunkTargets": "+85230001234"}
+    warned = (await user.submit(view, values)).json["errors"]
+    assert "already means all languages" in warned["supportLanguages"]
+    assert "XX is in no ISO 3166 list" in warned["supportLocations"]
+    await submit_and_wait(user, view, values)
+    [sent] = destination_posts(stack)
+    assert (sent.body["supportLanguages"], sent.body["supportLocations"]) == (["*", "en"], ["HK", "XX"])

@@ -91,3 +91,13 @@ async def _timeout_outcome(stack: SandboxStack) -> None:
     outcome = await submit_and_wait(user, view, {"name": "slowpoke", "credentials.password": PASSWORD})
     assert "Maybe created" in outcome and "may or may not have been created" in outcome
     assert len(endpoint_posts(stack)) == 1
+
+
+async def test_a_password_is_sent_exactly_as_typed_spaces_included(stack: SandboxStack) -> None:
+    # "abc12 " is 6 Latin-1 characters: Bandwidth takes it, and the SIP client will send it so.
+    user = stack.user()
+    view = await open_modal(user, "/sip-endpoint")
+    outcome = await submit_and_wait(user, view, {"name": "spaced", "credentials.password": "abc12 "})
+    assert "created" in outcome
+    [sent] = endpoint_posts(stack)
+    assert sent.body["credentials"] == {"password": "abc12 "}

@@ -35,12 +35,13 @@ PROVIDER = "bandwidth"
 # or a telephone-subscriber (RFC 2806, as RFC 3261 references it): a global number
 # "+" digits with visual separators ( - . ( ) ), or a local number of digits / DTMF
 # characters ( * # A-D p w ) with visual separators, either followed by ";param[=value]"
-# parameters. Everything but "#" is already allowed by the "user" rule above; the second
-# alternative is what admits a local number such as "*97#".
+# parameters (ABNF letters match either case: P and W pause too). Everything but "#" is
+# already allowed by the "user" rule above; the second alternative is what admits a local
+# number such as "*97#". The simulator holds the same reading in its own code.
 _USER_CHAR = r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})"
 _PARAMS = r"(?:;[A-Za-z0-9\-]+(?:=(?:[A-Za-z0-9\-_.!~*'()&+$,?/:\[\]]|%[0-9A-Fa-f]{2})+)?)*"
 _TEL_GLOBAL = r"\+[0-9().\-]*[0-9][0-9().\-]*"
-_TEL_LOCAL = r"[0-9A-Da-d*#pw().\-]*[0-9A-Da-d*#][0-9A-Da-d*#pw().\-]*"
+_TEL_LOCAL = r"[0-9A-Da-d*#pwPW().\-]*[0-9A-Da-d*#][0-9A-Da-d*#pwPW().\-]*"
 SIP_USER_RE = re.compile(rf"{_USER_CHAR}+|(?:{_TEL_GLOBAL}|{_TEL_LOCAL}){_PARAMS}")
 _ALLOWED_TEXT = "letters, digits, - _ . ! ~ * ' ( ) & = + $ , ; ? / and %HH escapes"
 

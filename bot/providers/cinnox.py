@@ -16,7 +16,6 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
-import pycountry
 import structlog
 from pydantic import (
     AfterValidator,
@@ -25,14 +24,21 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidatorFunctionWrapHandler,
     field_serializer,
     field_validator,
     model_validator,
 )
 
 from bot.providers import errors
-from bot.providers.fields import E164, CountryCode, LanguageCode, country_code, located, option_words
+from bot.providers.fields import (
+    CountryCode,
+    LanguageCode,
+    LanguageTag,
+    LocationCode,
+    NumberWithCountryCode,
+    PlusNumber,
+    located,
+)
 from bot.providers.http import Answer, ProviderHTTP, retry_after_seconds
 
 log = structlog.get_logger(__name__)
@@ -53,10 +59,10 @@ MAX_STAFF_PAGE = 500
 
 # --- value checks -----------------------------------------------------------------------
 
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-)
+#: "Email address of the external contact": no more is documented. An address is taken as
+#: something@domain without spaces (a domain without a dot is a warning in the form); the
+#: simulator holds the same reading in its own code.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$", re.IGNORECASE)
 _HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 _DDMMYYYY = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
@@ -64,7 +70,7 @@ _DDMMYYYY = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
 
 def email_address(value: str) -> str:
     value = value.strip()
-    if len(value) > 254 or not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise ValueError("must be an email address such as ada@example.com")
     return value
 
@@ -78,18 +84,6 @@ def http_url(value: str, *, max_length: int | None = None) -> str:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
         raise ValueError("must be a URL starting with https:// (or http://), e.g. https://example.com/path")
     return value
-
-
-def location_code(value: str) -> str:
-    """An ISO 3166 country ("HK") or an ISO 3166-2 state / region ("US-CA")."""
-    code = value.strip().upper()
-    if "-" not in code:
-        return country_code(code)
-    if pycountry.subdivisions.get(code=code) is None:
-        raise ValueError(
-            f'"{value}" is not an ISO 3166 country (e.g. HK) or ISO 3166-2 state / region (e.g. US-CA)'
-        )
-    return code
 
 
 def _no_blanks(value: Any) -> Any:
@@ -106,7 +100,6 @@ def _as_text(value: Any) -> Any:
 
 EmailAddress = Annotated[str, AfterValidator(email_address)]
 WebhookURL = Annotated[str, AfterValidator(http_url)]
-LocationCode = Annotated[str, AfterValidator(location_code)]
 StaffID = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 LooseText = Annotated[str, BeforeValidator(_as_text)]
 
@@ -158,24 +151,25 @@ class ServiceGroupRequest(_Request):
         min_length=1,
         max_length=40,
     )
-    support_languages: list[LanguageCode] = Field(
+    support_languages: list[LanguageTag] = Field(
         alias="supportLanguages",
         title="Supported languages",
         min_length=1,
-        description='Languages the staff use with customers (ISO 639-1, e.g. en, zh), or "*" for all',
+        description='Languages the staff use with customers (language codes, e.g. en, zh-TW, yue), '
+                    'or "*" for all',
     )
     support_locations: list[LocationCode] = Field(
         alias="supportLocations",
         title="Supported locations",
         min_length=1,
-        description='Countries / regions (HK) and states (US-CA) served, or "*" for all',
+        description='Countries / regions (HK), with a state (US+CA or US-CA), or "*" for all',
     )
     types: list[DestinationType] = Field(
         title="Destination types",
         min_length=1,
         description="PHONE, STAFF and / or TRUNK; each needs its targets",
     )
-    phone_targets: list[E164] = Field(
+    phone_targets: list[NumberWithCountryCode] = Field(
         default_factory=list,
         alias="phoneTargets",
         title="Phone numbers",
@@ -187,29 +181,12 @@ class ServiceGroupRequest(_Request):
         title="Staff",
         description="Staff IDs (from the staff list); required for STAFF",
     )
-    trunk_targets: list[E164] = Field(
+    trunk_targets: list[NumberWithCountryCode] = Field(
         default_factory=list,
         alias="trunkTargets",
         title="SIP trunk numbers",
         description="SIP trunk numbers with country code, e.g. +85230001234; required for TRUNK",
     )
-
-    @field_validator("support_languages", "support_locations", mode="wrap")
-    @classmethod
-    def _all_or_codes(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        # "*" means "all": it only makes sense on its own.
-        if isinstance(value, list) and any(isinstance(v, str) and v.strip() == ALL for v in value):
-            if len(value) == 1:
-                return [ALL]
-            raise ValueError('"*" (all) must be the only value when it is chosen')
-        return handler(value)
-
-    @field_validator("types")
-    @classmethod
-    def _distinct_types(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("lists a type more than once")
-        return value
 
     @model_validator(mode="after")
     def _targets_follow_types(self) -> ServiceGroupRequest:
@@ -218,8 +195,6 @@ class ServiceGroupRequest(_Request):
             targets = getattr(self, attr)
             if kind in self.types and not targets:
                 problems[api_name] = f"needs at least one {'person' if kind == 'STAFF' else 'number'}"
-            elif kind not in self.types and targets:
-                problems[api_name] = f"must be empty unless {option_words(kind)} is a chosen destination type"
         if problems:
             raise located(type(self).__name__, problems)
         return self
@@ -230,7 +205,7 @@ class ServiceGroupRequest(_Request):
 
 class Phone(_Request):
     type: Literal["Mobile", "Work", "Home", "Other"] = Field(title="Phone type")
-    phone: E164 = Field(title="Phone number", description="With country code, e.g. +85294667788")
+    phone: PlusNumber = Field(title="Phone number", description="With country code, e.g. +85294667788")
 
 
 class Email(_Request):
@@ -244,12 +219,6 @@ class Address(_Request):
     state: str | None = Field(default=None, title="State")
     zipcode: str | None = Field(default=None, title="Zip code")
     country: CountryCode | None = Field(default=None, title="Country", description="Two-letter code, e.g. HK")
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> Address:
-        if not any((self.street, self.city, self.state, self.zipcode, self.country)):
-            raise located(type(self).__name__, {"street": "or another part of the address is required"})
-        return self
 
 
 SocialKey = Literal[
@@ -290,10 +259,11 @@ def _custom_value_problem(kind: str, value: str) -> str | None:
     if kind == "FieldTypeText":
         return "must be at most 500 characters for a text field" if len(value) > 500 else None
     if kind == "FieldTypeURL":
-        try:
-            http_url(value, max_length=500)
-        except ValueError as exc:
-            return str(exc)
+        parts = urlsplit(value)
+        if len(value) > 500:
+            return "must be at most 500 characters for a URL field"
+        if not (parts.scheme and parts.netloc) or any(c.isspace() for c in value):
+            return "must be a URL, e.g. https://example.com/path, for a URL field"
         return None
     if kind == "FieldTypeBoolean":
         return None if value.lower() in ("true", "false") else "must be true or false for a boolean field"
@@ -310,18 +280,18 @@ def _custom_value_problem(kind: str, value: str) -> str | None:
     items = [item.strip() for item in value.split(",")]
     if kind == "FieldTypePicklist":
         return None if len(items) == 1 else "takes a single option for a single-select picklist (no commas)"
-    if kind == "FieldTypeMultiPicklist":
-        return None if all(items) else "must be one or more options separated by commas, none empty"
     return None
 
 
 class CustomField(_Request):
     """One custom field value.
 
-    The document lists the custom field *types* (FieldTypePicklist … FieldTypeTime) under
-    ``customField`` without showing the item shape. We send ``{"type", "name", "value"}``:
-    a custom field is addressed by its name, its type says how the value is checked, and the
-    value is text. A multi-select picklist value is its options separated by commas.
+    A GUESS: the document lists the custom field *types* (FieldTypePicklist … FieldTypeTime)
+    as properties of ``customField`` without showing how a field is named. We send a list of
+    ``{"type", "name", "value"}``: a custom field is addressed by its name, its type says how
+    the value is checked, and the value is text. A multi-select picklist value is its options
+    separated by commas. When CINNOX refuses a contact that carries custom fields, the client
+    raises ``CustomFieldsRefused``, so the person learns they are the likely cause.
     """
 
     type: CustomFieldType = Field(title="Custom field type")
@@ -381,27 +351,15 @@ class ExternalContactRequest(_Request):
         except ValueError:
             raise ValueError(f'"{value}" is not a real date (DD/MM/YYYY)') from None
 
-    @field_validator("birth_date")
-    @classmethod
-    def _not_in_future(cls, value: dt.date | None) -> dt.date | None:
-        if value is not None and value > dt.date.today():
-            raise ValueError("cannot be in the future")
-        return value
-
     @field_serializer("birth_date")
     def _birth_date_out(self, value: dt.date | None) -> str | None:
         return None if value is None else f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
 
-    @model_validator(mode="after")
-    def _has_a_name(self) -> ExternalContactRequest:
-        # Every field of the document is optional. Our rule: a contact with no name, phone or
-        # email could never be recognised or found again.
-        if not (self.first_name or self.last_name or self.phones or self.emails):
-            raise located(
-                type(self).__name__,
-                {"firstName": "is empty, and so are the phones and emails: enter a name, a phone or an email"},
-            )
-        return self
+    @property
+    def findable(self) -> bool:
+        """Whether it has a name, a phone or an email: something to find it (or match a call
+        to it) by. The document requires none of them: a form warns, the model accepts."""
+        return bool(self.first_name or self.last_name or self.phones or self.emails)
 
 
 # Call event subscription -------------------------------------------------------------------
@@ -467,6 +425,13 @@ class CallLog(_Response):
 
 
 # --- answers → errors ---------------------------------------------------------------------------
+
+
+class CustomFieldsRefused(errors.ValidationError):
+    """CINNOX refused a contact that carries custom fields, whose body shape is a guess."""
+
+    advice = ("The custom fields may be why: CINNOX's document names their types but not how to "
+              "send them (the bot sends each as type, name and value). Try again without them.")
 
 
 def classify(operation: str, answer: Answer, *, secret: str | None = None) -> errors.ProviderError | None:
@@ -588,13 +553,19 @@ class CinnoxClient:
     async def create_external_contact(self, request: ExternalContactRequest) -> str:
         """Create an external contact; returns its ID."""
         operation = "create_external_contact"
-        answer = await self._http.request(
-            operation,
-            "POST",
-            self._prefix + "/management/create_externalcontact",
-            json_body=request.to_api(),
-            idempotent=False,
-        )
+        try:
+            answer = await self._http.request(
+                operation,
+                "POST",
+                self._prefix + "/management/create_externalcontact",
+                json_body=request.to_api(),
+                idempotent=False,
+            )
+        except errors.ValidationError as exc:
+            if not request.custom_field:
+                raise
+            raise CustomFieldsRefused(exc.message, provider=exc.provider, operation=exc.operation,
+                                      status=exc.status, code=exc.code, fields=exc.fields) from exc
         return self._created_id(operation, answer)
 
     # --- the call event subscription -------------------------------------------------------------

@@ -27,18 +27,66 @@ def dotted(loc: tuple[int | str, ...]) -> str:
 # --- value checks ---------------------------------------------------------------------
 
 
-def e164(value: str) -> str:
-    """A phone number with country code and leading "+", normalised to E.164."""
-    value = value.strip()
-    if not value.startswith("+"):
+#: Visual separators people type in numbers; taken out, the number is the same.
+_SEPARATORS = re.compile(r"[\s().\-]")
+#: E.164: "+", a country code, at most 15 digits in all.
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
+def _compact(value: str) -> str:
+    return _SEPARATORS.sub("", value.strip())
+
+
+def _country_code_first(digits: str) -> bool:
+    return not digits.startswith("0") and any(int(digits[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+               for n in (1, 2, 3) if len(digits) > n)
+
+
+def number_with_country_code(value: str) -> str:
+    """A number "with country code" (the service-group document: phone and SIP trunk
+    targets): digits, "+" before them or not, the first digits a country code. Spaces,
+    dashes, dots and brackets are taken out; nothing else is changed."""
+    compact = _compact(value)
+    digits = compact.removeprefix("+")
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError("must be a number with its country code, e.g. +85294667788")
+    if not _country_code_first(digits):
+        raise ValueError("must start with its country code, e.g. +852 for Hong Kong")
+    return compact
+
+
+def plus_number(value: str) -> str:
+    """"Country code+Phone number" with "+" in front (the contact document's format)."""
+    compact = _compact(value)
+    if not compact.startswith("+"):
         raise ValueError('must start with "+" and the country code, e.g. +85294667788')
+    return number_with_country_code(compact)
+
+
+def e164(value: str) -> str:
+    """A number in E.164 format (the WhatsApp routing document): "+", the country code,
+    at most 15 digits. Spaces, dashes, dots and brackets are taken out."""
+    compact = _compact(value)
+    if not compact.startswith("+"):
+        raise ValueError('must start with "+" and the country code, e.g. +15567778888')
+    if not _E164.fullmatch(compact) or not _country_code_first(compact[1:]):
+        raise ValueError("must be in E.164 format: + and the country code, at most 15 digits, "
+                         "e.g. +15567778888")
+    return compact
+
+
+def number_doubt(number: str, *, in_use: bool = True) -> str | None:
+    """What libphonenumber doubts about ``number`` (a warning: the documents do not ask
+    for a number it knows), or None; ``in_use=False``: only a wrong length."""
     try:
-        parsed = phonenumbers.parse(value, None)
+        parsed = phonenumbers.parse(number if number.startswith("+") else "+" + number, None)
     except phonenumbers.NumberParseException:
-        raise ValueError("is not a phone number, e.g. +85294667788") from None
+        return "is not a number libphonenumber can read"
     if not phonenumbers.is_possible_number(parsed):
-        raise ValueError("is not a possible phone number for its country code") from None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return "has the wrong length for its country code"
+    if in_use and not phonenumbers.is_valid_number(parsed):
+        return "is not a number in use for its country code"
+    return None
 
 
 def language_code(value: str) -> str:
@@ -57,9 +105,63 @@ def country_code(value: str) -> str:
     return code
 
 
+#: A BCP 47-style language tag: a 2-3 letter language, then subtags (script, region,
+#: variant) of 1-8 letters or digits: en, zh-TW, yue, zh-Hant-HK.
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+#: A location as the service-group document writes it, "countries/regions + states": a
+#: two-letter country or region, optionally joined to a state by "+" (US+CA) or, as ISO
+#: 3166-2 writes it, "-" (US-CA).
+LOCATION = re.compile(r"[A-Za-z]{2}(?:[+-][A-Za-z0-9]{1,3})?")
+
+
+def language_tag(value: str) -> str:
+    """A language code as the service-group document allows ("language codes", CINNOX's
+    own list): any BCP 47-style tag, sent as typed."""
+    code = value.strip()
+    if code == "*":  # the document's "all languages", on its own or not
+        return code
+    if not LANGUAGE_TAG.fullmatch(code):
+        raise ValueError(f'"{value}" is not a language code such as en, zh-TW or yue')
+    return code
+
+
+def location(value: str) -> str:
+    """A country or region (HK), or one with its state (US+CA, US-CA), sent as typed."""
+    code = value.strip()
+    if code == "*":  # the document's "all countries/regions"
+        return code
+    if not LOCATION.fullmatch(code):
+        raise ValueError(f'"{value}" is not a country or region (e.g. HK) or one with its state '
+                         "(e.g. US+CA or US-CA)")
+    return code
+
+
+def unknown_language(code: str) -> bool:
+    """Whether ``code``'s language is in no ISO 639 list the bot knows (a warning, not a refusal:
+    CINNOX's own list decides)."""
+    primary = code.split("-", 1)[0].lower()
+    lookup = {"alpha_2": primary} if len(primary) == 2 else {"alpha_3": primary}
+    return pycountry.languages.get(**lookup) is None
+
+
+def unknown_location(code: str) -> bool:
+    """Whether ``code``'s country, or its state, is in no ISO 3166 list the bot knows."""
+    country, _, state = code.upper().replace("+", "-").partition("-")
+    if pycountry.countries.get(alpha_2=country) is None:
+        return True
+    return bool(state) and pycountry.subdivisions.get(code=f"{country}-{state}") is None
+
+
 E164 = Annotated[str, AfterValidator(e164)]
+PlusNumber = Annotated[str, AfterValidator(plus_number)]
+NumberWithCountryCode = Annotated[str, AfterValidator(number_with_country_code)]
 LanguageCode = Annotated[str, AfterValidator(language_code)]
+LanguageTag = Annotated[str, AfterValidator(language_tag)]
 CountryCode = Annotated[str, AfterValidator(country_code)]
+LocationCode = Annotated[str, AfterValidator(location)]
+
+#: codes a person chooses from a list (languages, countries, locations): "Choose", never "Enter"
+CHOSEN_FROM_LISTS = frozenset({language_code, language_tag, country_code, location})
 
 
 # --- words for API values ---------------------------------------------------------------
@@ -245,8 +347,7 @@ def _what_to_give(model: type[BaseModel], loc: tuple[int | str, ...], title: str
     inner, is_list, picked = getattr(info, "annotation", None), False, False
     while (args := typing.get_args(inner)) and typing.get_origin(inner) is not Literal:
         is_list = is_list or typing.get_origin(inner) is list
-        # A code checked against a list (language, country, location) is chosen from it.
-        picked = picked or any(getattr(getattr(m, "func", None), "__name__", "").endswith("_code")
+        picked = picked or any(getattr(m, "func", None) in CHOSEN_FROM_LISTS
                                for m in getattr(inner, "__metadata__", ()))
         inner = next((a for a in args if a is not type(None)), args[0])
     verb = "Choose" if picked or typing.get_origin(inner) is Literal else "Enter"

@@ -155,10 +155,6 @@ def _https_url(value: str) -> bool:
 
 _REQUEST = ConfigDict(populate_by_name=True, extra="forbid", hide_input_in_errors=True)
 
-#: Bounds chosen here (the document gives none): send_rate 1-1000 messages per second,
-#: auto_close_session 0 or 1, session_expired_time 1-365 days.
-SEND_RATE_MAX = 1000
-SESSION_DAYS_MAX = 365
 #: business_account_id is sent Base64-encoded and may then be at most 500 characters:
 #: 375 bytes of UTF-8 before encoding.
 BUSINESS_ACCOUNT_ID_B64_MAX = 500
@@ -246,13 +242,14 @@ class _ChannelBase(BaseModel):
         description="The provider's credentials, typed plain: the bot Base64-encodes what Yeastar "
                     "expects encoded.",
     )
+    # The document types these Integer and gives no bounds: none are enforced.
     auto_close_session: int | None = Field(
-        default=None, ge=0, le=1, title="Auto-close idle sessions",
+        default=None, title="Auto-close idle sessions",
         description="1: close a message session after the inactivity period; 0: keep it open.",
     )
     session_expired_time: int | None = Field(
-        default=None, ge=1, le=SESSION_DAYS_MAX, title="Close after (days)",
-        description=f"Days of inactivity before a session closes (1–{SESSION_DAYS_MAX}).",
+        default=None, title="Close after (days)",
+        description="Days of inactivity before a session closes.",
     )
 
     @model_validator(mode="after")
@@ -319,8 +316,8 @@ class SmsChannelRequest(_ChannelBase):
 
     channel: SmsProvider = Field(title="SMS provider")
     send_rate: int | None = Field(
-        default=None, ge=1, le=SEND_RATE_MAX, title="Send rate (messages/second)",
-        description=f"How many messages per second the PBX may send (1–{SEND_RATE_MAX}).",
+        default=None, title="Send rate (messages/second)",
+        description="How many messages per second the PBX may send.",
     )
     accompanying_msg: str | None = Field(
         default=None, title="Accompanying message",
@@ -426,22 +423,41 @@ def classify(operation: str, answer: Answer) -> errors.ProviderError | None:
         return errors.UnavailableError("answered without an errcode", **kw)
     if errcode == 0:
         return None
-    message = f"{errmsg or 'FAILURE'} (errcode {errcode})"
-    kind: type[errors.ProviderError] = {
-        10004: TokenExpiredError,
-        10005: errors.AuthError,
-        70004: errors.AuthError,
-        40001: errors.ValidationError,
-        40002: errors.ValidationError,
-        40003: errors.ConflictError,
-        60001: errors.NotFoundError,
-        60002: errors.ValidationError,
-        -1: errors.UnavailableError,
-        -2: errors.UnavailableError,
-    }.get(errcode, errors.ProviderError)
-    if errcode == 60002:
-        message = f"{errmsg or 'MAX LIMITATION EXCEEDED'} (errcode 60002: a PBX limit was reached)"
-    return kind(message, **kw)
+    kind, what, advice, field = ERRCODES.get(
+        errcode, (errors.ProviderError, "An error code its document does not list",
+                  None, None))
+    detail = f": {errmsg}" if errmsg and errmsg.strip().upper() != "FAILURE" else ""
+    error = kind(f"{what} (errcode {errcode}{detail})", **kw, fields={field: ""} if field else None)
+    if advice:
+        error.advice = advice
+    return error
+
+
+#: The documented errcodes (Error Code and Error Message; errmsg itself is only "FAILURE"):
+#: the error, what happened in words, what to do (None: the error's own advice), and the
+#: request field it is about, by code, never guessed from words.
+ERRCODES: dict[int, tuple[type[errors.ProviderError], str, str | None, str | None]] = {
+    10004: (TokenExpiredError, "The bot's sign-in expired and could not be renewed",
+            "Try again in a minute.", None),
+    10005: (errors.AuthError, "Access denied: the bot's sign-in, or its permission for this, was refused",
+            None, None),
+    70004: (errors.AuthError, "The bot's address is blocked after 5 failed sign-ins",
+            "Ask whoever runs the PBX to unblock it and to check the bot's Client ID and Secret.", None),
+    40001: (errors.ValidationError, "The request could not be read (parameter syntax error)",
+            "This is a fault in the bot, not in what you typed: tell whoever runs it.", None),
+    40002: (errors.ValidationError, "One of the values was refused, without saying which (parameter error)",
+            "Check the DID numbers, and that each destination and member exists on the PBX, then submit again.",
+            None),
+    40003: (errors.ConflictError, "A message channel with this name already exists on the PBX",
+            "Choose another name.", "name"),
+    60001: (errors.NotFoundError, "Something the channel points to does not exist on the PBX (data not found)",
+            "Choose the destination and members again from the lists.", "destination_id"),
+    60002: (errors.ValidationError, "The PBX has reached one of its limits (max limitation exceeded), such as "
+            "how many message channels it may have",
+            "Remove a channel you no longer use, or ask whoever runs the PBX to raise the limit.", None),
+    -1: (errors.UnavailableError, "FAILURE, without a reason", None, None),
+    -2: (errors.UnavailableError, "An internal server error", None, None),
+}
 
 
 # --- client ---------------------------------------------------------------------------------------
@@ -488,6 +504,7 @@ class YeastarClient:
         self._lock = asyncio.Lock()
         #: How many token requests (get_token + refresh_token) this client sent.
         self.token_requests = 0
+        self._menus: dict[str, tuple[float, list[MenuOption]]] = {}
 
     def __repr__(self) -> str:
         return f"YeastarClient(base_url={self.http.base_url!r}, client_id={self.client_id!r})"
@@ -609,6 +626,22 @@ class YeastarClient:
                 break
         return out
 
+    async def menu_options(self, menu: str) -> list[MenuOption]:
+        """The PBX's IDs by name (``GET system/get_menuoptions?menu=``: ``extension``,
+        ``ext_group``, ``org_list``, ``queue``, ``message_queue``), sub-organisations flattened
+        after their parent. Kept ``MENU_TTL`` seconds: a picker asks on every keystroke."""
+        cached = self._menus.get(menu)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        answer = await self._call("get_menuoptions", "GET", "system/get_menuoptions", params={"menu": menu},
+                                  idempotent=True)
+        body = answer.body if isinstance(answer.body, dict) else {}
+        found: list[MenuOption] = []
+        for item in body.get("data") or []:
+            found += _menu_items(item, "")
+        self._menus[menu] = (time.monotonic() + MENU_TTL, found)
+        return found
+
     async def ping(self) -> None:
         """Obtain a token and reach the API."""
         await self._call("list_message_channels", "GET", "message_channel/list",
@@ -616,6 +649,29 @@ class YeastarClient:
 
     async def close(self) -> None:
         await self.http.close()
+
+
+#: Seconds a menu of get_menuoptions is kept.
+MENU_TTL = 30.0
+
+
+@dataclass(frozen=True)
+class MenuOption:
+    """One entry of a Get Menu Options menu: the name people know, and the PBX's ID."""
+
+    text: str
+    value: str
+
+
+def _menu_items(item: Any, parent: str) -> list[MenuOption]:
+    if not isinstance(item, dict) or item.get("value") in (None, ""):
+        return []
+    text = str(item.get("text") or item["value"])
+    text = f"{parent} › {text}" if parent else text
+    out = [MenuOption(text, str(item["value"]))]
+    for child in item.get("item") or []:
+        out += _menu_items(child, text)
+    return out
 
 
 def _seconds(value: Any, default: float) -> float:

@@ -103,11 +103,11 @@ def _lenient_party(value: Any) -> dict[str, Any]:
 
 
 class IncomingCallEvent(CallEvent):
-    """The notification as received: only what keys it is required (``id``, ``status``,
-    ``serviceId``). A CallStart without its caller or callees, or a party naming nobody, is
-    still a call: it is stored and shown with an unknown caller / callee."""
-
-    service_id: Id = Field(alias="serviceId")
+    """The notification as received: only what keys it is required (``id`` and ``status``:
+    the document marks nothing required, but without them it is no call event). A CallStart
+    without its caller or callees, or a party naming nobody, is still a call: it is stored
+    and shown with an unknown caller / callee; one without ``serviceId``, with an unknown
+    service."""
 
     @model_validator(mode="before")
     @classmethod
@@ -131,6 +131,38 @@ class Notification(BaseModel):
     message: IncomingCallEvent
 
 
+def _id_as_text(value: Any) -> Any:
+    """An ID sent as a JSON number, as text (``12345`` → ``"12345"``); else unchanged."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return value
+
+
+def normalised(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The body with ``message.id`` / ``message.serviceId`` sent as numbers made text, and a
+    blank ``serviceId`` left out; and what was done, for the metrics (``id_number``,
+    ``serviceId_number``, ``serviceId_missing``). The document types both as String, yet
+    nothing says CINNOX sends an event again once it was refused: taken, not lost."""
+    message = body.get("message")
+    if not isinstance(message, dict):
+        return body, []
+    message, done = dict(message), []
+    for key in ("id", "serviceId"):
+        text = _id_as_text(message.get(key))
+        if text is not message.get(key):
+            message[key] = text
+            done.append(f"{key}_number")
+    service = message.get("serviceId")
+    if service is None or (isinstance(service, str) and not service.strip()):
+        message.pop("serviceId", None)
+        done.append("serviceId_missing")
+    return {**body, "message": message}, done
+
+
 class BadEvent(ValueError):
     """The body is not a call notification; ``reason`` is the short answer for the sender."""
 
@@ -146,11 +178,13 @@ def challenge_of(body: Any) -> str | None:
     return None
 
 
-def parse_event(body: Any) -> CallEvent:
+def parse_event(body: Any) -> tuple[CallEvent, list[str]]:
+    """The call event, and how it was normalised (see ``normalised``)."""
     if not isinstance(body, dict):
         raise BadEvent("the body must be a JSON object")
+    body, done = normalised(body)
     try:
-        return Notification.model_validate(body).message
+        return Notification.model_validate(body).message, done
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         loc = [*first["loc"], *([first["ctx"]["field"]] if "field" in first.get("ctx", {}) else [])]

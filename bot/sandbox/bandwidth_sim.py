@@ -28,8 +28,16 @@ from aiohttp import web
 
 from bot.sandbox.base import FakeService, Fault
 
+# RFC 3261 §25.1: user = 1*( unreserved / escaped / user-unreserved ), where
+# unreserved = alphanum / - _ . ! ~ * ' ( ) and user-unreserved = & = + $ , ; ? /
 _SIP_USER = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+")
-_TEL_LOCAL = re.compile(r"[0-9A-Da-d*#pw().\-]*[0-9A-Da-d*#][0-9A-Da-d*#pw().\-]*(?:;[^;\s@<>\"]+)*")
+# ... or a telephone-subscriber (RFC 2806): "+" digits (global) or digits, DTMF * # A-D and
+# pauses p w (local; ABNF letters match either case), with visual separators - . ( ), then
+# ";name" or ";name=value" parameters.
+_DIGITS = r"[0-9().\-]*[0-9][0-9().\-]*"
+_DIALS = r"[0-9A-Da-d*#PWpw().\-]*[0-9A-Da-d*#][0-9A-Da-d*#PWpw().\-]*"
+_PARAMETER = r";[A-Za-z0-9\-]+(?:=(?:[A-Za-z0-9\-_.!~*'()&+$,?/:\[\]]|%[0-9A-Fa-f]{2})+)?"
+_TEL_LOCAL = re.compile(rf"(?:\+{_DIGITS}|{_DIALS})(?:{_PARAMETER})*")
 _ENDPOINT_FIELDS = {"name", "description", "applicationId", "enabled", "credentials"}
 
 

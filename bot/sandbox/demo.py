@@ -258,7 +258,7 @@ async def play_forms(stack: SandboxStack, user: SlackUser) -> bool:
     show_view(user, view)
     result = await submit(user, view, {"displayName": "Sales HK", "supportLanguages": ["en", "zh"],
                                        "supportLocations": ["HK"], "types": ["PHONE"],
-                                       "phoneTargets": "+85294667788\n+85230001234"})
+                                       "phoneTargets": "+85294667788\n+85221234567"})
     if result is None or "created" not in view_text(result):
         return False
     show_view(user, result)

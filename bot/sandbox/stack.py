@@ -114,10 +114,17 @@ class SandboxStack:
                 await sim.start()
         self.runtime = Runtime(self.settings())
         await self.runtime.start()
+        self._route_public_url()
         if self.services.cinnox is not None:
             await self._staff_list_read()
         self.http = aiohttp.ClientSession()
         return self
+
+    def _route_public_url(self) -> None:
+        """CINNOX's challenge to PUBLIC_BASE_URL reaches this bot on loopback."""
+        base = self.runtime.settings.public_base_url if self.runtime is not None else None
+        if self.sims and base:
+            self.cinnox.reaches[base] = self.url
 
     async def _staff_list_read(self) -> None:
         """Wait (bounded) for the bot's start-up read of CINNOX's staff list, so that what a
@@ -144,6 +151,7 @@ class SandboxStack:
         await self.runtime.stop()
         self.runtime = Runtime(self.settings())
         await self.runtime.start()
+        self._route_public_url()
 
     async def __aenter__(self) -> SandboxStack:
         return await self.start()

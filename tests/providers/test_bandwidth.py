@@ -3,6 +3,7 @@ own enforcement of the documented rules."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -318,3 +319,24 @@ async def test_an_error_that_echoes_the_credentials_does_not_carry_them(sim: Ban
         await leaky.close()
     shown = str(caught.value) + repr(caught.value) + caught.value.user_sentence() + str(caught.value.args)
     assert "tok-echoed-123" not in shown and "sec-echoed-456" not in shown and "[redacted]" in shown
+
+
+# Client and simulator read RFC 3261 §19.1.1 alike: what one refuses, the other refuses.
+SIP_NAMES = ["jsmith_mobile", "al%20ice", "al%2", "*97#", "*97#;ext=12", "*97#;x=é", "*97#;x=a b",
+             "a#b", "+1-555-0100", "1234PW#", "bad name", "ümlaut", "#", "+1(555)0100;isub=12"]
+
+
+@pytest.mark.parametrize("name", SIP_NAMES)
+async def test_client_and_simulator_agree_on_a_sip_user_name(sim: BandwidthSimulator, name: str) -> None:
+    try:
+        EndpointRequest.model_validate({"name": name, "credentials": {"password": "abc123"}})
+        client_takes = True
+    except pydantic.ValidationError:
+        client_takes = False
+    login = base64.b64encode(f"{sim.api_token}:{sim.api_secret}".encode()).decode()
+    async with aiohttp.ClientSession() as session, session.post(
+        f"{sim.url}/v1/users/{sim.user_id}/domains/rd-sandbox/endpoints",
+        json={"name": name, "credentials": {"password": "abc123"}}, headers={"Authorization": f"Basic {login}"},
+    ) as resp:
+        simulator_takes = resp.status == 201
+    assert client_takes == simulator_takes
