@@ -59,13 +59,15 @@ def register(app: AsyncApp, services: Services) -> None:
             if problem:
                 await ack(response_type="ephemeral", text=problem)
                 return
-            await ack(response_type="ephemeral", text=":hourglass_flowing_sand: Asking CINNOX…")
+            said: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-            async def outcome(text: str) -> None:  # in place of "Asking CINNOX…"
-                await respond(response_type="ephemeral", replace_original=True, text=text)
+            async def outcome(text: str) -> None:
+                said.set_result(text)
 
-            services.background.spawn(_subscribe(services, user, sub == "subscribe", outcome),
-                                      name=f"call_events.{sub}")
+            task = services.background.spawn(_subscribe(services, user, sub == "subscribe", outcome),
+                                             name=f"call_events.{sub}")
+            task.add_done_callback(lambda _: _settle(said))
+            await _answer(services, said, ack, respond, ":hourglass_flowing_sand: Asking CINNOX…")
         elif sub == "route" and not args:
             await ack()
             services.background.spawn(open_form(services, client, command["trigger_id"], {}),
@@ -99,6 +101,12 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         services.background.spawn(_retry_button(services, body, str(action.get("value", ""))),
                                   name="call_events.retry")
+
+
+def _settle(said: asyncio.Future[str]) -> None:
+    """The subscription task ended without saying anything (it failed inside)."""
+    if not said.done():
+        said.set_result(":x: Something went wrong inside the bot; the details are in its log. Try again.")
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -203,10 +211,11 @@ async def _route(services: Services, user: str, args: list[str], ack: Any, respo
                   f":hourglass_flowing_sand: Checking that I can post in <#{channel}>…")
 
 
-async def _answer(services: Services, outcome: asyncio.Task[Any], ack: Any, respond: Respond,
+async def _answer(services: Services, outcome: asyncio.Future[Any], ack: Any, respond: Respond,
                   waiting: str) -> None:
     """Answer with the outcome when it comes quickly (as the forms do, within
-    ``ANSWER_WITHIN``); otherwise ``waiting`` now, and the outcome replaces it later."""
+    ``ANSWER_WITHIN``); otherwise ``waiting`` now, and the outcome as the one follow-up
+    (a slash command's response_url cannot replace the command's own answer)."""
     try:
         text = await asyncio.wait_for(asyncio.shield(outcome), timeout=ANSWER_WITHIN)
     except TimeoutError:
@@ -216,8 +225,8 @@ async def _answer(services: Services, outcome: asyncio.Task[Any], ack: Any, resp
     await ack(response_type="ephemeral", text=text)
 
 
-async def _respond_later(outcome: asyncio.Task[Any], respond: Respond) -> None:
-    await respond(response_type="ephemeral", replace_original=True, text=await outcome)
+async def _respond_later(outcome: asyncio.Future[Any], respond: Respond) -> None:
+    await respond(response_type="ephemeral", replace_original=False, text=await outcome)
 
 
 async def _route_checked(services: Services, user: str, service_id: str, channel: str) -> str:
@@ -388,8 +397,12 @@ async def _status(services: Services) -> str:
         updated = _epoch(sub.get("updated_at"))
         when = clock(updated, "{date_short_pretty} {time}")[0] if updated else "at an unknown time"
         subscription = f"{state.capitalize()} (CINNOX says updated {when})."
+    from handlers.app_home import home_refusal
+
+    refused = await home_refusal(services)
     lines = [
         "*Call events*",
+        *([f"• :x: *App Home:* {refused}"] if refused else []),
         f"• *Subscription:* {subscription}",
         f"• *Webhook:* `{_masked(webhook_url(services))}`",
         *[f"• {line}" for line in await delivery_summary(services)],

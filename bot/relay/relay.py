@@ -26,6 +26,7 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import slack_budget
 from bot.relay import messages
 from bot.relay.cards import card_for, names_for
 from bot.relay.events import CALL_END, CALL_START, CallEvent
@@ -580,12 +581,15 @@ class Relay:
 
     async def _write(self, lane: Lane, a: Attempt, method: str, **kwargs: Any) -> Any:
         """One Slack write; waits out 429s (nothing was posted) and sends again. Posts are
-        paced per channel; chat.update is limited per workspace, not per channel, so only
-        a 429 holds it back. The lease is renewed before each try, so a long wait never
-        lets another replica take the delivery over while this one may still post."""
+        paced per channel; chat.update is limited per workspace, not per channel: it waits
+        for its turn in the workspace's budget (``slack_budget``). The lease is renewed
+        before each try, so a long wait never lets another replica take the delivery over
+        while this one may still post."""
         paced = method == "chat_postMessage"
         while True:
             await lane.pace(paced)
+            if method == "chat_update":  # the workspace's budget, shared with every replica
+                await slack_budget.take(self.services.store, "chat.update")
             await self._hold(a)
             looked = a.uncertain
             a.uncertain = a.uncertain or paced  # once sent, a post may be in the channel
