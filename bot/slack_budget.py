@@ -38,7 +38,7 @@ async def reserve(store: Store, method: str, now: float | None = None) -> float:
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()
         next_at = float((await conn.execute(query)).scalar() or 0.0)
-        slot = max(next_at, now - BURST * interval)
+        slot = max(next_at, now - (BURST - 1) * interval)
         await conn.execute(table.update().where(table.c.method == method).values(next_at=slot + interval))
     return max(slot, now)
 

@@ -59,15 +59,13 @@ def register(app: AsyncApp, services: Services) -> None:
             if problem:
                 await ack(response_type="ephemeral", text=problem)
                 return
-            said: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            await ack(response_type="ephemeral", text=":hourglass_flowing_sand: Asking CINNOX…")
 
-            async def outcome(text: str) -> None:
-                said.set_result(text)
+            async def outcome(text: str) -> None:  # the one follow-up, under "Asking CINNOX…"
+                await respond(response_type="ephemeral", replace_original=False, text=text)
 
-            task = services.background.spawn(_subscribe(services, user, sub == "subscribe", outcome),
-                                             name=f"call_events.{sub}")
-            task.add_done_callback(lambda _: _settle(said))
-            await _answer(services, said, ack, respond, ":hourglass_flowing_sand: Asking CINNOX…")
+            services.background.spawn(_subscribe(services, user, sub == "subscribe", outcome),
+                                      name=f"call_events.{sub}")
         elif sub == "route" and not args:
             await ack()
             services.background.spawn(open_form(services, client, command["trigger_id"], {}),
@@ -101,12 +99,6 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         services.background.spawn(_retry_button(services, body, str(action.get("value", ""))),
                                   name="call_events.retry")
-
-
-def _settle(said: asyncio.Future[str]) -> None:
-    """The subscription task ended without saying anything (it failed inside)."""
-    if not said.done():
-        said.set_result(":x: Something went wrong inside the bot; the details are in its log. Try again.")
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -211,7 +203,7 @@ async def _route(services: Services, user: str, args: list[str], ack: Any, respo
                   f":hourglass_flowing_sand: Checking that I can post in <#{channel}>…")
 
 
-async def _answer(services: Services, outcome: asyncio.Future[Any], ack: Any, respond: Respond,
+async def _answer(services: Services, outcome: asyncio.Task[Any], ack: Any, respond: Respond,
                   waiting: str) -> None:
     """Answer with the outcome when it comes quickly (as the forms do, within
     ``ANSWER_WITHIN``); otherwise ``waiting`` now, and the outcome as the one follow-up
@@ -225,7 +217,7 @@ async def _answer(services: Services, outcome: asyncio.Future[Any], ack: Any, re
     await ack(response_type="ephemeral", text=text)
 
 
-async def _respond_later(outcome: asyncio.Future[Any], respond: Respond) -> None:
+async def _respond_later(outcome: asyncio.Task[Any], respond: Respond) -> None:
     await respond(response_type="ephemeral", replace_original=False, text=await outcome)
 
 
@@ -437,7 +429,15 @@ SLACK_ERRORS = {
     "is_archived": "The channel is archived: unarchive it or route the service elsewhere, then Retry.",
     "restricted_action": "The workspace does not let me post in that channel: ask an admin, or route the "
                          "service elsewhere, then Retry.",
+    "restricted_action_read_only_channel": "The channel is read-only for apps: route the service to another "
+                                           "channel (`/call-events route`), then Retry.",
+    "restricted_action_thread_only_channel": "The channel takes replies in threads only: route the service to "
+                                             "another channel (`/call-events route`), then Retry.",
+    "cannot_reply_to_message": "Slack would not take a reply in that call's thread.",
     "msg_too_long": "The message was longer than Slack allows.",
+    "msg_blocks_too_long": "The message's layout was longer than Slack allows.",
+    "metadata_too_large": "The message's hidden call details were larger than Slack allows.",
+    "invalid_blocks_format": "Slack did not accept the message's layout.",
     "no_text": "The message had no text.",
     "invalid_blocks": "Slack did not accept the message's layout.",
     "invalid_metadata_format": "Slack did not accept the message's hidden call details.",

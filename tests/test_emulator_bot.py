@@ -1,0 +1,108 @@
+"""The bot passes the strict Slack emulator: the App Home Slack takes and its Create
+buttons, a Home Slack refuses said as an error, one follow-up per slash command, the
+response_url's five posts kept for what matters, permanent errors given up at once, and
+chat.update / views.publish paced by one workspace budget across replicas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot import slack_budget
+from bot.check import run_checks
+from bot.relay.relay import PERMANENT
+from bot.sandbox.calls import call_start
+from bot.sandbox.stack import SandboxStack
+from bot.store.db import Store
+from handlers.app_home import FORMS, HOME_REFUSED
+from tests.flow import eventually, eventually_async, open_modal, view_text
+
+
+async def test_slack_takes_the_home_and_each_create_button_opens_its_form(stack: SandboxStack) -> None:
+    user = stack.user()
+    await user.open_home()
+    home = await eventually(lambda: stack.slack.home_views.get("U0ADMIN"))
+    buttons = [e for b in home["blocks"] if b.get("block_id") == "forms" for e in b["elements"]]
+    assert [b["action_id"] for b in buttons] == [f"home.open_form.{form_id}" for _, form_id in FORMS]
+    for button in buttons:
+        before = len(stack.slack.views)
+        await user.click(home, button["action_id"], value=button["value"], block_id="forms")
+        opened = await eventually(lambda before=before: len(stack.slack.views) > before and user.last_view())
+        assert opened["callback_id"] == button["value"]
+
+
+REFUSAL = {"ok": False, "error": "invalid_arguments", "response_metadata": {
+    "messages": ["[ERROR] action_id already exists [json-pointer:/view/blocks/9/elements/1/action_id]"]}}
+
+
+async def test_a_home_slack_refuses_is_an_error_in_status_and_in_check(stack: SandboxStack) -> None:
+    stack.slack.inject(200, body=REFUSAL, path_prefix="/api/views.publish")
+    user = stack.user()
+    await user.open_home()
+    await eventually_async(lambda: stack.services.store.get_setting(HOME_REFUSED))
+    await user.command("/call-events", "status")
+    [status] = await eventually(user.responses)
+    assert ":x: *App Home:* Slack refused the App Home (invalid_arguments: action_id already exists" \
+        in status["text"]
+    lines = await run_checks(stack.settings())
+    [home] = [line for line in lines if line.part == "app home"]
+    assert home.state == "unreachable" and "this is a bug in the bot" in home.detail
+
+    await user.open_home()  # Slack takes it again: the error goes away
+    await eventually(lambda: stack.slack.home_views.get("U0ADMIN"))
+    await eventually_async(lambda: _cleared(stack))
+    await user.command("/call-events", "status")
+    [status] = await eventually(user.responses)
+    assert "App Home" not in status["text"]
+
+
+async def _cleared(stack: SandboxStack) -> bool:
+    return not await stack.services.store.get_setting(HOME_REFUSED)
+
+
+async def test_every_try_of_a_form_reaches_the_person_and_the_response_url_serves_once(
+        stack: SandboxStack) -> None:
+    refusal = {"code": 6451000, "message": "phone: invalid phone format"}
+    stack.cinnox.inject(400, body=refusal, path_prefix=f"/v1/api/apps/{stack.cinnox.app_id}/management/create_externalcontact",
+                        count=6)
+    user = stack.user()
+    view = await open_modal(user, "/contact")
+    for _ in range(6):  # "Try again" six times: more than a response_url takes
+        await user.submit(user.slack.views[view["id"]], {"firstName": "Ada", "phones.0.phone": "+85294667788"})
+        await eventually(lambda: "invalid phone" in view_text(user.slack.views[view["id"]]))
+    lines = await eventually(lambda: len(stack.slack.ephemerals) == 5 and stack.slack.ephemerals)
+    [first] = stack.slack.shown_for(user.last_response_url)
+    assert first["text"].startswith(":x: Not created") and len(user.responses()) == 1
+    assert all(line["text"].startswith(":x: Not created") and line["user"] == "U0ADMIN"
+               and line["channel"] == "C0OPS" for line in lines)
+
+
+@pytest.mark.parametrize("error", ["metadata_too_large", "msg_blocks_too_long", "invalid_blocks_format",
+                                   "restricted_action_read_only_channel",
+                                   "restricted_action_thread_only_channel", "cannot_reply_to_message"])
+async def test_an_error_slack_will_always_give_is_given_up_at_the_first_try(stack: SandboxStack,
+                                                                            error: str) -> None:
+    assert error in PERMANENT
+    stack.slack.inject(200, body={"ok": False, "error": error}, path_prefix="/api/chat.postMessage")
+    await stack.webhook(call_start("c-perm"))
+    await eventually_async(stack.services.outbox.failed_count)
+    [(delivery, why)] = await stack.services.outbox.given_up()
+    assert why == error and delivery.attempts == 1
+
+
+async def test_one_workspace_budget_spaces_calls_across_replicas(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    replicas = [await Store.open(url), await Store.open(url)]
+    try:
+        now = 1_000.0  # every call at the same moment, from both replicas
+        slots = sorted([await slack_budget.reserve(replicas[n % 2], "views.publish", now) for n in range(40)])
+    finally:
+        for store in replicas:
+            await store.close()
+    interval = 60.0 / slack_budget.PER_MINUTE["views.publish"]
+    assert slots[:slack_budget.BURST] == [now] * slack_budget.BURST  # a short burst goes at once
+    later = slots[slack_budget.BURST - 1:]
+    assert all(b - a == pytest.approx(interval) for a, b in zip(later, later[1:], strict=False))
+    # in any minute, no more than Slack's Tier 4 (100) however many replicas ask
+    assert sum(1 for s in slots if s < now + 60) <= 100
