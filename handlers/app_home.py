@@ -27,7 +27,13 @@ from bot.services import Services
 from bot.store.call_notes import CallSummary
 from bot.store.db import AuditEntry
 from handlers import modal
-from handlers.call_events import SUBSCRIPTION_SETTING, delivery_summary, given_up_blocks, routes_blocks
+from handlers.call_events import (
+    SUBSCRIPTION_SETTING,
+    confirm_dialog,
+    delivery_summary,
+    given_up_blocks,
+    routes_blocks,
+)
 from handlers.commands import COMMANDS
 from handlers.provisioning import Form, not_configured
 
@@ -47,6 +53,9 @@ OPEN_FORM_ACTION = re.compile(r"^home\.open_form\.[a-z_]+$")
 FORMS = (("New service group", "service_group"), ("New contact", "contact"),
          ("New SIP endpoint", "sip_endpoint"), ("New message channel", "message_channel"),
          ("Route a service's calls", "call_route"))
+#: what the Unsubscribe button's confirmation says
+STOP_WORDS = ("CINNOX will stop sending calls to this bot: no new call messages in any channel until "
+              "someone subscribes again.")
 _OUTCOME_ICON = {"ok": ":white_check_mark:", "failed": ":x:", "denied": ":no_entry:",
                  "invalid": ":pencil2:", "started": ":hourglass:"}
 #: audit action → (what was tried, what was done)
@@ -291,7 +300,8 @@ async def _subscription_block(services: Services) -> dict[str, Any]:
     enabled = bool(stored and json.loads(stored).get("enabled"))
     if enabled:
         block = modal.section("*Call events* — :large_green_circle: CINNOX sends call events to this bot.")
-        block["accessory"] = messages.button("Unsubscribe", "call_events.unsubscribe", "unsubscribe")
+        block["accessory"] = {**messages.button("Unsubscribe", "call_events.unsubscribe", "unsubscribe"),
+                              "confirm": confirm_dialog("Stop call events?", STOP_WORDS, "Unsubscribe")}
     else:
         block = modal.section("*Call events* — :white_circle: not subscribed: CINNOX sends no calls here.")
         block["accessory"] = messages.button("Subscribe", "call_events.subscribe", "subscribe", "primary")

@@ -330,9 +330,14 @@ async def routes_blocks(services: Services, limit: int = 15) -> list[dict[str, A
     routes = await services.outbox.routes()
     names = await services.directory.service_names()
     blocks = [_section("*Routing*")]
+    default = services.settings.call_events_channel
     for service, channel in list(routes.items())[:limit]:
         block = _section(f"{_service_label(service, names)} → <#{channel}>")
-        block["accessory"] = button("Remove", UNROUTE, service)
+        shown = escape(names.get(service) or service)
+        then = (f"will go to <#{default}> instead, from the next call on" if default else
+                "will have no channel to go to (CALL_EVENTS_CHANNEL is not set) until it is routed again")
+        block["accessory"] = {**button("Remove", UNROUTE, service), "confirm": confirm_dialog(
+            "Remove this route?", f"Calls of *{shown}* {then}.", "Remove")}
         blocks.append(block)
     blocks.append(_context(f"Everything else: {_channel_name(services.settings.call_events_channel)}."))
     return blocks
@@ -467,6 +472,15 @@ def _epoch(rfc3339: Any) -> float | None:
     except ValueError:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def confirm_dialog(title: str, text: str, yes: str, no: str = "Cancel") -> dict[str, Any]:
+    """Slack's confirmation dialog for a button that stops or undoes something (its limits:
+    title 100, text 300, buttons 30 characters)."""
+    return {"title": {"type": "plain_text", "text": title[:100]},
+            "text": {"type": "mrkdwn", "text": text if len(text) <= 300 else text[:299] + "…"},
+            "confirm": {"type": "plain_text", "text": yes[:30]},
+            "deny": {"type": "plain_text", "text": no[:30]}, "style": "danger"}
 
 
 def _section(text: str) -> dict[str, Any]:

@@ -5,7 +5,9 @@ chat.update / views.publish paced by one workspace budget across replicas."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,8 +66,8 @@ async def _cleared(stack: SandboxStack) -> bool:
 async def test_every_try_of_a_form_reaches_the_person_and_the_response_url_serves_once(
         stack: SandboxStack) -> None:
     refusal = {"code": 6451000, "message": "phone: invalid phone format"}
-    stack.cinnox.inject(400, body=refusal, path_prefix=f"/v1/api/apps/{stack.cinnox.app_id}/management/create_externalcontact",
-                        count=6)
+    create = f"/v1/api/apps/{stack.cinnox.app_id}/management/create_externalcontact"
+    stack.cinnox.inject(400, body=refusal, path_prefix=create, count=6)
     user = stack.user()
     view = await open_modal(user, "/contact")
     for _ in range(6):  # "Try again" six times: more than a response_url takes
@@ -103,6 +105,29 @@ async def test_one_workspace_budget_spaces_calls_across_replicas(tmp_path: Path)
     interval = 60.0 / slack_budget.PER_MINUTE["views.publish"]
     assert slots[:slack_budget.BURST] == [now] * slack_budget.BURST  # a short burst goes at once
     later = slots[slack_budget.BURST - 1:]
-    assert all(b - a == pytest.approx(interval) for a, b in zip(later, later[1:], strict=False))
+    assert all(b - a == pytest.approx(interval) for a, b in itertools.pairwise(later))
     # in any minute, no more than Slack's Tier 4 (100) however many replicas ask
     assert sum(1 for s in slots if s < now + 60) <= 100
+
+
+def confirm_of(home: dict[str, Any], action_id: str) -> dict[str, Any]:
+    [button] = [b["accessory"] for b in home["blocks"]
+                if (b.get("accessory") or {}).get("action_id") == action_id]
+    return dict(button["confirm"])
+
+
+async def test_buttons_that_stop_notifications_ask_first(stack: SandboxStack) -> None:
+    user = stack.user()
+    await user.command("/call-events", "subscribe")
+    await eventually(user.responses)
+    await stack.services.relay.set_route("svc-sales", "C0SALES", "U0ADMIN")
+    await user.open_home()
+    home = await eventually(lambda: stack.slack.home_views.get("U0ADMIN"))  # Slack took the dialogs
+    unsubscribe = confirm_of(home, "call_events.unsubscribe")
+    assert unsubscribe["title"]["text"] == "Stop call events?" and unsubscribe["style"] == "danger"
+    assert "no new call messages" in unsubscribe["text"]["text"]
+    remove = confirm_of(home, "call_events.unroute")
+    assert (remove["title"]["text"], remove["confirm"]["text"], remove["deny"]["text"]) == (
+        "Remove this route?", "Remove", "Cancel")
+    assert remove["text"]["text"] == ("Calls of *svc-sales* will go to <#C0CALLS> instead, "
+                                      "from the next call on.")

@@ -183,6 +183,7 @@ def _register_live() -> None:
     LIVE_VIEWS["app_home.empty"] = _home
     LIVE_VIEWS["app_home.full"] = _full_home
     LIVE_VIEWS["app_home.notice"] = _home_with_notice
+    LIVE_VIEWS["app_home.subscribed"] = _subscribed_home
     LIVE_VIEWS["call_route.empty"] = lambda stack: call_route.form_view(stack.services, {})
     LIVE_VIEWS["call_route.for_a_service"] = lambda stack: call_route.form_view(
         stack.services, {"service": "svc-1"})
@@ -191,6 +192,13 @@ def _register_live() -> None:
         problem="I'm not a member of <#C0X> yet.")
     LIVE_MESSAGES["call_events.status"] = _status
     LIVE_MESSAGES["call_events.routes"] = lambda stack: _text(call_events._routes(stack.services))
+
+
+async def _subscribed_home(stack: SandboxStack) -> View:
+    import json
+
+    await stack.services.store.set_setting(call_events.SUBSCRIPTION_SETTING, json.dumps({"enabled": True}))
+    return await _home(stack)
 
 
 async def _home_with_notice(stack: SandboxStack) -> View:
