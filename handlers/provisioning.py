@@ -52,6 +52,9 @@ SUGGEST_WITHIN = 2.5
 #: outcome itself, counted from the submission's arrival (Slack waits 3 s for the answer; the
 #: rest is margin for a busy bot and the network).
 ANSWER_WITHIN = 1.5
+#: A late outcome that landed before Slack applied "Creating…" is checked this many times,
+#: this often (Slack applies a submission's answer within its 3 s).
+PENDING_CHECKS, PENDING_CHECK_EVERY = 8, 0.5
 #: How long a double-clicked submission waits for the first one's outcome to show it again.
 DUPLICATE_WAIT = 120.0
 #: Keys whose values "Show request" masks (the form's own secret inputs are masked too).
@@ -506,6 +509,7 @@ def register_form(app: AsyncApp, services: Services, form: Form) -> None:
             services.background.spawn(_show_first_outcome(services, key, view["id"]), name="views.update")
             return _update(progress_view(form, meta))
         attempt = Attempt(services, form, follow_up, key, view["id"], meta, state, inputs, request)
+        attempt.view_hash = str(view.get("hash") or "")
         services.background.spawn(attempt.run(), name=form.action)
         try:
             left = max(0.0, answer_by - asyncio.get_running_loop().time())
@@ -584,6 +588,7 @@ class Attempt:
         self.acked = asyncio.Event()  # the submission has been answered
         self.answer: dict[str, Any] | None = None
         self.late = False  # answered "Creating…": the outcome goes by views.update
+        self.view_hash = ""  # the view's hash as submitted
 
     async def run(self) -> None:
         structlog.contextvars.bind_contextvars(action=self.form.action)
@@ -639,10 +644,25 @@ class Attempt:
                 and path not in self.form.unique}
 
     async def _update_view(self, view: dict[str, Any]) -> None:
-        try:
-            await self.services.slack.views_update(view_id=self.view_id, view=view)
-        except SlackApiError as exc:  # the user closed the modal: the ephemeral still tells them
-            log.info("views.update_failed", error=exc.response.get("error"))
+        """The outcome in place of "Creating…". Slack may apply that answer after this update
+        lands (it overwrites then): with the view's ``hash``, Slack refuses the update once
+        "Creating…" took its place (hash_conflict: nothing is pending, update over it),
+        and an update taken before it is checked again until Slack's wait is over."""
+        known = self.view_hash
+        for _ in range(PENDING_CHECKS):
+            try:
+                answer = await self.services.slack.views_update(view_id=self.view_id, view=view,
+                                                                hash=known or None)
+            except SlackApiError as exc:
+                if exc.response.get("error") == "hash_conflict" and known:
+                    known = ""  # "Creating…" (or a newer view) is there: no answer is pending
+                    continue
+                log.info("views.update_failed", error=exc.response.get("error"))  # closed meanwhile
+                return
+            if not known:
+                return
+            known = str((answer.get("view") or {}).get("hash") or "")
+            await asyncio.sleep(PENDING_CHECK_EVERY)
 
 
 def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) -> None:

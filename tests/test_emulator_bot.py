@@ -5,6 +5,7 @@ chat.update / views.publish paced by one workspace budget across replicas."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
 from typing import Any
@@ -131,3 +132,14 @@ async def test_buttons_that_stop_notifications_ask_first(stack: SandboxStack) ->
         "Remove this route?", "Remove", "Cancel")
     assert remove["text"]["text"] == ("Calls of *svc-sales* will go to <#C0CALLS> instead, "
                                       "from the next call on.")
+
+
+async def test_an_outcome_that_lands_before_slack_shows_creating_is_not_overwritten(
+        stack: SandboxStack) -> None:
+    stack.cinnox.path_latency["/v1/api/apps/"] = 1.6  # the outcome comes just after "Creating…" is sent
+    user = stack.user()
+    view = await open_modal(user, "/contact")
+    reply = await user.submit(view, {"firstName": "Ada"}, applied_after=1.0)  # Slack applies it late
+    assert "Creating" in view_text(reply.json["view"])
+    await asyncio.gather(*user.late_answers)  # "Creating…" is shown now, over the outcome
+    await eventually(lambda: "created" in view_text(user.slack.views[view["id"]]))  # and the outcome again

@@ -49,6 +49,7 @@ class SlackUser:
         self.user_id = user_id
         self.channel_id = channel_id
         self.last_response_url = ""
+        self.late_answers: list[asyncio.Task[None]] = []  # submissions' answers Slack applies late
 
     async def post(self, body: str, content_type: str = "application/x-www-form-urlencoded",
                    headers: dict[str, str] | None = None) -> Reply:
@@ -84,10 +85,12 @@ class SlackUser:
             await asyncio.sleep(0.01)
         return self.last_view()
 
-    async def submit(self, view: dict[str, Any], values: dict[str, Any]) -> Reply:
+    async def submit(self, view: dict[str, Any], values: dict[str, Any], *,
+                     applied_after: float = 0.0) -> Reply:
         """Submit ``view`` with input blocks filled from ``values`` keyed by block_id.
         A value is a str (text, select option value, date) or a list (multi-selects,
-        checkboxes); blocks not named stay empty."""
+        checkboxes); blocks not named stay empty. ``applied_after``: Slack applies a
+        ``response_action: update`` this many seconds after the answer (as it may)."""
         payload = {
             "type": "view_submission", "team": {"id": TEAM}, "api_app_id": "A0SANDBOX",
             "user": {"id": self.user_id, "name": self.user_id.lower(), "team_id": TEAM},
@@ -104,10 +107,18 @@ class SlackUser:
         if problems:  # Slack would show the user "We had some trouble connecting"
             raise InvalidAnswer("; ".join(problems))
         if answer.get("response_action") == "update" and view.get("id") in self.slack.views:
-            self.slack.replace_view(view["id"], answer["view"])  # as Slack would show it
+            if applied_after:
+                apply = self._apply(view["id"], answer["view"], applied_after)
+                self.late_answers.append(asyncio.create_task(apply))
+            else:
+                self.slack.replace_view(view["id"], answer["view"])  # as Slack would show it
         elif reply.status == 200 and answer.get("response_action") in (None, "clear") and view.get("id"):
             self.slack.close_view(view["id"])  # a plain ack closes the modal
         return reply
+
+    async def _apply(self, view_id: str, view: dict[str, Any], after: float) -> None:
+        await asyncio.sleep(after)
+        self.slack.replace_view(view_id, view)
 
     async def click(self, view: dict[str, Any], action_id: str, value: str = "",
                     block_id: str = "", values: dict[str, Any] | None = None,
