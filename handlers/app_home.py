@@ -112,25 +112,36 @@ class HomePusher:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self._pending = False
+        self._running = False  # a push round is under way
+        self._again = False  # calls changed while it published: one more round after it
         self._next_look = 0.0  # nobody was watching: do not ask the store again before this
 
     def poke(self) -> None:
-        if self._pending or self.services.background.closing or time.monotonic() < self._next_look:
+        if self.services.background.closing or time.monotonic() < self._next_look:
             return
-        self._pending = True
+        if self._running:
+            self._again = True
+            return
+        self._running = True
         self.services.background.spawn(self._push(), name="home.push")
 
     async def _push(self) -> None:
+        """Rounds one after another, never side by side: each publish waits for its turn in
+        the workspace's views.publish budget, so many viewers make a round long, and
+        overlapping rounds would pile up behind it."""
         try:
-            if not await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR):
-                self._next_look = time.monotonic() + PUSH_EVERY
-                return
-            await asyncio.sleep(PUSH_EVERY)  # calls changing together are pushed together
+            while True:
+                if not await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR):
+                    self._next_look = time.monotonic() + PUSH_EVERY
+                    return
+                await asyncio.sleep(PUSH_EVERY)  # calls changing together are pushed together
+                self._again = False
+                for user in await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR):
+                    await publish(self.services, self.services.slack, user)
+                if not self._again:
+                    return
         finally:
-            self._pending = False
-        for user in await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR):
-            await publish(self.services, self.services.slack, user)
+            self._running = False
 
 
 def register(app: AsyncApp, services: Services, forms: list[Form]) -> None:

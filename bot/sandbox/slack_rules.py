@@ -36,12 +36,7 @@ def blocks_problems(blocks: Any, limit: int, root: str = "/blocks") -> list[str]
         if not isinstance(block, dict):
             problems.append(f"[ERROR] must be an object [json-pointer:{where}]")
             continue
-        block_id = block.get("block_id")
-        if block_id is not None:
-            if block_id in seen:
-                problems.append(f"[ERROR] block_id already exists [json-pointer:{where}/block_id]")
-            seen.add(block_id)
-            problems += _length(block_id, 255, f"{where}/block_id")
+        problems += _unique(block, "block_id", seen, where)
         problems += _block(block, where)
     return problems
 
@@ -84,13 +79,20 @@ def _block(block: dict[str, Any], where: str) -> list[str]:
             elements.append((block["element"], f"{where}/element"))
     action_ids: set[str] = set()
     for element, at in elements:
-        action_id = element.get("action_id")
-        if action_id is not None:
-            if action_id in action_ids:
-                problems.append(f"[ERROR] action_id already exists [json-pointer:{at}/action_id]")
-            action_ids.add(action_id)
-            problems += _length(action_id, 255, f"{at}/action_id")
+        problems += _unique(element, "action_id", action_ids, at)
         problems += element_problems(element, at)
+    return problems
+
+
+def _unique(item: dict[str, Any], key: str, seen: set[str], where: str) -> list[str]:
+    """A block_id among the surface's, an action_id among its block's: once, 255 at most."""
+    value = item.get(key)
+    if value is None:
+        return []
+    problems = _length(value, 255, f"{where}/{key}")
+    if value in seen:
+        problems.append(f"[ERROR] {key} already exists [json-pointer:{where}/{key}]")
+    seen.add(value)
     return problems
 
 
