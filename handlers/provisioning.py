@@ -41,6 +41,7 @@ from bot.providers.errors import ProviderError, UnavailableError
 from bot.providers.fields import field_errors, humanize
 from bot.services import Services
 from handlers import modal
+from handlers.late_update import update_after_answer
 from handlers.modal import Input
 from handlers.usage import usage_answer
 
@@ -52,9 +53,6 @@ SUGGEST_WITHIN = 2.5
 #: outcome itself, counted from the submission's arrival (Slack waits 3 s for the answer; the
 #: rest is margin for a busy bot and the network).
 ANSWER_WITHIN = 1.5
-#: A late outcome that landed before Slack applied "Creating…" is checked this many times,
-#: this often (Slack applies a submission's answer within its 3 s).
-PENDING_CHECKS, PENDING_CHECK_EVERY = 8, 0.5
 #: How long a double-clicked submission waits for the first one's outcome to show it again.
 DUPLICATE_WAIT = 120.0
 #: Keys whose values "Show request" masks (the form's own secret inputs are masked too).
@@ -644,25 +642,7 @@ class Attempt:
                 and path not in self.form.unique}
 
     async def _update_view(self, view: dict[str, Any]) -> None:
-        """The outcome in place of "Creating…". Slack may apply that answer after this update
-        lands (it overwrites then): with the view's ``hash``, Slack refuses the update once
-        "Creating…" took its place (hash_conflict: nothing is pending, update over it),
-        and an update taken before it is checked again until Slack's wait is over."""
-        known = self.view_hash
-        for _ in range(PENDING_CHECKS):
-            try:
-                answer = await self.services.slack.views_update(view_id=self.view_id, view=view,
-                                                                hash=known or None)
-            except SlackApiError as exc:
-                if exc.response.get("error") == "hash_conflict" and known:
-                    known = ""  # "Creating…" (or a newer view) is there: no answer is pending
-                    continue
-                log.info("views.update_failed", error=exc.response.get("error"))  # closed meanwhile
-                return
-            if not known:
-                return
-            known = str((answer.get("view") or {}).get("hash") or "")
-            await asyncio.sleep(PENDING_CHECK_EVERY)
+        await update_after_answer(self.services, self.view_id, self.view_hash, view)
 
 
 def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) -> None:

@@ -143,3 +143,11 @@ async def test_an_outcome_that_lands_before_slack_shows_creating_is_not_overwrit
     assert "Creating" in view_text(reply.json["view"])
     await asyncio.gather(*user.late_answers)  # "Creating…" is shown now, over the outcome
     await eventually(lambda: "created" in view_text(user.slack.views[view["id"]]))  # and the outcome again
+
+
+async def test_a_route_checked_before_slack_shows_checking_still_shows_its_outcome(stack: SandboxStack) -> None:
+    user = stack.user()
+    view = await open_modal(user, "/call-events", "route")
+    await user.submit(view, {"service_id": "svc-x", "channel": "C0SALES"}, applied_after=0.5)
+    await asyncio.gather(*user.late_answers)  # "Checking…" shown now, after the quick check
+    await eventually(lambda: "now go to <#C0SALES>" in view_text(user.slack.views[view["id"]]))
