@@ -17,18 +17,17 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bot.services import Services
 from bot.store import tables
 from bot.store.db import Store
 
-#: calls a minute the bot allows itself per method: a little under Slack's tier
-PER_MINUTE = {"chat.update": 45, "views.publish": 90}
 #: calls that may go at once after a quiet while
 BURST = 5
 
 
-async def reserve(store: Store, method: str, now: float | None = None) -> float:
+async def reserve(store: Store, method: str, per_minute: int, now: float | None = None) -> float:
     """The moment (epoch seconds) this call may go; the slot is taken."""
-    interval = 60.0 / PER_MINUTE[method]
+    interval = 60.0 / per_minute
     now = time.time() if now is None else now
     table = tables.slack_budgets
     async with store.transaction() as conn:
@@ -43,8 +42,12 @@ async def reserve(store: Store, method: str, now: float | None = None) -> float:
     return max(slot, now)
 
 
-async def take(store: Store, method: str) -> None:
-    """Wait for this call's turn in ``method``'s workspace budget."""
-    wait = await reserve(store, method) - time.time()
+async def take(services: Services, method: str) -> None:
+    """Wait for this call's turn in ``method``'s workspace budget (SLACK_UPDATE_PER_MINUTE,
+    SLACK_PUBLISH_PER_MINUTE)."""
+    settings = services.settings
+    per_minute = (settings.slack_update_per_minute if method == "chat.update"
+                  else settings.slack_publish_per_minute)
+    wait = await reserve(services.store, method, per_minute) - time.time()
     if wait > 0:
         await asyncio.sleep(wait)

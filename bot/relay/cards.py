@@ -52,7 +52,7 @@ async def refresh_parent(services: Services, call_id: str) -> bool:
         if drawn == shown:
             return True
         try:
-            await slack_budget.take(services.store, "chat.update")
+            await slack_budget.take(services, "chat.update")
             await services.slack.chat_update(channel=call.channel_id, ts=call.parent_ts, text=parent.text,
                                              blocks=parent.blocks)
         except SlackApiError as exc:

@@ -603,7 +603,7 @@ class Relay:
         while True:
             await lane.pace(paced)
             if method == "chat_update":  # the workspace's budget, shared with every replica
-                await slack_budget.take(self.services.store, "chat.update")
+                await slack_budget.take(self.services, "chat.update")
             await self._hold(a)
             looked = a.uncertain
             a.uncertain = a.uncertain or paced  # once sent, a post may be in the channel
