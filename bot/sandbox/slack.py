@@ -33,21 +33,21 @@ View stack of 3 (``push_limit_reached``)               views.push reference: "Af
                                                        can push up to two additional modal views"; errors
 views.update of a closed view (``not_found``), stale   views.update reference, errors ``not_found``,
 ``hash`` (``hash_conflict``)                           ``hash_conflict``
-response_url: 5 posts in 30 minutes (``used_url``,     "Handling user interaction", "Responding with a
-``expired_url``); a slash command's                    response_url": "use a response_url up to five times
-``replace_original`` does not replace its answer, an   within thirty minutes"; slash commands docs (posts
-interactive message's does                             are new messages); interactive messages docs
-                                                       (``replace_original``)
-Channel membership: history/replies (``not_in_channel``)  conversations.history/replies references (errors);
-posting needs membership, or a public channel and       chat:write.public scope reference
-``chat:write.public`` (``not_in_channel``)
-Rate limits, 429 + Retry-After (``ratelimited``):       "Rate limits" docs (tiers, "1 message per second
-chat.postMessage 1/s per channel with short bursts;     per channel" with bursts); each method's reference
-chat.update, conversations.history/replies Tier 3       page for its tier
+response_url: 5 posts in 30 minutes (404; Slack      "Handling user interaction", "Responding with a
+publishes no error name: ``used_url``, ``expired_url`` response_url": "use a response_url up to five times
+are the emulator's); a slash command's                 within thirty minutes"; slash commands docs (posts
+``replace_original`` does not replace its answer, an   are new messages); interactive messages docs
+interactive message's does                             (``replace_original``)
+Channel membership: history/replies                    conversations.history/replies references (errors);
+(``not_in_channel``); posting needs membership, or a   chat:write.public scope reference
+public channel and ``chat:write.public``
+Rate limits, 429 + Retry-After (``ratelimited``):      "Rate limits" docs (tiers, "1 message per second
+chat.postMessage 1/s per channel with short bursts;    per channel" with bursts); each method's reference
+chat.update, conversations.history/replies Tier 3      page for its tier
 (50/min), views.*, chat.postEphemeral, users.info
 Tier 4 (100/min), per workspace
-Option requests (block_suggestion) only to the           App manifest reference, settings.interactivity
-manifest's ``message_menu_options_url`` in HTTP mode    .message_menu_options_url; external select docs
+Option requests (block_suggestion) only to the         App manifest reference, settings.interactivity
+manifest's ``message_menu_options_url`` in HTTP mode   .message_menu_options_url; external select docs
 =====================================================  ======================================================
 """
 
