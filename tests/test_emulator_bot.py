@@ -6,6 +6,7 @@ chat.update / views.publish paced by one workspace budget across replicas."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from bot.sandbox.calls import call_start
 from bot.sandbox.stack import SandboxStack
 from bot.store.db import Store
 from handlers.app_home import FORMS, HOME_REFUSED
+from tests.conftest import fresh_postgres_database
 from tests.flow import eventually, eventually_async, open_modal, view_text
 
 
@@ -94,16 +96,17 @@ async def test_an_error_slack_will_always_give_is_given_up_at_the_first_try(stac
     assert why == error and delivery.attempts == 1
 
 
-async def test_one_workspace_budget_spaces_calls_across_replicas(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
-    replicas = [await Store.open(url), await Store.open(url)]
-    try:
-        now = 1_000.0  # every call at the same moment, from both replicas
-        slots = sorted([await slack_budget.reserve(replicas[n % 2], "views.publish", 90, now)
-                        for n in range(40)])
-    finally:
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_one_workspace_budget_spaces_calls_across_replicas(tmp_path: Path, database: str) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        url = (f"sqlite:///{tmp_path / 'bot.db'}" if database == "sqlite"
+               else await stack.enter_async_context(fresh_postgres_database()))
+        replicas = [await Store.open(url), await Store.open(url)]
         for store in replicas:
-            await store.close()
+            stack.push_async_callback(store.close)
+        now = 1_000.0  # every call at the same moment, from both replicas, some side by side
+        slots = sorted(await asyncio.gather(*(slack_budget.reserve(replicas[n % 2], "views.publish", 90, now)
+                                              for n in range(40))))
     interval = 60.0 / 90
     assert slots[:slack_budget.BURST] == [now] * slack_budget.BURST  # a short burst goes at once
     later = slots[slack_budget.BURST - 1:]
