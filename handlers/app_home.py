@@ -200,9 +200,9 @@ _REFUSALS = frozenset({"invalid_arguments", "invalid_blocks", "invalid_blocks_fo
 
 
 async def publish(services: Services, client: Any, user: str, *, notice: str | None = None) -> None:
-    blocks = (await home_blocks(services, user, notice))[:100]
+    await slack_budget.take(services, "views.publish")  # Tier 4, shared by the workspace
+    blocks = (await home_blocks(services, user, notice))[:100]  # as it is once its turn came
     try:
-        await slack_budget.take(services, "views.publish")  # Tier 4, shared by the workspace
         await client.views_publish(user_id=user, view={"type": "home", "blocks": blocks})
     except SlackApiError as exc:
         error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
