@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bot.app import slack_client
@@ -40,6 +41,7 @@ async def run_checks(settings: Settings, timeout: float = 10.0) -> list[Line]:
             await client.session.close() if client.session else None
     else:
         lines.append(Line("slack", "missing", "missing " + ", ".join(settings.missing("slack"))))
+    lines += await _home_check(settings)
     clients = provider_clients(settings)
     for part in PROVIDERS:
         provider: Any = clients.get(part)
@@ -84,3 +86,20 @@ async def _calls_line(settings: Settings, *, configured: bool, timeout: float) -
     waiting = f"; {lost} call event(s) not posted so far" if lost else ""
     # A bot without CINNOX receives no calls: then it is only said, not a failure.
     return Line("calls", "unreachable" if configured else "missing", f"{PROBLEM}; {FIX}{waiting}")
+async def _home_check(settings: Settings) -> list[Line]:
+    """Slack's last refusal of the App Home, as the running bot recorded it in the store."""
+    from bot.store.db import Store
+    from handlers.app_home import HOME_REFUSED, refusal_sentence
+
+    url = settings.database_url
+    if url.startswith("sqlite") and not await asyncio.to_thread(Path(url.split("///", 1)[-1]).exists):
+        return []  # the bot never ran here: nothing recorded
+    try:
+        store = await Store.open(url)
+    except Exception as exc:
+        return [Line("store", "unreachable", f"cannot open the database: {type(exc).__name__}")]
+    try:
+        sentence = refusal_sentence(await store.get_setting(HOME_REFUSED))
+    finally:
+        await store.close()
+    return [Line("app home", "unreachable", sentence)] if sentence else []

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     call_events_channel: str | None = None
     # Slack allows about one message per second per channel.
     relay_channel_rate: float = Field(1.0, gt=0, le=100)
+    # chat.update (Tier 3, ~50/min) and views.publish (Tier 4, ~100/min) per workspace, shared
+    # by every replica: a little under Slack's tiers.
+    slack_update_per_minute: int = Field(45, gt=0, le=6000)
+    slack_publish_per_minute: int = Field(90, gt=0, le=6000)
     call_end_grace_seconds: float = Field(30.0, ge=0, le=3600)
     # A call whose outcome CINNOX's call log has not told yet: looked up again this long
     # after its end, then after 3x, 7x, ... (6 looks in all).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
+from bot import slack_budget
 from bot.config import PROVIDERS
 from bot.mrkdwn import code, escape, verbatim
 from bot.providers.errors import ProviderError
@@ -27,6 +29,7 @@ from bot.store.db import AuditEntry
 from handlers import modal
 from handlers.call_events import (
     SUBSCRIPTION_SETTING,
+    confirm_dialog,
     delivery_summary,
     given_up_blocks,
     nowhere_to_go,
@@ -43,11 +46,17 @@ PING_TTL = 60.0  # seconds a reachability answer is reused, so opening Home stay
 WATCHING_FOR = 600.0
 #: At most one push round this often (views.publish is rate-limited per workspace).
 PUSH_EVERY = 3.0
+#: Each Create button's action_id is this plus "." and its form's callback_id: Slack
+#: refuses a block whose action_ids repeat. The listener matches them all.
 OPEN_FORM = "home.open_form"
+OPEN_FORM_ACTION = re.compile(r"^home\.open_form\.[a-z_]+$")
 #: (label, form callback_id) of the buttons that open each form.
 FORMS = (("New service group", "service_group"), ("New contact", "contact"),
          ("New SIP endpoint", "sip_endpoint"), ("New message channel", "message_channel"),
          ("Route a service's calls", "call_route"))
+#: what the Unsubscribe button's confirmation says
+STOP_WORDS = ("CINNOX will stop sending calls to this bot: no new call messages in any channel until "
+              "someone subscribes again.")
 _OUTCOME_ICON = {"ok": ":white_check_mark:", "failed": ":x:", "denied": ":no_entry:",
                  "invalid": ":pencil2:", "started": ":hourglass:", "unconfirmed": ":white_check_mark:",
                  "found": ":white_check_mark:"}
@@ -107,25 +116,36 @@ class HomePusher:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self._pending = False
+        self._running = False  # a push round is under way
+        self._again = False  # calls changed while it published: one more round after it
         self._next_look = 0.0  # nobody was watching: do not ask the store again before this
 
     def poke(self) -> None:
-        if self._pending or self.services.background.closing or time.monotonic() < self._next_look:
+        if self.services.background.closing or time.monotonic() < self._next_look:
             return
-        self._pending = True
+        if self._running:
+            self._again = True
+            return
+        self._running = True
         self.services.background.spawn(self._push(), name="home.push")
 
     async def _push(self) -> None:
+        """Rounds one after another, never side by side: each publish waits for its turn in
+        the workspace's views.publish budget, so many viewers make a round long, and
+        overlapping rounds would pile up behind it."""
         try:
-            if not await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR):
-                self._next_look = time.monotonic() + PUSH_EVERY
-                return
-            await asyncio.sleep(PUSH_EVERY)  # calls changing together are pushed together
+            while True:
+                if not await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR):
+                    self._next_look = time.monotonic() + PUSH_EVERY
+                    return
+                await asyncio.sleep(PUSH_EVERY)  # calls changing together are pushed together
+                self._again = False
+                for user in await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR):
+                    await publish(self.services, self.services.slack, user)
+                if not self._again:
+                    return
         finally:
-            self._pending = False
-        for user in await self.services.call_notes.home_visitors(time.time() - WATCHING_FOR):
-            await publish(self.services, self.services.slack, user)
+            self._running = False
 
 
 def register(app: AsyncApp, services: Services, forms: list[Form]) -> None:
@@ -139,7 +159,7 @@ def register(app: AsyncApp, services: Services, forms: list[Form]) -> None:
             return
         services.background.spawn(_opened(services, client, event["user"]), name="home.publish")
 
-    @app.action(OPEN_FORM)
+    @app.action(OPEN_FORM_ACTION)
     async def open_form(ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
         await ack()
         services.background.spawn(_open_form(services, by_id, body, str(action.get("value", "")), client),
@@ -175,12 +195,51 @@ async def _open_form(services: Services, forms: dict[str, Form], body: dict[str,
         log.warning("views.open_failed", error=exc.response.get("error"))
 
 
+#: Slack's last refusal of the Home ({"error", "messages", "at"}), shown by `bot check`
+#: and `/call-events status`; removed once Slack takes it again.
+HOME_REFUSED = "slack_home_refused"
+#: Slack's answers that are about the Home itself (not the moment or the connection)
+_REFUSALS = frozenset({"invalid_arguments", "invalid_blocks", "invalid_blocks_format", "not_allowed_token_type",
+                       "missing_scope", "invalid_auth", "not_authed", "account_inactive", "token_revoked"})
+
+
 async def publish(services: Services, client: Any, user: str, *, notice: str | None = None) -> None:
+    await slack_budget.take(services, "views.publish")  # Tier 4, shared by the workspace
+    blocks = (await home_blocks(services, user, notice))[:100]  # as it is once its turn came
     try:
-        await client.views_publish(user_id=user, view={"type": "home", "blocks": (await home_blocks(
-            services, user, notice))[:100]})
+        await client.views_publish(user_id=user, view={"type": "home", "blocks": blocks})
     except SlackApiError as exc:
-        log.warning("home.publish_failed", error=exc.response.get("error"))
+        error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+        if error not in _REFUSALS:
+            log.warning("home.publish_failed", error=error)
+            return
+        said = list((exc.response.get("response_metadata") or {}).get("messages") or [])[:5]
+        log.error("home.refused", error=error, messages=said)
+        await services.store.set_setting(HOME_REFUSED, json.dumps(
+            {"error": error, "messages": said, "at": time.time()}))
+        _home_refused[id(services)] = True
+        return
+    if _home_refused.get(id(services), True):  # unknown at start: look once
+        if await services.store.get_setting(HOME_REFUSED) not in (None, ""):
+            await services.store.set_setting(HOME_REFUSED, "")
+        _home_refused[id(services)] = False
+
+
+_home_refused: dict[int, bool] = {}  # per running bot: whether the store holds a refusal
+
+
+async def home_refusal(services: Services) -> str | None:
+    """Slack's last refusal of the App Home in a sentence, or None while it takes it."""
+    return refusal_sentence(await services.store.get_setting(HOME_REFUSED))
+
+
+def refusal_sentence(stored: str | None) -> str | None:
+    if not stored:
+        return None
+    refused = json.loads(stored)
+    detail = "; ".join(str(m).removeprefix("[ERROR] ") for m in refused.get("messages") or [])
+    return (f"Slack refused the App Home ({refused.get('error')}{': ' + detail if detail else ''}), so "
+            "nobody sees it: this is a bug in the bot. Tell whoever runs it (the log has `home.refused`).")
 
 
 async def home_blocks(services: Services, user: str, notice: str | None = None) -> list[dict[str, Any]]:
@@ -194,7 +253,7 @@ async def home_blocks(services: Services, user: str, notice: str | None = None) 
     if may_act:
         blocks += [modal.divider(), modal.section("*Create*"),
                    {"type": "actions", "block_id": "forms", "elements": [
-                       messages.button(label, OPEN_FORM, form_id) for label, form_id in FORMS]}]
+                       messages.button(label, f"{OPEN_FORM}.{form_id}", form_id) for label, form_id in FORMS]}]
     else:
         blocks += [modal.divider(), modal.context(
             f"You can take call-backs here. Creating things, routing calls and the subscription are "
@@ -282,7 +341,8 @@ async def _subscription_block(services: Services, may_act: bool = True) -> dict[
     enabled = bool(stored and json.loads(stored).get("enabled"))
     if enabled:
         block = modal.section("*Call events* — :large_green_circle: CINNOX sends call events to this bot.")
-        button = messages.button("Unsubscribe", "call_events.unsubscribe", "unsubscribe")
+        button = {**messages.button("Unsubscribe", "call_events.unsubscribe", "unsubscribe"),
+                  "confirm": confirm_dialog("Stop call events?", STOP_WORDS, "Unsubscribe")}
     elif stored is None:  # never subscribed from this bot: CINNOX may have been set up by hand
         block = modal.section("*Call events* — :grey_question: subscription unknown: this bot has not "
                               "subscribed CINNOX itself, so it cannot tell whether CINNOX sends calls here.")

@@ -62,8 +62,8 @@ def register(app: AsyncApp, services: Services) -> None:
                 return
             await ack(response_type="ephemeral", text=":hourglass_flowing_sand: Asking CINNOX…")
 
-            async def outcome(text: str) -> None:  # in place of "Asking CINNOX…"
-                await respond(response_type="ephemeral", replace_original=True, text=text)
+            async def outcome(text: str) -> None:  # the one follow-up, under "Asking CINNOX…"
+                await respond(response_type="ephemeral", replace_original=False, text=text)
 
             services.background.spawn(_subscribe(services, user, sub == "subscribe", outcome),
                                       name=f"call_events.{sub}")
@@ -223,7 +223,8 @@ async def _route(services: Services, user: str, args: list[str], ack: Any, respo
 async def _answer(services: Services, outcome: asyncio.Task[Any], ack: Any, respond: Respond,
                   waiting: str) -> None:
     """Answer with the outcome when it comes quickly (as the forms do, within
-    ``ANSWER_WITHIN``); otherwise ``waiting`` now, and the outcome replaces it later."""
+    ``ANSWER_WITHIN``); otherwise ``waiting`` now, and the outcome as the one follow-up
+    (a slash command's response_url cannot replace the command's own answer)."""
     try:
         text = await asyncio.wait_for(asyncio.shield(outcome), timeout=ANSWER_WITHIN)
     except TimeoutError:
@@ -234,7 +235,7 @@ async def _answer(services: Services, outcome: asyncio.Task[Any], ack: Any, resp
 
 
 async def _respond_later(outcome: asyncio.Task[Any], respond: Respond) -> None:
-    await respond(response_type="ephemeral", replace_original=True, text=await outcome)
+    await respond(response_type="ephemeral", replace_original=False, text=await outcome)
 
 
 async def _route_checked(services: Services, user: str, service_id: str, channel: str) -> str:
@@ -352,10 +353,15 @@ async def routes_blocks(services: Services, limit: int = 15, *, actions: bool = 
     routes = await services.outbox.routes()
     names = await services.directory.service_names()
     blocks = [_section("*Routing*")]
+    default = services.settings.call_events_channel
     for service, channel in list(routes.items())[:limit]:
         block = _section(f"{_service_label(service, names)} → <#{channel}>")
         if actions:
-            block["accessory"] = button("Remove", UNROUTE, service)
+            shown = escape(names.get(service) or service)
+            then = (f"will go to <#{default}> instead, from the next call on" if default else
+                    "will have no channel to go to (CALL_EVENTS_CHANNEL is not set) until it is routed again")
+            block["accessory"] = {**button("Remove", UNROUTE, service), "confirm": confirm_dialog(
+                "Remove this route?", f"Calls of *{shown}* {then}.", "Remove")}
         blocks.append(block)
     blocks.append(_context(f"Everything else: {_channel_name(services.settings.call_events_channel)}."))
     return blocks
@@ -414,9 +420,13 @@ async def _status(services: Services) -> str:
         updated = _epoch(sub.get("updated_at"))
         when = clock(updated, "{date_short_pretty} {time}")[0] if updated else "at an unknown time"
         subscription = f"{state.capitalize()} (CINNOX says updated {when})."
+    from handlers.app_home import home_refusal
+
+    refused = await home_refusal(services)
     nowhere = await nowhere_to_go(services)
     lines = [
         "*Call events*",
+        *([f"• :x: *App Home:* {refused}"] if refused else []),
         *([nowhere] if nowhere else []),
         f"• *Subscription:* {subscription}",
         f"• *Webhook:* `{_masked(webhook_url(services))}`",
@@ -452,7 +462,15 @@ SLACK_ERRORS = {
     "is_archived": "The channel is archived: unarchive it or route the service elsewhere, then Retry.",
     "restricted_action": "The workspace does not let me post in that channel: ask an admin, or route the "
                          "service elsewhere, then Retry.",
+    "restricted_action_read_only_channel": "The channel is read-only for apps: route the service to another "
+                                           "channel (`/call-events route`), then Retry.",
+    "restricted_action_thread_only_channel": "The channel takes replies in threads only: route the service to "
+                                             "another channel (`/call-events route`), then Retry.",
+    "cannot_reply_to_message": "Slack would not take a reply in that call's thread.",
     "msg_too_long": "The message was longer than Slack allows.",
+    "msg_blocks_too_long": "The message's layout was longer than Slack allows.",
+    "metadata_too_large": "The message's hidden call details were larger than Slack allows.",
+    "invalid_blocks_format": "Slack did not accept the message's layout.",
     "no_text": "The message had no text.",
     "invalid_blocks": "Slack did not accept the message's layout.",
     "invalid_metadata_format": "Slack did not accept the message's hidden call details.",
@@ -484,6 +502,15 @@ def _epoch(rfc3339: Any) -> float | None:
     except ValueError:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def confirm_dialog(title: str, text: str, yes: str, no: str = "Cancel") -> dict[str, Any]:
+    """Slack's confirmation dialog for a button that stops or undoes something (its limits:
+    title 100, text 300, buttons 30 characters)."""
+    return {"title": {"type": "plain_text", "text": title[:100]},
+            "text": {"type": "mrkdwn", "text": text if len(text) <= 300 else text[:299] + "…"},
+            "confirm": {"type": "plain_text", "text": yes[:30]},
+            "deny": {"type": "plain_text", "text": no[:30]}, "style": "danger"}
 
 
 def _section(text: str) -> dict[str, Any]:

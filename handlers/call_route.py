@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from bot.mrkdwn import escape
 from bot.services import Services
 from handlers import modal
+from handlers.late_update import update_after_answer
 
 log = structlog.get_logger(__name__)
 
@@ -135,8 +136,8 @@ def register(app: AsyncApp, services: Services) -> None:
             f":hourglass_flowing_sand: Checking that I can post in <#{channel}>…")], submit=None,
             metadata=meta, close="Close"))
         services.background.spawn(
-            _route(services, body["user"]["id"], view["id"], meta, {**values, "service_id": service_id}),
-            name="call_route")
+            _route(services, body["user"]["id"], view["id"], str(view.get("hash") or ""), meta,
+                   {**values, "service_id": service_id}), name="call_route")
 
 
 async def open_form(services: Services, client: Any, trigger_id: str, meta: dict[str, Any]) -> None:
@@ -146,7 +147,7 @@ async def open_form(services: Services, client: Any, trigger_id: str, meta: dict
         log.warning("views.open_failed", error=exc.response.get("error"))
 
 
-async def _route(services: Services, user: str, view_id: str, meta: dict[str, Any],
+async def _route(services: Services, user: str, view_id: str, view_hash: str, meta: dict[str, Any],
                  values: dict[str, Any]) -> None:
     service_id, channel = str(values["service_id"]), str(values["channel"])
     try:
@@ -174,10 +175,7 @@ async def _route(services: Services, user: str, view_id: str, meta: dict[str, An
             modal.context("`/call-events routes` lists the routing; `/call-events unroute "
                           f"{escape(service_id)}` removes this route{then}."),
         ], submit=None, metadata=meta, close="Done")
-    try:
-        await services.slack.views_update(view_id=view_id, view=view)
-    except SlackApiError as exc:
-        log.info("views.update_failed", error=exc.response.get("error"))
+    await update_after_answer(services, view_id, view_hash, view)  # over "Checking…", never under it
 
 
 def meta_for_button(value: str) -> dict[str, Any]:

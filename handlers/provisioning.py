@@ -48,6 +48,7 @@ from bot.providers.errors import (
 from bot.providers.fields import field_errors, humanize
 from bot.services import Services
 from handlers import modal
+from handlers.late_update import update_after_answer
 from handlers.modal import Input
 from handlers.usage import usage_answer
 
@@ -616,6 +617,10 @@ def register_form(app: AsyncApp, services: Services, form: Form) -> None:
         answer_by = asyncio.get_running_loop().time() + ANSWER_WITHIN
         user = body["user"]["id"]
         meta = _slim(modal.parse_metadata(view))
+        # The command's response_url serves this submission's line only: the views that
+        # follow (kept form, result) no longer carry it, so "Try again" and "Create another"
+        # never spend its five posts; their lines go by chat.postEphemeral.
+        follow_up = FollowUp(str(meta.pop("response_url", "") or ""), str(meta.get("channel_id") or ""), user)
         state = modal.state_by_path(view)
         notices = _notices_chosen(state)
         if notices:
@@ -653,13 +658,14 @@ def register_form(app: AsyncApp, services: Services, form: Form) -> None:
         if services.provider(form.provider) is None:
             # Its settings went away since the form opened. Nothing can be created, so nothing
             # can be created twice: no claim, the kept form at once, its audit after.
-            return _update(_not_configured_answer(services, form, user, meta, state, inputs, request))
+            return _update(_not_configured_answer(services, form, follow_up, meta, state, inputs, request))
         key = f"{view['id']}:{int(meta.get('try') or 0)}"
         if not await services.store.claim_submission(key, user):
             log.info("submission.duplicate_ignored", view_id=view["id"])
             services.background.spawn(_show_first_outcome(services, key, view["id"]), name="views.update")
             return _update(progress_view(form, meta))
-        attempt = Attempt(services, form, user, key, view["id"], meta, state, inputs, request)
+        attempt = Attempt(services, form, follow_up, key, view["id"], meta, state, inputs, request)
+        attempt.view_hash = str(view.get("hash") or "")
         services.background.spawn(attempt.run(), name=form.action)
         try:
             left = max(0.0, answer_by - asyncio.get_running_loop().time())
@@ -687,16 +693,16 @@ def _answer(body: dict[str, Any]) -> BoltResponse:
     return BoltResponse(status=200, body=orjson.dumps(body).decode())
 
 
-def _not_configured_answer(services: Services, form: Form, user: str, meta: dict[str, Any],
+def _not_configured_answer(services: Services, form: Form, follow_up: FollowUp, meta: dict[str, Any],
                            state: dict[str, Any], inputs: list[Input], request: Any) -> dict[str, Any]:
     """The kept form saying what to configure; its audit and response_url line go after the answer."""
     failure = Failure(not_configured(form.provider))
 
     async def after() -> None:
         structlog.contextvars.bind_contextvars(action=form.action)
-        await services.access.record(user, form.action, "failed", detail="; ".join(
+        await services.access.record(follow_up.user, form.action, "failed", detail="; ".join(
             filter(None, [form.describe(request), "not configured"])))
-        await _respond(services, meta, f":x: Not created. {failure.sentence}")
+        await follow_up.send(services, f":x: Not created. {failure.sentence}")
 
     services.background.spawn(after(), name=form.action)
     return form.kept_view(meta, state, failure, inputs)
@@ -760,14 +766,16 @@ def _line_named(path: str, block_id: str, kinds: dict[str, Any], sentence: str) 
 class Attempt:
     """One submission's call to the provider and its answer, inline or by views.update."""
 
-    def __init__(self, services: Services, form: Form, user: str, key: str, view_id: str,
+    def __init__(self, services: Services, form: Form, follow_up: FollowUp, key: str, view_id: str,
                  meta: dict[str, Any], state: dict[str, Any], inputs: list[Input], request: Any) -> None:
-        self.services, self.form, self.user, self.key, self.view_id = services, form, user, key, view_id
+        self.services, self.form, self.key, self.view_id = services, form, key, view_id
+        self.follow_up, self.user = follow_up, follow_up.user
         self.meta, self.state, self.inputs, self.request = meta, state, inputs, request
         self.ready = asyncio.Event()  # the answer is known
         self.acked = asyncio.Event()  # the submission has been answered
         self.answer: dict[str, Any] | None = None
         self.late = False  # answered "Creating…": the outcome goes by views.update
+        self.view_hash = ""  # the view's hash as submitted
 
     async def run(self) -> None:
         structlog.contextvars.bind_contextvars(action=self.form.action)
@@ -817,7 +825,7 @@ class Attempt:
             detail="; ".join(filter(None, [form.describe(self.request), detail])) or None)
         await services.store.finish_submission(self.key, "ok" if result == "ok" else "failed",
                                                json.dumps(self.answer))
-        await _respond(services, self.meta, line)
+        await self.follow_up.send(services, line)
 
     async def _looked_up(self) -> str | None:
         """The new ID from the provider's documented read, where the form has one (None: not found)."""
@@ -841,10 +849,7 @@ class Attempt:
                 and path not in self.form.unique}
 
     async def _update_view(self, view: dict[str, Any]) -> None:
-        try:
-            await self.services.slack.views_update(view_id=self.view_id, view=view)
-        except SlackApiError as exc:  # the user closed the modal: the ephemeral still tells them
-            log.info("views.update_failed", error=exc.response.get("error"))
+        await update_after_answer(self.services, self.view_id, self.view_hash, view)
 
 
 def register_view_actions(app: AsyncApp, services: Services, forms: list[Form]) -> None:
@@ -1063,10 +1068,24 @@ async def _show_first_outcome(services: Services, key: str, view_id: str) -> Non
         await asyncio.sleep(0.25)
 
 
-async def _respond(services: Services, meta: dict[str, Any], text: str) -> None:
-    url = meta.get("response_url")
-    if url:
-        await respond_ephemeral(services, url, text)
+@dataclass(frozen=True)
+class FollowUp:
+    """Where a submission's one-line outcome goes: the command's response_url the first
+    time (Slack takes five posts on one), else an ephemeral message in the command's
+    channel; nowhere when the form came from the App Home."""
+
+    response_url: str
+    channel: str
+    user: str
+
+    async def send(self, services: Services, text: str) -> None:
+        if self.response_url:
+            await respond_ephemeral(services, self.response_url, text)
+        elif self.channel:
+            try:
+                await services.slack.chat_postEphemeral(channel=self.channel, user=self.user, text=text)
+            except SlackApiError as exc:
+                log.info("follow_up.failed", error=exc.response.get("error"))
 
 
 async def respond_ephemeral(services: Services, url: str, text: str) -> None:

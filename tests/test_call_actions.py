@@ -38,13 +38,13 @@ def valid_view(view: dict[str, Any]) -> None:
 
 async def command_outcome(user: SlackUser, command: str, text: str) -> str:
     """What the person reads in the end: the answer itself when the bot was quick, else
-    what replaced its "…" line (bounded wait)."""
+    the one message that follows its "…" line (bounded wait)."""
     reply = await user.command(command, text)
     said = str(reply.json["text"])
     if not said.startswith(":hourglass_flowing_sand:"):
         return said
     [later] = await eventually(user.responses)
-    assert later["replace_original"] is True, "the outcome takes the place of the '…' line"
+    assert later["replace_original"] is False, "a command's response_url cannot replace its answer"
     return str(later["text"])
 
 
@@ -227,7 +227,7 @@ async def test_route_by_command_answers_at_once_when_slack_is_slow_then_says_the
     reply = await user.command("/call-events", "route svc-y <#C0SALES|sales>")
     assert reply.json["text"] == ":hourglass_flowing_sand: Checking that I can post in <#C0SALES>…"
     [answer] = await eventually(user.responses)
-    assert answer["replace_original"] is True
+    assert answer["replace_original"] is False  # the one follow-up, under "Checking…"
     assert answer["text"] == ":white_check_mark: Calls of `svc-y` now go to <#C0SALES>, from the next call on."
     assert await stack.services.outbox.routes() == {"svc-y": "C0SALES"}
 

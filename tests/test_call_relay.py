@@ -230,7 +230,7 @@ async def test_subscribe_points_cinnox_at_this_bot_and_status_shows_it(stack: Sa
     assert "Asking CINNOX" in reply.json["text"]
     [answer] = await eventually(user.responses)
     assert "now sends call events" in answer["text"]
-    assert answer["replace_original"] is True, "the outcome takes the place of 'Asking CINNOX…'"
+    assert answer["replace_original"] is False, "a command's response_url cannot replace 'Asking CINNOX…'"
     token = stack.services.webhook_token
     assert stack.cinnox.subscription["url"] == f"https://bot.example.com/webhooks/cinnox/{token}"
     assert stack.cinnox.subscription["enabled"] is True

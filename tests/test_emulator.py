@@ -24,7 +24,7 @@ def modal(**changes: object) -> dict[str, object]:
     ("view", "words"),
     [
         (modal(title={"type": "plain_text", "text": "A title far longer than Slack allows"}), "24"),
-        (modal(blocks=[SELECT, SELECT]), "twice"),
+        (modal(blocks=[SELECT, SELECT]), "block_id already exists"),
         (modal(private_metadata="x" * 3001), "private_metadata"),
         (modal(blocks=[{**SELECT, "element": {**SELECT["element"], "initial_option": {  # type: ignore[dict-item]
             "text": {"type": "plain_text", "text": "Tertiary"}, "value": "Tertiary"}}}]), "initial option"),
@@ -35,10 +35,10 @@ async def test_views_slack_would_refuse_are_refused(view: dict[str, object], wor
     async with SlackEmulator(bot_token="xoxb-t") as slack:
         client = AsyncWebClient(token="xoxb-t", base_url=slack.url + "/api/")
         with pytest.raises(SlackApiError) as caught:
-            await client.views_open(trigger_id="1.t", view=view)
+            await client.views_open(trigger_id=slack.new_trigger(), view=view)
         assert caught.value.response["error"] == "invalid_arguments"
         assert words in str(caught.value.response["response_metadata"]["messages"])
-        assert (await client.views_open(trigger_id="2.t", view=modal()))["ok"]
+        assert (await client.views_open(trigger_id=slack.new_trigger(), view=modal()))["ok"]
 
 
 def test_submission_errors_must_name_input_blocks_of_the_view() -> None:

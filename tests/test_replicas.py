@@ -81,8 +81,12 @@ async def replicas(tmp_path: Path, slack: SlackEmulator, database_url: str, coun
                    ) -> AsyncIterator[list[Replica]]:
     env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET,
            "SLACK_API_URL": slack.url + "/api/", "CALL_EVENTS_CHANNEL": DEFAULT_CHANNEL,
-           "CINNOX_WEBHOOK_TOKEN": TOKEN, "RELAY_CHANNEL_RATE": "100",
+           "CINNOX_WEBHOOK_TOKEN": TOKEN, "RELAY_CHANNEL_RATE": "100", "SLACK_UPDATE_PER_MINUTE": "6000",
            "CALL_END_GRACE_SECONDS": "300", "DATABASE_URL": database_url}
+    # These tests are about replicas, not Slack's limits: their workspace takes what the
+    # replicas are told they may send (the emulator's own limits have their own tests).
+    slack.limits.set_rate("chat.postMessage", 100.0, 100.0)
+    slack.limits.set_rate("chat.update", 100.0, 100.0)
     started = [Replica(name, free_port(), tmp_path / f"{name}.log", env) for name in "AB"[:count]]
     try:
         await asyncio.gather(*(r.start(tmp_path) for r in started))  # both migrate at once

@@ -29,6 +29,7 @@ async def test_socket_mode_opens_modals_through_the_same_handlers(tmp_path: Path
         await eventually(lambda: stack.slack.sockets)
         await stack.slack.socket_mode_send("slash_commands", {
             "command": "/contact", "text": "", "user_id": "U0ADMIN", "channel_id": "C0OPS",
-            "team_id": "T0SANDBOX", "trigger_id": "2.t", "response_url": stack.slack.new_response_url()})
+            "team_id": "T0SANDBOX", "trigger_id": stack.slack.new_trigger(),
+            "response_url": stack.slack.new_response_url()})
         view = await eventually(lambda: list(stack.slack.views.values()))
         assert view[-1]["callback_id"] == "contact"

@@ -1,31 +1,43 @@
-"""Every view the bot can show and every message's blocks, built the way the bot builds
-them, so one test can check them all against slack_sdk's own Block Kit models.
+"""The registry of every surface the bot can render, built the way the bot builds them:
+each form in each state, kept forms, results, the route form, App Home full and empty,
+call messages in every state, the command answers (help, status, routes). One test
+(tests/test_views_are_valid.py) checks them all against slack_sdk's Block Kit models and
+the emulator's rules, and checks that no form, message builder or command is missing here.
 
-To add yours, append to ``VIEWS`` (name → a function returning a view) or ``MESSAGES``
-(name → a function returning a message's blocks), e.g. from the module that owns them:
-``VIEWS["app_home"] = lambda: app_home.home_view(...)``.
+To add yours: ``VIEWS`` (name → a function returning a view), ``MESSAGES`` (name → a
+function returning a ``Message``), or, when building it needs the running bot (its store),
+``LIVE_VIEWS`` / ``LIVE_MESSAGES`` (name → an async function of the ``SandboxStack``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.app import refusal_view
 from bot.providers.cinnox import CustomFieldType, DestinationType
 from bot.providers.yeastar import SMS_PROVIDERS
-from bot.relay.messages import call_end_reply
-from handlers import provisioning
+from bot.relay.events import CallEvent, Party
+from bot.relay.messages import CallCard, Message, call_end_reply, call_parent, orphan_end
+from bot.sandbox.calls import call_end, call_start
+from bot.sandbox.stack import SandboxStack
+from bot.store.call_notes import Callback
+from bot.store.directory import Names, StaffMember
+from handlers import app_home, call_events, call_route, provisioning
+from handlers.commands import COMMANDS
 from handlers.contact import ContactForm
 from handlers.message_channel import MessageChannelForm
 from handlers.provisioning import MAX_ROWS, Failure, Form, Outcome
 from handlers.service_group import ServiceGroupForm
 from handlers.sip_endpoint import SipEndpointForm
+from handlers.usage import usage_answer
 
 View = dict[str, Any]
 VIEWS: dict[str, Callable[[], View]] = {}
-MESSAGES: dict[str, Callable[[], list[dict[str, Any]]]] = {}
+MESSAGES: dict[str, Callable[[], Message]] = {}
+LIVE_VIEWS: dict[str, Callable[[SandboxStack], Awaitable[View]]] = {}
+LIVE_MESSAGES: dict[str, Callable[[SandboxStack], Awaitable[Message]]] = {}
 
 CONTACT = ContactForm()
 SERVICE_GROUP = ServiceGroupForm()
@@ -55,8 +67,16 @@ def _outcome() -> Outcome:
 def _register() -> None:
     VIEWS["refusal"] = lambda: refusal_view("U0OUTSIDER")
     MESSAGES["call_end_reply"] = lambda: call_end_reply(1_764_000_000.0, 95, bye_reason="NORMAL_CLEARING",
-                                                        release_party="callee").blocks
-    MESSAGES["call_end_reply.missed"] = lambda: call_end_reply(1_764_000_000.0, 0, missed=True).blocks
+                                                        release_party="callee")
+    MESSAGES["call_end_reply.missed"] = lambda: call_end_reply(1_764_000_000.0, 0, missed=True)
+    MESSAGES["call_end_reply.unknown_length"] = lambda: call_end_reply(1_764_000_000.0, None)
+    MESSAGES["orphan_end"] = lambda: orphan_end(CallEvent.model_validate(call_end("c-9")["message"]),
+                                                1_764_000_000.0)
+    for state, card in _call_cards().items():
+        MESSAGES[f"call_parent.{state}"] = lambda card=card: call_parent(card)
+    for command in COMMANDS:
+        MESSAGES[f"help{command}"] = lambda command=command: _answer(usage_answer(command, "help"))
+        MESSAGES[f"unknown{command}"] = lambda command=command: _answer(usage_answer(command, "frobnicate"))
     VIEWS["contact.empty"] = lambda: CONTACT.view({})
     VIEWS["contact.every_row_kind"] = _every_contact_row
     VIEWS["contact.most_rows"] = _contact_at_most_rows
@@ -109,4 +129,90 @@ def _register() -> None:
         {"sub": "sms", "rows": {"dids": MAX_ROWS}}, {"channel": "twilio"})
 
 
+
+def _answer(body: dict[str, Any] | None) -> Message:
+    assert body is not None
+    return Message(body["text"], body.get("blocks") or [])
+
+
+def _call_cards() -> dict[str, CallCard]:
+    start = CallEvent.model_validate(call_start("c-1", "svc-sales", caller="85291234567",
+                                                callees=("85261234567", "85261110000"))["message"])
+    known = Names(contacts={"+85291234567": "Ada Lovelace"}, services={"svc-sales": "Sales hotline"})
+    at = 1_764_000_000.0
+    taken, done = Callback("U0ADA", at + 60), Callback("U0ADA", at + 60, at + 120)
+    staff = start.model_copy(update={"caller": Party(number="85261112222", eid="e-1")})
+    return {
+        "ringing": CallCard("c-1", start, at),
+        "ringing.known_names": CallCard("c-1", start, at, names=known),
+        "ringing.staff_caller": CallCard("c-1", staff, at, names=Names(
+            staff={"e-1": StaffMember("e-1", "Grace Hopper", "1001")})),
+        "ended": CallCard("c-1", start, at, "ended", 95.0),
+        "ended.unknown_length": CallCard("c-1", start, at, "ended"),
+        "missed": CallCard("c-1", start, at, "missed", 0.0),
+        "missed.calling_back": CallCard("c-1", start, at, "missed", 0.0, taken),
+        "missed.called_back": CallCard("c-1", start, at, "missed", 0.0, done, known),
+    }
+
+
+async def _home(stack: SandboxStack, user: str = "U0ADMIN") -> View:
+    return {"type": "home", "blocks": await app_home.home_blocks(stack.services, user)}
+
+
+async def _full_home(stack: SandboxStack) -> View:
+    """Calls in progress, missed and ended, routes, a given-up delivery, recent actions."""
+    from tests.flow import eventually_async
+
+    services = stack.services
+    for n in range(15):
+        await services.relay.set_route(f"svc-{n}", f"C0ROUTE{n}", "U0ADMIN")
+    stack.slack.add_channel("C0GONE", "gone", member=False)
+    await services.relay.set_route("svc-gone", "C0GONE", "U0ADMIN")
+    stack.cinnox.record_call("c-missed", 0, bye_reason="NO_ANSWER")
+    await stack.webhook(call_start("c-live", caller="85261110000"))
+    await stack.webhook(call_start("c-missed", caller="85291234567"))
+    await stack.webhook(call_end("c-missed"))
+    await stack.webhook(call_start("c-gone", "svc-gone"))
+    await eventually_async(services.outbox.failed_count)
+    await services.access.record("U0ADMIN", "contact.create", "ok", resource_id="ec-1", detail="Ada")
+    return await _home(stack)
+
+
+async def _status(stack: SandboxStack) -> Message:
+    text = await call_events._status(stack.services)
+    return Message(text, [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+                          *await call_events.given_up_blocks(stack.services, limit=10)])
+
+
+def _register_live() -> None:
+    LIVE_VIEWS["app_home.empty"] = _home
+    LIVE_VIEWS["app_home.full"] = _full_home
+    LIVE_VIEWS["app_home.notice"] = _home_with_notice
+    LIVE_VIEWS["app_home.subscribed"] = _subscribed_home
+    LIVE_VIEWS["call_route.empty"] = lambda stack: call_route.form_view(stack.services, {})
+    LIVE_VIEWS["call_route.for_a_service"] = lambda stack: call_route.form_view(
+        stack.services, {"service": "svc-1"})
+    LIVE_VIEWS["call_route.problem"] = lambda stack: call_route.form_view(
+        stack.services, {}, {"service_id": "svc-1", "channel": "C0X"},
+        problem="I'm not a member of <#C0X> yet.")
+    LIVE_MESSAGES["call_events.status"] = _status
+    LIVE_MESSAGES["call_events.routes"] = lambda stack: _text(call_events._routes(stack.services))
+
+
+async def _subscribed_home(stack: SandboxStack) -> View:
+    import json
+
+    await stack.services.store.set_setting(call_events.SUBSCRIPTION_SETTING, json.dumps({"enabled": True}))
+    return await _home(stack)
+
+
+async def _home_with_notice(stack: SandboxStack) -> View:
+    return {"type": "home", "blocks": await app_home.home_blocks(stack.services, "U0ADMIN", "Done.")}
+
+
+async def _text(text: Awaitable[str]) -> Message:
+    return Message(await text, [])
+
+
 _register()
+_register_live()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import structlog
 from slack_sdk.errors import SlackApiError
 
+from bot import slack_budget
 from bot.relay import messages
 from bot.relay.events import CallEvent
 from bot.services import Services
@@ -51,6 +52,7 @@ async def refresh_parent(services: Services, call_id: str) -> bool:
         if drawn == shown:
             return True
         try:
+            await slack_budget.take(services, "chat.update")
             await services.slack.chat_update(channel=call.channel_id, ts=call.parent_ts, text=parent.text,
                                              blocks=parent.blocks)
         except SlackApiError as exc:

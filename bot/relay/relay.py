@@ -25,6 +25,7 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import slack_budget
 from bot.relay import messages
 from bot.relay.call_log import CallLogWatch, CallTiming, end_reply, timing
 from bot.relay.cards import card_for, names_for
@@ -37,12 +38,26 @@ from bot.store.outbox import OPEN, Call, Delivery, LeaseLost, Outbox
 
 log = structlog.get_logger(__name__)
 
-#: Slack errors that retrying cannot fix: recorded, shown in status, not retried.
+#: Slack errors that retrying cannot fix: recorded, shown in status, not retried. From the
+#: error lists of chat.postMessage and chat.update (docs.slack.dev/reference/methods/…).
 PERMANENT = frozenset({
-    "channel_not_found", "not_in_channel", "is_archived", "msg_too_long", "no_text",
-    "invalid_blocks", "invalid_metadata_format", "invalid_metadata_schema", "restricted_action",
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope",
-    "ekm_access_denied", "team_access_not_granted",
+    # the channel, the thread or the message
+    "channel_not_found", "not_in_channel", "is_archived", "restricted_action",
+    "restricted_action_read_only_channel", "restricted_action_thread_only_channel",
+    "restricted_action_non_threadable_channel", "restricted_action_thread_locked",
+    "cannot_reply_to_message", "thread_not_found", "cant_update_message", "edit_window_closed",
+    "duplicate_channel_not_found", "duplicate_message_not_found", "messages_tab_disabled",
+    # what was sent
+    "msg_too_long", "no_text", "invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long",
+    "invalid_metadata_format", "invalid_metadata_schema", "metadata_too_large",
+    "metadata_must_be_sent_from_app", "too_many_attachments", "attachment_payload_limit_exceeded",
+    "as_user_not_supported", "invalid_arguments", "invalid_arg_name", "invalid_array_arg",
+    "invalid_charset", "invalid_form_data", "invalid_post_type", "missing_post_type",
+    # the token and the workspace
+    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+    "missing_scope", "not_allowed_token_type", "no_permission", "ekm_access_denied",
+    "team_access_not_granted", "access_denied", "org_login_required", "enterprise_is_restricted",
+    "two_factor_setup_required", "is_inactive",
 })
 #: Slack's answers that it failed inside: the request may or may not have taken effect.
 TRANSIENT = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
@@ -569,12 +584,15 @@ class Relay:
 
     async def _write(self, lane: Lane, a: Attempt, method: str, **kwargs: Any) -> Any:
         """One Slack write; waits out 429s (nothing was posted) and sends again. Posts are
-        paced per channel; chat.update is limited per workspace, not per channel, so only
-        a 429 holds it back. The lease is renewed before each try, so a long wait never
-        lets another replica take the delivery over while this one may still post."""
+        paced per channel; chat.update is limited per workspace, not per channel: it waits
+        for its turn in the workspace's budget (``slack_budget``). The lease is renewed
+        before each try, so a long wait never lets another replica take the delivery over
+        while this one may still post."""
         paced = method == "chat_postMessage"
         while True:
             await lane.pace(paced)
+            if method == "chat_update":  # the workspace's budget, shared with every replica
+                await slack_budget.take(self.services, "chat.update")
             await self._hold(a)
             looked = a.uncertain
             a.uncertain = a.uncertain or paced  # once sent, a post may be in the channel

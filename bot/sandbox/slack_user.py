@@ -34,6 +34,10 @@ class InvalidAnswer(AssertionError):
     """The bot answered a submission with something Slack would refuse."""
 
 
+class NoOptionsUrl(AssertionError):
+    """An external select in an app whose manifest gives Slack nowhere to ask for options."""
+
+
 class SlackUser:
     def __init__(self, events_url: str, signing_secret: str, slack: SlackEmulator,
                  session: aiohttp.ClientSession, *, user_id: str = "U0ADMIN",
@@ -45,6 +49,7 @@ class SlackUser:
         self.user_id = user_id
         self.channel_id = channel_id
         self.last_response_url = ""
+        self.late_answers: list[asyncio.Task[None]] = []  # submissions' answers Slack applies late
 
     async def post(self, body: str, content_type: str = "application/x-www-form-urlencoded",
                    headers: dict[str, str] | None = None) -> Reply:
@@ -60,7 +65,7 @@ class SlackUser:
             "channel_id": self.channel_id, "channel_name": "ops", "user_id": self.user_id,
             "user_name": self.user_id.lower(), "command": command, "text": text,
             "api_app_id": "A0SANDBOX", "response_url": self.last_response_url,
-            "trigger_id": f"{next(_ids)}.trigger",
+            "trigger_id": self.slack.new_trigger(),
         })
 
     async def command(self, command: str, text: str = "") -> Reply:
@@ -80,14 +85,16 @@ class SlackUser:
             await asyncio.sleep(0.01)
         return self.last_view()
 
-    async def submit(self, view: dict[str, Any], values: dict[str, Any]) -> Reply:
+    async def submit(self, view: dict[str, Any], values: dict[str, Any], *,
+                     applied_after: float = 0.0) -> Reply:
         """Submit ``view`` with input blocks filled from ``values`` keyed by block_id.
         A value is a str (text, select option value, date) or a list (multi-selects,
-        checkboxes); blocks not named stay empty."""
+        checkboxes); blocks not named stay empty. ``applied_after``: Slack applies a
+        ``response_action: update`` this many seconds after the answer (as it may)."""
         payload = {
             "type": "view_submission", "team": {"id": TEAM}, "api_app_id": "A0SANDBOX",
             "user": {"id": self.user_id, "name": self.user_id.lower(), "team_id": TEAM},
-            "trigger_id": f"{next(_ids)}.trigger",
+            "trigger_id": self.slack.new_trigger(view.get("id")),
             "view": {**view, "state": {"values": state_values(view, values)}},
         }
         reply = await self.post(urlencode({"payload": json.dumps(payload)}))
@@ -100,8 +107,18 @@ class SlackUser:
         if problems:  # Slack would show the user "We had some trouble connecting"
             raise InvalidAnswer("; ".join(problems))
         if answer.get("response_action") == "update" and view.get("id") in self.slack.views:
-            self.slack.replace_view(view["id"], answer["view"])  # as Slack would show it
+            if applied_after:
+                apply = self._apply(view["id"], answer["view"], applied_after)
+                self.late_answers.append(asyncio.create_task(apply))
+            else:
+                self.slack.replace_view(view["id"], answer["view"])  # as Slack would show it
+        elif reply.status == 200 and answer.get("response_action") in (None, "clear") and view.get("id"):
+            self.slack.close_view(view["id"])  # a plain ack closes the modal
         return reply
+
+    async def _apply(self, view_id: str, view: dict[str, Any], after: float) -> None:
+        await asyncio.sleep(after)
+        self.slack.replace_view(view_id, view)
 
     async def click(self, view: dict[str, Any], action_id: str, value: str = "",
                     block_id: str = "", values: dict[str, Any] | None = None,
@@ -115,7 +132,8 @@ class SlackUser:
         payload = {
             "type": "block_actions", "team": {"id": TEAM}, "api_app_id": "A0SANDBOX",
             "user": {"id": self.user_id, "name": self.user_id.lower(), "team_id": TEAM},
-            "trigger_id": f"{next(_ids)}.trigger", "container": {"type": "view", "view_id": view["id"]},
+            "trigger_id": self.slack.new_trigger(view.get("id")),
+            "container": {"type": "view", "view_id": view["id"]},
             "view": {**view, "state": {"values": state_values(view, values or {})}},
             "actions": [action],
         }
@@ -127,11 +145,11 @@ class SlackUser:
         block_id, button = next((b.get("block_id", ""), e) for b in message.blocks
                                 for e in [*b.get("elements", []), b.get("accessory") or {}]
                                 if e.get("type") == "button" and e.get("action_id") == action_id)
-        self.last_response_url = self.slack.new_response_url()
+        self.last_response_url = self.slack.new_response_url("interactive", message.channel, message.ts)
         payload = {
             "type": "block_actions", "team": {"id": TEAM}, "api_app_id": "A0SANDBOX",
             "user": {"id": self.user_id, "name": self.user_id.lower(), "team_id": TEAM},
-            "trigger_id": f"{next(_ids)}.trigger",
+            "trigger_id": self.slack.new_trigger(),
             "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel,
                           "is_ephemeral": False},
             "channel": {"id": message.channel, "name": message.channel.lower()},
@@ -143,11 +161,22 @@ class SlackUser:
         return await self.post(urlencode({"payload": json.dumps(payload)}))
 
     async def suggest(self, view: dict[str, Any], block_id: str, query: str) -> Reply:
-        """An external_select asking for options (block_suggestion)."""
+        """An external_select asking for options (block_suggestion), sent where the app's
+        manifest says: Slack sends none without an Options Load URL in HTTP mode."""
+        where = self.slack.options_url()
+        if where is None:
+            raise NoOptionsUrl("Slack sends no option request: the manifest has no "
+                               "settings.interactivity.message_menu_options_url")
+        url = self.events_url if where == "socket" else where
         payload = {"type": "block_suggestion", "team": {"id": TEAM}, "api_app_id": "A0SANDBOX",
                    "user": {"id": self.user_id, "team_id": TEAM}, "block_id": block_id,
                    "action_id": "value", "value": query, "view": view}
-        return await self.post(urlencode({"payload": json.dumps(payload)}))
+        body = urlencode({"payload": json.dumps(payload)})
+        if url == self.events_url:
+            return await self.post(body)
+        async with self.session.post(url, data=body.encode(), headers=signed_headers(
+                self.secret, body, content_type="application/x-www-form-urlencoded")) as resp:
+            return Reply(resp.status, await resp.text())
 
     async def open_home(self) -> Reply:
         body = json.dumps({

@@ -45,7 +45,9 @@ class SandboxStack:
         self.with_providers = providers
         self.database_url = database_url or f"sqlite:///{self.workdir / 'bot.db'}"
         self.overrides = settings
-        self.slack = slack or SlackEmulator(bot_token=BOT_TOKEN)
+        # the emulator posts as fast per channel as the relay is told to pace itself
+        self.slack = slack or SlackEmulator(bot_token=BOT_TOKEN,
+                                            channel_rate=settings.get("relay_channel_rate"))
         self.sims: dict[str, FakeService] = {}
         self.runtime: Runtime | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -115,6 +117,12 @@ class SandboxStack:
         self.runtime = Runtime(self.settings())
         await self.runtime.start()
         self._route_public_url()
+        if self.slack.manifest is None:  # the app as `python -m bot manifest` describes it
+            from bot.manifest import build_manifest
+
+            socket_mode = bool(self.settings().slack_app_token)
+            self.slack.manifest = build_manifest(url=None if socket_mode else self.url,
+                                                 socket_mode=socket_mode)
         if self.services.cinnox is not None:
             await self._staff_list_read()
         self.http = aiohttp.ClientSession()

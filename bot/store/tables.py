@@ -190,3 +190,12 @@ home_visits = Table(
     Column("user_id", String(32), primary_key=True),
     Column("opened_at", Float, nullable=False),
 )
+
+# Slack's per-workspace rate budgets (chat.update, views.publish), shared by every replica:
+# the next free moment (epoch seconds) for each method.
+slack_budgets = Table(
+    "slack_budgets",
+    metadata,
+    Column("method", String(64), primary_key=True),
+    Column("next_at", Float, nullable=False),
+)
