@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.sandbox.slack_files import file_input_problems
+
 SELECTS = ("static_select", "multi_static_select", "radio_buttons", "checkboxes")
 
 
@@ -41,7 +43,7 @@ def view_problems(view: dict[str, Any]) -> list[str]:
                 problems.append(f"block_id {block_id[:40]!r}…: at most 255 characters")
             seen.add(block_id)
         if block.get("type") == "input":
-            problems += _input_problems(block)
+            problems += _input_problems(block, kind)
     return problems
 
 
@@ -52,9 +54,11 @@ def errors_problems(view: dict[str, Any], errors: dict[str, str]) -> list[str]:
             for key in errors if key not in inputs]
 
 
-def _input_problems(block: dict[str, Any]) -> list[str]:
+def _input_problems(block: dict[str, Any], surface: str) -> list[str]:
     where = f"input {block.get('block_id')!r}"
     problems: list[str] = []
+    if (block.get("element") or {}).get("type") == "file_input":
+        problems += file_input_problems(block["element"], where, surface)
     if len((block.get("label") or {}).get("text", "")) > 2000:
         problems.append(f"{where}: label over 2,000 characters")
     if len((block.get("hint") or {}).get("text", "")) > 2000:

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from bot.sandbox.base import FakeService, Fault
 from bot.sandbox.block_kit import view_problems
+from bot.sandbox.slack_files import SlackFiles
 
 BOT_USER = "U0BOT"
 _MENTION = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
@@ -77,6 +78,7 @@ class SlackEmulator(FakeService):
         self._next_post: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._ts_last = 0.0
+        self.files = SlackFiles(self)
         super().__init__(seed=seed)
 
     # --- fixtures --------------------------------------------------------------------------
@@ -158,6 +160,7 @@ class SlackEmulator(FakeService):
         router.add_get("/api/{method}", self._api)  # slack-sdk reads conversations.* with GET
         router.add_post("/response/{key}", self._response_url)
         router.add_get("/socket-mode", self._socket_mode)
+        self.files.setup_routes(router)
 
     def fault_response(self, fault: Fault) -> web.StreamResponse:
         error = {200: "internal_error", 429: "ratelimited", 500: "internal_error",
@@ -177,6 +180,8 @@ class SlackEmulator(FakeService):
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return _error("unknown_method")
+        if (refused := self.files.missing_scope(method)) is not None:
+            return refused
         result: web.StreamResponse = await handler(args)
         return result
 
@@ -305,6 +310,16 @@ class SlackEmulator(FakeService):
                  "blocks": _json(args.get("blocks")) or []}
         self.ephemerals.append(entry)
         return _ok(message_ts=self._new_ts())
+
+    # files (bot/sandbox/slack_files.py)
+    async def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> web.Response:
+        return await self.files.get_upload_url(args)
+
+    async def _m_files_completeUploadExternal(self, args: dict[str, Any]) -> web.Response:
+        return await self.files.complete_upload(args)
+
+    async def _m_files_info(self, args: dict[str, Any]) -> web.Response:
+        return await self.files.info(args)
 
     # conversations / users
     async def _m_conversations_info(self, args: dict[str, Any]) -> web.Response:

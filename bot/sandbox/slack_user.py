@@ -16,6 +16,7 @@ import aiohttp
 from bot.sandbox.block_kit import errors_problems, view_problems
 from bot.sandbox.signing import signed_headers
 from bot.sandbox.slack import TEAM, Message, SlackEmulator
+from bot.sandbox.slack_files import file_input_state
 
 _ids = itertools.count(1)
 
@@ -207,6 +208,8 @@ def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
         state["selected_time"] = value or None
     elif kind == "datetimepicker":
         state["selected_date_time"] = int(value) if value not in (None, "") else None
+    elif kind == "file_input":  # file objects, as SlackFile.as_json gives them
+        state.update(file_input_state(element, list(value or [])))
     elif kind in ("users_select", "conversations_select", "channels_select"):
         state["selected_" + kind.split("_")[0][:-1]] = value or None
     else:
