@@ -94,7 +94,8 @@ class SlackFiles:
 
     # --- fixtures --------------------------------------------------------------------------
 
-    def add(self, name: str, content: bytes | str, *, user: str = "U0ADMIN", title: str | None = None) -> SlackFile:
+    def add(self, name: str, content: bytes | str, *, user: str = "U0ADMIN",
+            title: str | None = None) -> SlackFile:
         """A file a person uploaded (e.g. picked in a modal's file_input)."""
         data = content.encode() if isinstance(content, str) else content
         file = SlackFile(f"F{next(_ids):08d}", name, title or name, data, user)
@@ -137,7 +138,8 @@ class SlackFiles:
         file = self.files.get(file_id)
         if file is None or not file.completed or file.name != request.match_info["name"]:
             return web.Response(status=404, text="file_not_found")
-        return web.Response(body=file.content, content_type=MIMETYPES.get(file.filetype, "application/octet-stream"))
+        kind = MIMETYPES.get(file.filetype, "application/octet-stream")
+        return web.Response(body=file.content, content_type=kind)
 
     async def get_upload_url(self, args: dict[str, Any]) -> web.Response:
         filename, length = str(args.get("filename") or ""), str(args.get("length") or "")
@@ -164,7 +166,8 @@ class SlackFiles:
 
     async def complete_upload(self, args: dict[str, Any]) -> web.Response:
         items = _json(args.get("files"))
-        if not isinstance(items, list) or not items or not all(isinstance(i, dict) and i.get("id") for i in items):
+        if not isinstance(items, list) or not items or not all(
+                isinstance(i, dict) and i.get("id") for i in items):
             return _invalid(["[ERROR] 'files' must be a JSON array of {id, title}"])
         found = [self.files.get(str(i["id"])) for i in items]
         if any(f is None or f.completed or not f.uploaded for f in found):
