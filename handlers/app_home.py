@@ -42,6 +42,9 @@ OPEN_FORM = "home.open_form"
 FORMS = (("New service group", "service_group"), ("New contact", "contact"),
          ("New SIP endpoint", "sip_endpoint"), ("New message channel", "message_channel"),
          ("Route a service's calls", "call_route"))
+#: (label, callback_id) of the buttons that open the CSV imports.
+IMPORTS = (("Import contacts from CSV", "contact_import"),
+           ("Import SIP endpoints from CSV", "sip_endpoint_import"))
 _OUTCOME_ICON = {"ok": ":white_check_mark:", "failed": ":x:", "denied": ":no_entry:",
                  "invalid": ":pencil2:", "started": ":hourglass:"}
 #: audit action → (what was tried, what was done)
@@ -182,7 +185,10 @@ async def home_blocks(services: Services, user: str, notice: str | None = None) 
         blocks += await _call_blocks(services)
     blocks += [modal.divider(), modal.section("*Create*"),
                {"type": "actions", "block_id": "forms", "elements": [
-                   messages.button(label, OPEN_FORM, form_id) for label, form_id in FORMS]}]
+                   messages.button(label, OPEN_FORM, form_id) for label, form_id in FORMS]},
+               {"type": "actions", "block_id": "imports", "elements": [  # handlers/csv_import.py
+                   messages.button(label, f"home.import.{callback_id}", callback_id)
+                   for label, callback_id in IMPORTS]}]
     statuses = await asyncio.gather(*(reachability(services).status(services, p) for p in PROVIDERS))
     blocks += [modal.divider(), modal.section("*Providers*")]
     blocks += [modal.section(f"*{TITLES[p]}*  {s}") for p, s in zip(PROVIDERS, statuses, strict=True)]

@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.mrkdwn import escape
 from bot.providers.cinnox import ExternalContactRequest
 from bot.services import Services
-from handlers import call_directory
+from handlers import call_directory, csv_import
 from handlers.modal import Input
 from handlers.provisioning import Form, Outcome, register_form
 
@@ -181,5 +181,6 @@ def _row_position(inp: Input) -> tuple[str, int, int]:
 
 def register(app: AsyncApp, services: Services) -> Form:
     form = ContactForm()
+    csv_import.register_command(app, services, form)  # /contact import
     register_form(app, services, form)
     return form

@@ -236,8 +236,10 @@ class BandwidthClient:
             path, params = _next_page(answer), None
         return out
 
-    async def create_endpoint(self, domain_id: str, req: EndpointRequest) -> Endpoint:
-        """Create the endpoint, then read it back for its SIP URI and realm."""
+    async def create_endpoint(self, domain_id: str, req: EndpointRequest, *,
+                              read_back: bool = True) -> Endpoint:
+        """Create the endpoint, then read it back for its SIP URI and realm (``read_back``:
+        a bulk import, one request per endpoint at Bandwidth's pace, needs only the ID)."""
         answer = await self.http.request(
             "create_endpoint", "POST", f"{self._domain(domain_id)}/endpoints",
             json_body=req.to_api(), idempotent=False,
@@ -250,6 +252,9 @@ class BandwidthClient:
                 "find it in the Bandwidth console",
                 provider=PROVIDER, operation="create_endpoint", status=answer.status,
             )
+        if not read_back:
+            return Endpoint(id=endpoint_id, name=req.name, description=req.description, domainId=domain_id,
+                            applicationId=req.application_id, enabled=req.enabled)
         try:
             return await self.get_endpoint(domain_id, endpoint_id)
         except errors.ProviderError as exc:
@@ -259,6 +264,22 @@ class BandwidthClient:
                 id=endpoint_id, name=req.name, description=req.description, domainId=domain_id,
                 applicationId=req.application_id, enabled=req.enabled,
             )
+
+    async def find_endpoint(self, domain_id: str, name: str) -> Endpoint | None:
+        """The domain's endpoint named ``name`` (names are unique in a domain), or None: how a
+        create whose answer was lost is checked before it is sent again."""
+        path: str | None = f"{self._domain(domain_id)}/endpoints"
+        params: dict[str, str] | None = {"size": "1000"}
+        for _page in range(100):
+            if path is None:
+                break
+            answer = await self.http.request("list_endpoints", "GET", path, params=params, idempotent=True)
+            for item in answer.body if isinstance(answer.body, list) else []:
+                if isinstance(item, dict) and item.get("name") == name:
+                    return errors.parse_answer(Endpoint, item, provider=PROVIDER, operation="list_endpoints",
+                                               status=answer.status)
+            path, params = _next_page(answer), None
+        return None
 
     async def get_endpoint(self, domain_id: str, endpoint_id: str) -> Endpoint:
         answer = await self.http.request(
