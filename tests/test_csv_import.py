@@ -44,14 +44,18 @@ def seen(view: dict[str, Any]) -> str:
                                            for e in b["elements"]])
 
 
-async def checked(stack: SandboxStack, user: SlackUser, command: str, name: str, content: str) -> dict[str, Any]:
+async def checked(stack: SandboxStack, user: SlackUser, command: str, name: str,
+                  content: str) -> dict[str, Any]:
     """Open the import modal, pick the file, check it: the preview view."""
     view = await user.open_modal(command, "import")
     picked = stack.slack.files.add(name, content, user=user.user_id).as_json(stack.slack.url, TEAM)
     reply = await user.submit(view, {"file": [picked]})
     assert reply.status == 200 and reply.json["response_action"] == "update", reply.text
-    return await eventually(lambda: (v := stack.slack.views[view["id"]]) and "Checking" not in view_text(v) and v,
-                            timeout=30)
+    def preview() -> dict[str, Any] | None:
+        shown = stack.slack.views[view["id"]]
+        return None if "Checking" in view_text(shown) else shown
+
+    return await eventually(preview, timeout=30)
 
 
 async def test_preview_counts_ready_rows_and_names_each_problem(stack: SandboxStack) -> None:

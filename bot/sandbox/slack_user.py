@@ -104,6 +104,15 @@ class SlackUser:
             self.slack.replace_view(view["id"], answer["view"])  # as Slack would show it
         return reply
 
+    async def close(self, view: dict[str, Any]) -> Reply:
+        """The person closes (cancels) ``view``; Slack tells the app when it set notify_on_close."""
+        if not view.get("notify_on_close"):
+            return Reply(200, "")  # Slack sends nothing
+        payload = {"type": "view_closed", "team": {"id": TEAM}, "api_app_id": "A0SANDBOX",
+                   "user": {"id": self.user_id, "name": self.user_id.lower(), "team_id": TEAM},
+                   "view": view, "is_cleared": False}
+        return await self.post(urlencode({"payload": json.dumps(payload)}))
+
     async def click(self, view: dict[str, Any], action_id: str, value: str = "",
                     block_id: str = "", values: dict[str, Any] | None = None,
                     selected: str | None = None) -> Reply:
