@@ -389,7 +389,12 @@ async def _download(services: Services, file: dict[str, Any]) -> bytes:
                 raise csv_rows.FileProblem(
                     f"Slack did not let the bot read the file (HTTP {resp.status}). Ask whoever runs the bot "
                     f"to give the app the files:read scope (see its manifest) and reinstall it.")
-            content = await resp.content.read(MAX_BYTES + 1)
+            chunks: list[bytes] = []
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                chunks.append(chunk)
+                if sum(map(len, chunks)) > MAX_BYTES:
+                    break
+            content = b"".join(chunks)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise csv_rows.FileProblem(f"The bot could not read the file from Slack ({type(exc).__name__}); "
                                    f"try again.") from None

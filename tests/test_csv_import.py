@@ -103,3 +103,51 @@ async def test_sip_preview_catches_a_duplicate_name_and_a_short_password(stack: 
     assert "Row 3, SIP password: must be at least 6 characters long." in text
     assert "Row 4, Endpoint name: alice (domain rd-sandbox) is also on row 2." in text
     assert "secret123" not in str(preview) and "abc" not in text
+
+
+async def test_a_file_over_the_row_limit_is_refused_with_the_limit(stack: SandboxStack) -> None:
+    preview = await checked(stack, stack.user(), "/contact", "huge.csv", contact_csv(5001))
+    assert ("The file has 5,001 rows; an import takes at most 5,000. Split it into files of 5,000 rows or "
+            "fewer and import each.") in seen(preview)
+    assert "submit" not in preview
+
+
+async def test_the_template_is_a_file_the_import_accepts(stack: SandboxStack) -> None:
+    user = stack.user()
+    for command, kind in (("/contact", "contact_import"), ("/sip-endpoint", "sip_endpoint_import")):
+        view = await user.open_modal(command, "import")
+        before = len(stack.slack.views)
+        reply = await user.click(view, "import.template", value=kind, block_id="template")
+        assert reply.status == 200
+        template = await eventually(lambda before=before: len(stack.slack.views) > before and user.last_view())
+        body = template["blocks"][1]["text"]["text"].strip("`")
+        preview = await checked(stack, user, command, "template.csv", body)
+        assert "1 " in seen(preview) and "ready to import" in seen(preview), seen(preview)
+        assert "problems" not in seen(preview)
+    assert "phones.0.phone" in body or "credentials.password" in body
+
+
+async def test_app_home_opens_the_import_with_a_channel_picker(stack: SandboxStack) -> None:
+    user = stack.user()
+    await user.open_home()
+    home = await eventually(lambda: stack.slack.home_views.get(user.user_id))
+    buttons = [e for b in home["blocks"] if b.get("block_id") == "imports" for e in b["elements"]]
+    assert [b["action_id"] for b in buttons] == ["home.import.contact_import",
+                                                 "home.import.sip_endpoint_import"]
+    home["id"] = home.get("id", "VHOME")
+    before = len(stack.slack.views)
+    await user.click(home, "home.import.sip_endpoint_import", value="sip_endpoint_import", block_id="imports")
+    view = await eventually(lambda: len(stack.slack.views) > before and user.last_view())
+    assert view["callback_id"] == "sip_endpoint_import"
+    picked = stack.slack.files.add("p.csv", "name,credentials.password\nal,secret123\n").as_json(
+        stack.slack.url, TEAM)
+    missing = await user.submit(view, {"file": [picked]})
+    assert missing.json == {"response_action": "errors",
+                            "errors": {"channel": "Choose where to post the progress."}}
+    reply = await user.submit(view, {"file": [picked], "channel": "C0LAB"})
+    assert reply.json["response_action"] == "update"
+    preview = await eventually(
+        lambda: "ready" in seen(stack.slack.views[view["id"]]) and stack.slack.views[view["id"]])
+    await user.submit(preview, {})
+    (progress,) = await eventually(lambda: stack.slack.channel_messages("C0LAB"))
+    assert "Importing SIP endpoints" in progress.blocks[0]["text"]["text"]
