@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select
 
+from bot.runtime import Runtime
 from bot.sandbox.stack import SandboxStack
 from bot.store import tables
 from tests.flow import eventually, eventually_async
@@ -118,3 +119,21 @@ async def test_closing_the_preview_deletes_the_draft_and_its_passwords(tmp_path:
             return await stack.services.store.read(read)
 
         await eventually_async(nothing_stored)
+
+
+async def test_two_replicas_never_run_the_same_row(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path) as stack:
+        other = Runtime(stack.settings())  # a second replica on the same database
+        await other.start()
+        try:
+            create = f"/v1/api/apps/{stack.cinnox.app_id}/management/create_externalcontact"
+            stack.cinnox.path_latency[create] = 0.02
+            user = stack.user()
+            await user.submit(await checked(stack, user, "/contact", "team.csv", contact_csv(200)), {})
+            await eventually(lambda: len(stack.cinnox.contacts) >= 40, timeout=30)
+            await stack.restart_bot()  # lets go of the job: both replicas race to take it over
+            rows = await finished(stack)
+        finally:
+            await other.stop()
+    assert [r["outcome"] for r in rows] == ["created"] * 200
+    assert len(stack.cinnox.calls("create_externalcontact")) == 200 == len(stack.cinnox.contacts)
