@@ -43,3 +43,16 @@ async def test_the_demo_shows_each_form_a_refusal_that_keeps_the_form_and_the_ne
     assert "s3cret-Pass" not in out + err and "twilio-secret" not in out + err
     assert out.rstrip().splitlines()[-1].endswith("says what is missing.")
     assert "Next: connect a real workspace." in out
+
+
+async def test_the_demo_shows_an_import_from_check_to_result_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await run_demo() == 0
+    imported = capsys.readouterr().out.split("━━ 6. Many contacts from a CSV file ━━")[1]
+    assert "CSV file  [ 📎 ‹drop a csv file› ]" in imported
+    assert "3 contacts ready to import." in imported
+    assert "Row 7, Phone number: +85291234002 is also on row 3." in imported
+    assert "⟦Import 3 rows⟧" in imported and "Import started: 3 contacts" in imported
+    assert ("bot: Import of contacts from team.csv finished: 3 created, 0 failed, 3 not valid in the "
+            "file.") in imported
+    assert "↳ Result of the import of team.csv: 3 contacts created" in imported
+    assert "4,not valid,," in imported and imported.count(",created,") == 3

@@ -139,7 +139,8 @@ def final_message(job: Job, kind: ImportKind, counts: Counter[str]) -> tuple[str
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{head}\n{' · '.join(parts)}"}},
               {"type": "context", "elements": [{"type": "mrkdwn", "text": (
                   "The result file, with every row's outcome, is in this thread.")}]}]
-    return f"Import of {kind.plural} from {job.file_name}: {counts['created']} created.", blocks
+    verb = "cancelled" if job.state == "cancelled" else "finished"
+    return f"Import of {kind.plural} from {job.file_name} {verb}: {', '.join(parts).replace('*', '')}.", blocks
 
 
 def _duration(seconds: float) -> str:
