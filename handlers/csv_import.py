@@ -30,7 +30,7 @@ from bot.mrkdwn import escape
 from bot.services import Services
 from bot.store.imports import ImportStore
 from handlers import csv_rows, modal
-from handlers.provisioning import TITLES, Form, Outcome, _answer, not_configured
+from handlers.provisioning import TITLES, Form, Outcome, _answer, _open, _push, not_configured
 
 log = structlog.get_logger(__name__)
 
@@ -259,7 +259,7 @@ def register_command(app: AsyncApp, services: Services, form: Form) -> None:
             return _answer({"response_type": "ephemeral", "text": not_configured(spec.provider)})
         await ack()
         meta = {"channel_id": command.get("channel_id", ""), "response_url": command.get("response_url", "")}
-        services.background.spawn(_open(client, command["trigger_id"], pick_view(spec, meta)),
+        services.background.spawn(_open(services, client, command["trigger_id"], pick_view(spec, meta)),
                                   name="views.open")
         return None
 
@@ -433,21 +433,7 @@ async def _open_from_home(services: Services, spec: CsvImport, body: dict[str, A
     if services.provider(spec.provider) is None:
         await tell(services, body, not_configured(spec.provider))
         return
-    await _open(client, body["trigger_id"], pick_view(spec, {"channel_id": "", "response_url": ""}))
-
-
-async def _open(client: Any, trigger_id: str, view: dict[str, Any]) -> None:
-    try:
-        await client.views_open(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
-        log.warning("views.open_failed", error=exc.response.get("error"))
-
-
-async def _push(client: Any, trigger_id: str, view: dict[str, Any]) -> None:
-    try:
-        await client.views_push(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
-        log.info("views.push_failed", error=exc.response.get("error"))
+    await _open(services, client, body["trigger_id"], pick_view(spec, {"channel_id": "", "response_url": ""}))
 
 
 async def _update(client: Any, view_id: str, view: dict[str, Any]) -> bool:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from slack_sdk.errors import SlackApiError
 
+from bot.imports.result import counted
 from bot.mrkdwn import escape
 from bot.services import Services
 from bot.store.imports import ImportRow, ImportStore, Job
@@ -123,13 +124,7 @@ def running_message(job: Job, kind: ImportKind, counts: Counter[str],
 
 
 def final_message(job: Job, kind: ImportKind, counts: Counter[str]) -> tuple[str, list[dict[str, Any]]]:
-    parts = [f"*{counts['created']}* created", f"*{counts['failed']}* failed"]
-    if counts["unknown"]:
-        parts.append(f"*{counts['unknown']}* unknown")
-    if counts["invalid"]:
-        parts.append(f"*{counts['invalid']}* not valid in the file")
-    if counts["cancelled"]:
-        parts.append(f"*{counts['cancelled']}* not sent")
+    parts = counted(counts, "*")
     if job.state == "cancelled":
         head = (f":octagonal_sign: *Import of {kind.plural} cancelled* by <@{job.cancelled_by}>: "
                 f"`{escape(job.file_name)}`")

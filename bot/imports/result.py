@@ -40,16 +40,20 @@ def result_csv(rows: list[ImportRow]) -> str:
     return out.getvalue()
 
 
+def counted(counts: Counter[str], mark: str = "") -> list[str]:
+    """A finished job's rows in words ("12 created", "3 failed"…), each count inside ``mark``."""
+    parts = [f"{mark}{counts['created']}{mark} created", f"{mark}{counts['failed']}{mark} failed"]
+    for state, words in (("unknown", "unknown"), ("invalid", "not valid in the file"),
+                         ("cancelled", "not sent")):
+        if counts[state]:
+            parts.append(f"{mark}{counts[state]}{mark} {words}")
+    return parts
+
+
 def summary(job: Job, kind: ImportKind, rows: list[ImportRow]) -> str:
     counts = Counter(row.state for row in rows)
-    said = f"{counts['created']} {kind.plural if counts['created'] != 1 else kind.noun} created"
-    parts = [said, f"{counts['failed']} failed"]
-    if counts["unknown"]:
-        parts.append(f"{counts['unknown']} unknown")
-    if counts["invalid"]:
-        parts.append(f"{counts['invalid']} not valid in the file")
-    if counts["cancelled"]:
-        parts.append(f"{counts['cancelled']} not sent")
+    parts = counted(counts)
+    parts[0] = f"{counts['created']} {kind.plural if counts['created'] != 1 else kind.noun} created"
     lines = [f"Result of the import of `{job.file_name}`: {', '.join(parts)}. Every row's outcome is in "
              f"the attached file."]
     if counts["failed"] or counts["invalid"] or counts["cancelled"]:

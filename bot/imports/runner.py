@@ -135,9 +135,16 @@ class ImportRunner:
                 for job_id in await self.store.claimable(self.owner, now):
                     if job_id not in self._running and not self._closing:
                         job = await self.store.claim(job_id, self.owner, now, now + self.lease)
-                        if job is not None and job.kind in self.kinds:
-                            self._running[job_id] = _Running(asyncio.get_running_loop().create_task(
-                                self._guarded(job), name=f"imports.job.{job_id}"))
+                        if job is None:
+                            continue
+                        kind = self.kinds.get(job.kind)
+                        if kind is None or self.services.provider(kind.provider) is None:
+                            # Not set up on this replica: left for one where it is (or for
+                            # this one once it is configured), rather than failing every row.
+                            await self.store.release(job_id, self.owner)
+                            continue
+                        self._running[job_id] = _Running(asyncio.get_running_loop().create_task(
+                            self._guarded(job), name=f"imports.job.{job_id}"))
             except Exception as exc:  # the store unreachable: look again later
                 log.warning("imports.scan_failed", error=type(exc).__name__)
             with contextlib.suppress(TimeoutError):
@@ -230,7 +237,7 @@ class JobRun:
                 self.runner.pacer.hold(self.kind.provider, UNREACHABLE_WAIT)
                 await self.store.unclaim_row(row)
             else:
-                log.info("imports.create_uncertain", row=row.row_no, error=exc.message)
+                log.info("imports.create_uncertain", row=row.row_no, status=exc.status)
                 await self._settle_uncertain(row, request)
         except ProviderError as exc:
             await self.store.finish_row(row, "failed", time.time(), error=said(exc))
