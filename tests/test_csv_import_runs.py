@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 from sqlalchemy import Connection, select
@@ -137,3 +138,19 @@ async def test_two_replicas_never_run_the_same_row(tmp_path: Path) -> None:
             await other.stop()
     assert [r["outcome"] for r in rows] == ["created"] * 200
     assert len(stack.cinnox.calls("create_externalcontact")) == 200 == len(stack.cinnox.contacts)
+
+
+async def test_progress_is_edited_every_few_seconds_with_the_time_left(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, bandwidth_rate=5) as stack:
+        content = "name,credentials.password\n" + "".join(f"desk{i},secret-{i:03d}\n" for i in range(20))
+        user = stack.user()
+        await user.submit(await checked(stack, user, "/sip-endpoint", "desks.csv", content), {})
+        rows = await finished(stack)
+        assert len(rows) == 20
+        edits = [b if isinstance(b := c.body["blocks"], list) else json.loads(b)
+                 for c in stack.slack.calls("chat.update")]
+        running = [b[0]["text"]["text"] for b in edits[:-1]]
+        # 20 rows at 5 a second take about 4 s: one edit on the way (3 s apart), then the final one
+        assert 1 <= len(running) <= 2, running
+        assert "left, of 20" in running[0] and "About " in running[0] and "<!date^" in running[0]
+        assert "Import of SIP endpoints finished" in edits[-1][0]["text"]["text"]

@@ -186,7 +186,8 @@ class JobRun:
         self.services = runner.services
         self.store = runner.store
         self.kind = runner.kinds[job.kind]
-        self.progress = progress.Progress(self.services, self.store, job, self.kind)
+        self.progress = progress.Progress(self.services, self.store, job, self.kind,
+                                          lambda: len(runner._running))
 
     async def run(self) -> None:
         job = self.job
