@@ -279,8 +279,13 @@ def register(app: AsyncApp, services: Services, forms: list[Form]) -> None:
     async def template(ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
         await ack()
         spec = specs.get(str(action.get("value")))
-        if spec is not None:
-            services.background.spawn(_push(client, body["trigger_id"], template_view(spec)), name="views.push")
+        if spec is None:
+            return
+        services.background.spawn(_push(client, body["trigger_id"], template_view(spec)), name="views.push")
+        channel = modal.parse_metadata(body.get("view") or {}).get("channel_id")
+        if channel:  # also where the command was typed, to copy after the modal is closed
+            services.background.spawn(_template_message(client, str(channel), body["user"]["id"], spec),
+                                      name="chat.postEphemeral")
 
     @app.action(PICK_AGAIN)
     async def pick_again(ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
@@ -434,6 +439,15 @@ async def _open_from_home(services: Services, spec: CsvImport, body: dict[str, A
         await tell(services, body, not_configured(spec.provider))
         return
     await _open(services, client, body["trigger_id"], pick_view(spec, {"channel_id": "", "response_url": ""}))
+
+
+async def _template_message(client: Any, channel: str, user: str, spec: CsvImport) -> None:
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user, text=(
+            f"A template for `{spec.command}` (save it as a .csv file, one {spec.noun} per row):\n"
+            f"```{spec.template()}```"))
+    except SlackApiError as exc:
+        log.info("chat.postEphemeral_failed", error=exc.response.get("error"))
 
 
 async def _update(client: Any, view_id: str, view: dict[str, Any]) -> bool:

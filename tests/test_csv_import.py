@@ -124,6 +124,7 @@ async def test_the_template_is_a_file_the_import_accepts(stack: SandboxStack) ->
         preview = await checked(stack, user, command, "template.csv", body)
         assert "1 " in seen(preview) and "ready to import" in seen(preview), seen(preview)
         assert "problems" not in seen(preview)
+        assert stack.slack.ephemerals[-1]["text"].endswith(f"```{body}```")  # to copy after closing
     assert "phones.0.phone" in body or "credentials.password" in body
 
 

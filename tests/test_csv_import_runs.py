@@ -154,3 +154,17 @@ async def test_progress_is_edited_every_few_seconds_with_the_time_left(tmp_path:
         assert 1 <= len(running) <= 2, running
         assert "left, of 20" in running[0] and "About " in running[0] and "<!date^" in running[0]
         assert "Import of SIP endpoints finished" in edits[-1][0]["text"]["text"]
+
+
+async def test_bandwidth_429_waits_as_asked_and_creates_each_row_once(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path, bandwidth_rate=8) as stack:
+        stack.bandwidth.rate_limit = 2  # Bandwidth allows less than the bot was told: 429s
+        content = "name,credentials.password\n" + "".join(f"lab{i},secret-{i:03d}\n" for i in range(8))
+        user = stack.user()
+        await user.submit(await checked(stack, user, "/sip-endpoint", "lab.csv", content), {})
+        rows = await finished(stack)
+        assert [r["outcome"] for r in rows] == ["created"] * 8
+        assert sorted(e["name"] for e in stack.bandwidth.endpoints["rd-sandbox"].values()) == sorted(
+            f"lab{i}" for i in range(8))
+        posts = [c for c in stack.bandwidth.calls("/endpoints") if c.method == "POST"]
+        assert len(posts) > 8  # some were refused with 429 and sent again after X-RateLimit-Reset
