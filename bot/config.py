@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     bandwidth_api_token: SecretStr | None = None
     bandwidth_api_secret: SecretStr | None = None
     bandwidth_domain_id: str | None = None
+    # Bandwidth allows about one request per second on endpoints (CSV imports keep to it).
+    bandwidth_rate: float = Field(1.0, gt=0, le=100)
 
     # Yeastar P-Series
     yeastar_base_url: str | None = None

@@ -17,6 +17,8 @@ BOT_SCOPES = [
     "groups:history",  # ... and in private channels the bot was invited to
     "channels:read",  # check a routed channel exists
     "groups:read",
+    "files:read",  # read the CSV a person picks in the import modal
+    "files:write",  # post an import's result CSV into its progress thread
 ]
 
 

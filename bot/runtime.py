@@ -125,6 +125,8 @@ class Runtime:
         self.staff_sync.start()
         self.services = services
         self.bolt = build_bolt_app(services)
+        if services.imports is not None:
+            services.imports.start()
         if serve_http:
             self._runner = web.AppRunner(build_web_app(services, self.bolt), access_log=None,
                                          handle_signals=False, shutdown_timeout=10.0)
@@ -158,6 +160,8 @@ class Runtime:
         if self._runner is not None:
             await self._runner.cleanup()  # stops listening, lets in-flight requests finish
         if services is not None:
+            if services.imports is not None:
+                await services.imports.stop()
             await services.background.drain()
             if services.relay is not None:
                 await services.relay.stop()

@@ -18,6 +18,7 @@ from bot.store.call_notes import CallNotes
 from bot.store.directory import Directory
 
 if TYPE_CHECKING:
+    from bot.imports.runner import ImportRunner
     from bot.providers.bandwidth import BandwidthClient
     from bot.providers.cinnox import CinnoxClient
     from bot.providers.yeastar import YeastarClient
@@ -39,6 +40,7 @@ class Services:
     webhook_token: str = ""
     outbox: Outbox | None = None
     relay: Relay | None = None
+    imports: ImportRunner | None = None  # set by handlers/csv_import.py
 
     @cached_property
     def directory(self) -> Directory:

@@ -14,6 +14,7 @@ def register_all(app: AsyncApp, services: Services) -> None:
         call_events,
         call_route,
         contact,
+        csv_import,
         message_channel,
         service_group,
         sip_endpoint,
@@ -27,6 +28,7 @@ def register_all(app: AsyncApp, services: Services) -> None:
         message_channel.register(app, services),
     ]
     register_view_actions(app, services, forms)
+    csv_import.register(app, services, forms)
     call_events.register(app, services)
     call_route.register(app, services)
     call_buttons.register(app, services, forms)

@@ -57,6 +57,9 @@ FORMS = (("New service group", "service_group"), ("New contact", "contact"),
 #: what the Unsubscribe button's confirmation says
 STOP_WORDS = ("CINNOX will stop sending calls to this bot: no new call messages in any channel until "
               "someone subscribes again.")
+#: (label, callback_id) of the buttons that open the CSV imports.
+IMPORTS = (("Import contacts from CSV", "contact_import"),
+           ("Import SIP endpoints from CSV", "sip_endpoint_import"))
 _OUTCOME_ICON = {"ok": ":white_check_mark:", "failed": ":x:", "denied": ":no_entry:",
                  "invalid": ":pencil2:", "started": ":hourglass:", "unconfirmed": ":white_check_mark:",
                  "found": ":white_check_mark:"}
@@ -253,7 +256,10 @@ async def home_blocks(services: Services, user: str, notice: str | None = None) 
     if may_act:
         blocks += [modal.divider(), modal.section("*Create*"),
                    {"type": "actions", "block_id": "forms", "elements": [
-                       messages.button(label, f"{OPEN_FORM}.{form_id}", form_id) for label, form_id in FORMS]}]
+                       messages.button(label, f"{OPEN_FORM}.{form_id}", form_id) for label, form_id in FORMS]},
+                   {"type": "actions", "block_id": "imports", "elements": [  # handlers/csv_import.py
+                       messages.button(label, f"home.import.{callback_id}", callback_id)
+                       for label, callback_id in IMPORTS]}]
     else:
         blocks += [modal.divider(), modal.context(
             f"You can take call-backs here. Creating things, routing calls and the subscription are "

@@ -46,15 +46,17 @@ COMMANDS: dict[str, Command] = {
         Command(
             "/contact",
             "Create a CINNOX external contact",
-            "[help]",
-            ("/contact — open the form to create an external contact",),
+            "[import|help]",
+            ("/contact — open the form to create an external contact",
+             "/contact import — create many from a CSV file: checked first, then created with progress"),
             "cinnox",
         ),
         Command(
             "/sip-endpoint",
             "Create a Bandwidth SIP endpoint on a domain",
-            "[help]",
-            ("/sip-endpoint — open the form to create a SIP endpoint",),
+            "[import|help]",
+            ("/sip-endpoint — open the form to create a SIP endpoint",
+             "/sip-endpoint import — create many from a CSV file: checked first, then created with progress"),
             "bandwidth",
         ),
         Command(

@@ -20,7 +20,7 @@ from bot.providers.cinnox import CustomFieldsRefused, ExternalContactRequest
 from bot.providers.errors import ProviderError
 from bot.providers.fields import number_doubt
 from bot.services import Services
-from handlers import call_directory
+from handlers import call_directory, csv_import
 from handlers.modal import Input
 from handlers.provisioning import Failure, Form, Outcome, register_form
 
@@ -216,5 +216,6 @@ def _row_position(inp: Input) -> tuple[str, int, int]:
 
 def register(app: AsyncApp, services: Services) -> Form:
     form = ContactForm()
+    csv_import.register_command(app, services, form)  # /contact import
     register_form(app, services, form)
     return form

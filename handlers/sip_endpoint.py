@@ -12,7 +12,7 @@ from bot.mrkdwn import verbatim
 from bot.providers.bandwidth import EndpointRequest
 from bot.providers.fields import located
 from bot.services import Services
-from handlers import modal
+from handlers import csv_import, modal
 from handlers.modal import Input
 from handlers.provisioning import Form, Outcome, register_form
 
@@ -90,5 +90,6 @@ class SipEndpointForm(Form):
 
 def register(app: AsyncApp, services: Services) -> Form:
     form = SipEndpointForm(services.settings.bandwidth_domain_id)
+    csv_import.register_command(app, services, form)  # /sip-endpoint import
     register_form(app, services, form)
     return form

@@ -65,3 +65,17 @@ async def test_the_demo_shows_what_each_provider_received_and_complete_closing_s
     for step in ("xapp-", "connections:write", "SLACK_APP_TOKEN", "PUBLIC_BASE_URL", "CALL_EVENTS_CHANNEL",
                  "/invite @Telephony Ops", "/call-events subscribe", "BOT_ALLOWED_USERS", "make manifest"):
         assert step in closing, step
+    assert "Next: connect a real workspace." in out
+
+
+async def test_the_demo_shows_an_import_from_check_to_result_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await run_demo() == 0
+    imported = capsys.readouterr().out.split("━━ 6. Many contacts from a CSV file ━━")[1]
+    assert "CSV file  [ 📎 ‹drop a csv file› ]" in imported
+    assert "3 contacts ready to import." in imported
+    assert "Row 7, Phone number: +85291234002 is also on row 3." in imported
+    assert "⟦Import 3 rows⟧" in imported and "Import started: 3 contacts" in imported
+    assert ("bot: Import of contacts from team.csv finished: 3 created, 0 failed, 3 not valid in the "
+            "file.") in imported
+    assert "↳ Result of the import of team.csv: 3 contacts created" in imported
+    assert "4,not valid,," in imported and imported.count(",created,") == 3

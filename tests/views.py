@@ -216,3 +216,34 @@ async def _text(text: Awaitable[str]) -> Message:
 
 _register()
 _register_live()
+
+
+def _register_imports() -> None:
+    """The CSV import's modals and messages (handlers/csv_import.py, bot/imports/progress.py)."""
+    from collections import Counter
+
+    from bot.imports import progress
+    from bot.store.imports import Job
+    from handlers import csv_import
+    from handlers.csv_rows import Checked, Problem
+
+    many = Checked(700, problems=[Problem(n, "Phone number", "must start with \"+\" " + "x" * 200)
+                                  for n in range(2, 602)], unknown_columns=["nickname", "notes"])
+    job = Job("j1", "contact", "U0ADMIN", "C0OPS", "team.csv", "running", 500, 0.0, 1.0, "1.0", None, False)
+    for spec in (csv_import.contact_import(CONTACT), csv_import.sip_endpoint_import(SIP_ENDPOINT)):
+        name = spec.callback_id
+        VIEWS[f"{name}.pick"] = lambda spec=spec: csv_import.pick_view(spec, {"channel_id": "C0OPS"})
+        VIEWS[f"{name}.pick_from_home"] = lambda spec=spec: csv_import.pick_view(spec, {}, "Pick a file.")
+        VIEWS[f"{name}.preview"] = lambda spec=spec: csv_import.preview_view(spec, "team.csv", many, {})
+        VIEWS[f"{name}.preview_nothing"] = lambda spec=spec: csv_import.preview_view(
+            spec, "team.csv", Checked(1, problems=[Problem(2, "Row", "x")]), {})
+        VIEWS[f"{name}.message"] = lambda spec=spec: csv_import.message_view(spec, "The file is empty.", {})
+        VIEWS[f"{name}.started"] = lambda spec=spec: csv_import.started_view(spec, 5000, "C0OPS", 1.0)
+        VIEWS[f"{name}.template"] = lambda spec=spec: csv_import.template_view(spec)
+        MESSAGES[f"{name}.running"] = lambda spec=spec: progress.running_message(
+            job, spec, Counter(created=10, failed=2, ready=488), 1.0)[1]
+        MESSAGES[f"{name}.final"] = lambda spec=spec: progress.final_message(
+            job, spec, Counter(created=10, failed=2, invalid=3, cancelled=485))[1]
+
+
+_register_imports()

@@ -10,6 +10,7 @@ last path segment, and a follow-up GET tells the SIP URI and realm the user need
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -224,21 +225,26 @@ class BandwidthClient:
 
     async def list_domains(self) -> list[Domain]:
         """Every domain of the user (follows ``Link: rel="next"`` pages when Bandwidth sends them)."""
-        out: list[Domain] = []
-        path: str | None = f"{self._prefix}/domains"
-        params: dict[str, str] | None = {"size": "100"}
-        for _page in range(20):
-            if path is None:
-                break
-            answer = await self.http.request("list_domains", "GET", path, params=params, idempotent=True)
-            items = answer.body if isinstance(answer.body, list) else []
-            out += [errors.parse_answer(Domain, item, provider=PROVIDER, operation="list_domains",
-                                        status=answer.status) for item in items if isinstance(item, dict)]
-            path, params = _next_page(answer), None
-        return out
+        return [errors.parse_answer(Domain, item, provider=PROVIDER, operation="list_domains", status=status)
+                async for status, item in self._pages("list_domains", f"{self._prefix}/domains", "100", 20)]
 
-    async def create_endpoint(self, domain_id: str, req: EndpointRequest) -> Endpoint:
-        """Create the endpoint, then read it back for its SIP URI and realm."""
+    async def _pages(self, operation: str, path: str, size: str, pages: int) -> AsyncIterator[tuple[int, Any]]:
+        """(status, item) of each item of a listing, page after page (``Link: rel="next"``)."""
+        next_path: str | None = path
+        params: dict[str, str] | None = {"size": size}
+        for _page in range(pages):
+            if next_path is None:
+                break
+            answer = await self.http.request(operation, "GET", next_path, params=params, idempotent=True)
+            for item in answer.body if isinstance(answer.body, list) else []:
+                if isinstance(item, dict):
+                    yield answer.status, item
+            next_path, params = _next_page(answer), None
+
+    async def create_endpoint(self, domain_id: str, req: EndpointRequest, *,
+                              read_back: bool = True) -> Endpoint:
+        """Create the endpoint, then read it back for its SIP URI and realm (``read_back``:
+        a bulk import, one request per endpoint at Bandwidth's pace, needs only the ID)."""
         answer = await self.http.request(
             "create_endpoint", "POST", f"{self._domain(domain_id)}/endpoints",
             json_body=req.to_api(), idempotent=False,
@@ -250,6 +256,9 @@ class BandwidthClient:
                 "accepted the endpoint but did not say its ID (no Location header)",
                 provider=PROVIDER, operation="create_endpoint", status=answer.status,
             )
+        if not read_back:
+            return Endpoint(id=endpoint_id, name=req.name, description=req.description, domainId=domain_id,
+                            applicationId=req.application_id, enabled=req.enabled)
         try:
             return await self.get_endpoint(domain_id, endpoint_id)
         except errors.ProviderError as exc:
@@ -259,6 +268,16 @@ class BandwidthClient:
                 id=endpoint_id, name=req.name, description=req.description, domainId=domain_id,
                 applicationId=req.application_id, enabled=req.enabled,
             )
+
+    async def find_endpoint(self, domain_id: str, name: str) -> Endpoint | None:
+        """The domain's endpoint named ``name`` (names are unique in a domain), or None: how a
+        create whose answer was lost is checked before it is sent again."""
+        endpoints = f"{self._domain(domain_id)}/endpoints"
+        async for status, item in self._pages("list_endpoints", endpoints, "1000", 100):
+            if item.get("name") == name:
+                return errors.parse_answer(Endpoint, item, provider=PROVIDER, operation="list_endpoints",
+                                           status=status)
+        return None
 
     async def get_endpoint(self, domain_id: str, endpoint_id: str) -> Endpoint:
         answer = await self.http.request(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.sandbox.slack_files import file_input_problems
 from bot.sandbox.slack_rules import VIEW_BLOCKS, blocks_problems
 
 SELECTS = ("static_select", "multi_static_select", "radio_buttons", "checkboxes")
@@ -36,7 +37,7 @@ def view_problems(view: dict[str, Any]) -> list[str]:
         problems.append("external_id: at most 255 characters")
     for block in blocks:
         if isinstance(block, dict) and block.get("type") == "input":
-            problems += _input_problems(block)
+            problems += _input_problems(block, kind)
     return problems
 
 
@@ -47,9 +48,11 @@ def errors_problems(view: dict[str, Any], errors: dict[str, str]) -> list[str]:
             for key in errors if key not in inputs]
 
 
-def _input_problems(block: dict[str, Any]) -> list[str]:
+def _input_problems(block: dict[str, Any], surface: str) -> list[str]:
     where = f"input {block.get('block_id')!r}"
     problems: list[str] = []
+    if (block.get("element") or {}).get("type") == "file_input":
+        problems += file_input_problems(block["element"], where, surface)
     element = block.get("element") or {}
     if not element.get("action_id"):
         problems.append(f"{where}: its element needs an action_id")

@@ -12,6 +12,7 @@ from typing import Any
 from bot.logs import configure_logging
 from bot.sandbox.base import FakeService
 from bot.sandbox.demo_calls import play_calls
+from bot.sandbox.demo_import import play_import
 from bot.sandbox.slack_user import SlackUser
 from bot.sandbox.stack import SandboxStack
 from handlers.commands import COMMANDS
@@ -88,6 +89,8 @@ def _element_shows(element: dict[str, Any]) -> str:
         return f"[ ‹{placeholder or 'Type to search…'}› 🔎 ]"
     if kind in ("datepicker", "timepicker", "datetimepicker"):
         return "[ 📅 ]"
+    if kind == "file_input":
+        return f"[ 📎 ‹drop a {', '.join(element.get('filetypes') or ['any'])} file› ]"
     return f"[ ‹{placeholder}› ]" if placeholder else "[            ]"
 
 
@@ -357,6 +360,9 @@ async def run_demo() -> int:
 
         say("━━ 5. Calls relayed into Slack, and acted on ━━")
         if not await play_calls(stack, user):
+            return 1
+        say("━━ 6. Many contacts from a CSV file ━━")
+        if not await play_import(stack, user):
             return 1
         say("━━ What each provider received ━━")
         for name, sim in (("CINNOX", stack.cinnox), ("Bandwidth", stack.bandwidth), ("Yeastar", stack.yeastar)):

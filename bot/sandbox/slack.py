@@ -65,6 +65,7 @@ from aiohttp import web
 
 from bot.sandbox.base import FakeService, Fault
 from bot.sandbox.block_kit import view_problems
+from bot.sandbox.slack_files import SlackFiles
 from bot.sandbox.slack_limits import RateLimits, ResponseUrl, Triggers
 from bot.sandbox.slack_rules import MESSAGE_BLOCKS, blocks_problems, message_error, metadata_error
 
@@ -134,6 +135,7 @@ class SlackEmulator(FakeService):
         self.users: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._ts_last = 0.0
+        self.files = SlackFiles(self)
         super().__init__(seed=seed)
 
     # --- fixtures --------------------------------------------------------------------------
@@ -249,6 +251,7 @@ class SlackEmulator(FakeService):
         router.add_get("/api/{method}", self._api)  # slack-sdk reads conversations.* with GET
         router.add_post("/response/{key}", self._response_url)
         router.add_get("/socket-mode", self._socket_mode)
+        self.files.setup_routes(router)
 
     def fault_response(self, fault: Fault) -> web.StreamResponse:
         error = {200: "internal_error", 429: "ratelimited", 500: "internal_error",
@@ -268,6 +271,8 @@ class SlackEmulator(FakeService):
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return _error("unknown_method")
+        if (refused := self.files.missing_scope(method)) is not None:
+            return refused
         retry_after = self.limits.retry_after(method, str(args.get("channel", "")))
         if retry_after is not None:
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
@@ -425,6 +430,15 @@ class SlackEmulator(FakeService):
             if error:
                 return _error(error)
         return None
+    # files (bot/sandbox/slack_files.py)
+    async def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> web.Response:
+        return await self.files.get_upload_url(args)
+
+    async def _m_files_completeUploadExternal(self, args: dict[str, Any]) -> web.Response:
+        return await self.files.complete_upload(args)
+
+    async def _m_files_info(self, args: dict[str, Any]) -> web.Response:
+        return await self.files.info(args)
 
     # conversations / users
     async def _m_conversations_info(self, args: dict[str, Any]) -> web.Response:

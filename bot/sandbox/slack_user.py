@@ -16,6 +16,7 @@ import aiohttp
 from bot.sandbox.block_kit import errors_problems, view_problems
 from bot.sandbox.signing import signed_headers
 from bot.sandbox.slack import TEAM, Message, SlackEmulator
+from bot.sandbox.slack_files import file_input_state
 
 _ids = itertools.count(1)
 
@@ -119,6 +120,14 @@ class SlackUser:
     async def _apply(self, view_id: str, view: dict[str, Any], after: float) -> None:
         await asyncio.sleep(after)
         self.slack.replace_view(view_id, view)
+    async def close(self, view: dict[str, Any]) -> Reply:
+        """The person closes (cancels) ``view``; Slack tells the app when it set notify_on_close."""
+        if not view.get("notify_on_close"):
+            return Reply(200, "")  # Slack sends nothing
+        payload = {"type": "view_closed", "team": {"id": TEAM}, "api_app_id": "A0SANDBOX",
+                   "user": {"id": self.user_id, "name": self.user_id.lower(), "team_id": TEAM},
+                   "view": view, "is_cleared": False}
+        return await self.post(urlencode({"payload": json.dumps(payload)}))
 
     async def click(self, view: dict[str, Any], action_id: str, value: str = "",
                     block_id: str = "", values: dict[str, Any] | None = None,
@@ -236,6 +245,8 @@ def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
         state["selected_time"] = value or None
     elif kind == "datetimepicker":
         state["selected_date_time"] = int(value) if value not in (None, "") else None
+    elif kind == "file_input":  # file objects, as SlackFile.as_json gives them
+        state.update(file_input_state(element, list(value or [])))
     elif kind in ("users_select", "conversations_select", "channels_select"):
         state["selected_" + kind.split("_")[0][:-1]] = value or None
     else:

@@ -56,9 +56,14 @@ def _v6_slack_budgets(conn: Connection) -> None:
     tables.slack_budgets.create(conn, checkfirst=True)
 
 
+def _v7_import_jobs(conn: Connection) -> None:
+    # CSV imports: the job and each row's state, so that an import resumes after a restart.
+    tables.metadata.create_all(conn, tables=[tables.import_jobs, tables.import_rows], checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [_v1_initial, _v2_outbox_by_channel, _v3_directory_and_call_state,
                                _v4_outbox_claims, _v5_outbox_and_calls_by_what_is_read,
-                               _v6_slack_budgets]
+                               _v6_slack_budgets, _v7_import_jobs]
 LATEST = len(MIGRATIONS)
 UPGRADE_LOCK = 0x7E1E_B07  # any constant shared by every replica
 

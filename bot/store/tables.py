@@ -199,3 +199,46 @@ slack_budgets = Table(
     Column("method", String(64), primary_key=True),
     Column("next_at", Float, nullable=False),
 )
+
+# --- CSV imports: a job and each of its rows (bot/store/imports.py) ---------------------------
+
+# One CSV import: who started it, where its progress shows, whose replica runs it (a lease).
+import_jobs = Table(
+    "import_jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(32), nullable=False),  # contact | sip_endpoint
+    Column("user_id", String(32), nullable=False),
+    Column("channel_id", String(32), nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("state", String(16), nullable=False),  # draft | running | done | cancelled
+    Column("total", Integer, nullable=False),  # rows in the file
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("message_ts", String(32)),  # the progress message
+    Column("owner", String(64)),  # the replica running it
+    Column("lease_until", Float, nullable=False, default=0.0),
+    Column("cancelled_by", String(32)),
+    Column("result_posted", Boolean, nullable=False, default=False),
+    Index("ix_import_jobs_state", "state"),
+)
+
+# Each row of an import's file. ``secret`` holds its passwords only until the row finishes.
+import_rows = Table(
+    "import_rows",
+    metadata,
+    Column("job_id", String(36), primary_key=True),
+    Column("row_no", Integer, primary_key=True),  # as a spreadsheet numbers it: the header is 1
+    # invalid | ready | sending | created | failed | unknown | cancelled
+    Column("state", String(16), nullable=False),
+    Column("data", JSON),  # the request as the form builds it, secrets out
+    Column("secret", JSON),
+    Column("cells", JSON, nullable=False),  # the file's cells (secret columns out), for the result
+    Column("label", String(200), nullable=False, default=""),
+    Column("resource_id", String(128)),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, default=0),  # claims made: the fence of a claim
+    Column("finished_at", Float),
+    Index("ix_import_rows_job_state", "job_id", "state", "row_no"),
+)
