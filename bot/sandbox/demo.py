@@ -343,6 +343,7 @@ async def run_demo() -> int:
     async with SandboxStack(log_level="ERROR", bot_allowed_users="U0DEMO") as stack:
         user = stack.user("U0DEMO")
         stack.slack.add_user("U0DEMO", "ops")
+        stack.slack.add_channel(user.channel_id, "ops")  # where ops types the commands
         say(f"Bot listening on {stack.url}; every Slack request is signed as Slack signs it.")
         say("Lines starting “ops>” are what the person types; boxes are the forms Slack shows them.")
         say()
