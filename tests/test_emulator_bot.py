@@ -19,7 +19,7 @@ from bot.relay.relay import PERMANENT
 from bot.sandbox.calls import call_start
 from bot.sandbox.stack import SandboxStack
 from bot.store.db import Store
-from handlers.app_home import FORMS, HOME_REFUSED
+from handlers.calls.app_home import FORMS, HOME_REFUSED
 from tests.conftest import fresh_postgres_database
 from tests.flow import eventually, eventually_async, open_modal, view_text
 
