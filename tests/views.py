@@ -240,10 +240,10 @@ def _register_imports() -> None:
         VIEWS[f"{name}.message"] = lambda spec=spec: csv_import.message_view(spec, "The file is empty.", {})
         VIEWS[f"{name}.started"] = lambda spec=spec: csv_import.started_view(spec, 5000, "C0OPS", 1.0)
         VIEWS[f"{name}.template"] = lambda spec=spec: csv_import.template_view(spec)
-        MESSAGES[f"{name}.running"] = lambda spec=spec: progress.running_message(
-            job, spec, Counter(created=10, failed=2, ready=488), 1.0)[1]
-        MESSAGES[f"{name}.final"] = lambda spec=spec: progress.final_message(
-            job, spec, Counter(created=10, failed=2, invalid=3, cancelled=485))[1]
+        MESSAGES[f"{name}.running"] = lambda spec=spec: Message(*progress.running_message(
+            job, spec, Counter(created=10, failed=2, ready=488), 1.0))
+        MESSAGES[f"{name}.final"] = lambda spec=spec: Message(*progress.final_message(
+            job, spec, Counter(created=10, failed=2, invalid=3, cancelled=485)))
 
 
 _register_imports()
