@@ -14,7 +14,7 @@ TEAM_CSV = """firstName,lastName,phones.0.phone,emails.0.email,company
 Grace,Hopper,+85291234001,grace@example.com,Navy
 Alan,Turing,+85291234002,alan@example.com,Bletchley
 Katherine,Johnson,91234003,katherine@example.com,NASA
-Edsger,Dijkstra,+85291234004,edsger@example,TU Eindhoven
+Edsger,Dijkstra,+85291234004,edsger(at)tue.nl,TU Eindhoven
 Barbara,Liskov,+85291234005,barbara@example.com,MIT
 Ken,Thompson,+85291234002,ken@example.com,Bell Labs
 """
