@@ -17,7 +17,7 @@ from bench.common import figure, heading, load, ms
 from bot.sandbox.signing import signed_headers
 from bot.sandbox.slack_user import state_values
 from bot.sandbox.stack import SIGNING_SECRET, SandboxStack
-from handlers.provisioning import ANSWER_WITHIN
+from handlers.forms.provisioning import ANSWER_WITHIN
 
 CREATE_LATENCY = 2.5  # longer than ANSWER_WITHIN: the fallback to "Creating…"
 STEADY_RATE = 25  # submissions per second

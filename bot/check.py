@@ -89,7 +89,7 @@ async def _calls_line(settings: Settings, *, configured: bool, timeout: float) -
 async def _home_check(settings: Settings) -> list[Line]:
     """Slack's last refusal of the App Home, as the running bot recorded it in the store."""
     from bot.store.db import Store
-    from handlers.app_home import HOME_REFUSED, refusal_sentence
+    from handlers.calls.app_home import HOME_REFUSED, refusal_sentence
 
     url = settings.database_url
     if url.startswith("sqlite") and not await asyncio.to_thread(Path(url.split("///", 1)[-1]).exists):

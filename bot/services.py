@@ -40,7 +40,7 @@ class Services:
     webhook_token: str = ""
     outbox: Outbox | None = None
     relay: Relay | None = None
-    imports: ImportRunner | None = None  # set by handlers/csv_import.py
+    imports: ImportRunner | None = None  # set by handlers/forms/csv_import.py
 
     @cached_property
     def directory(self) -> Directory:

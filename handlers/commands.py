@@ -1,12 +1,14 @@
 """The slash commands: names, what they do and their usage, in one table. The manifest,
-the App Home and every command's `help` read it, so they never disagree."""
+the App Home and every command's `help` read it, so they never disagree; `help` and unknown
+sub-commands are answered the same way by every command (``usage_answer``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
-from bot.mrkdwn import escape
+from bot.mrkdwn import code, escape
 
 
 @dataclass(frozen=True)
@@ -108,3 +110,18 @@ def changes_nothing(command: str, text: str) -> bool:
 def is_help(text: str) -> bool:
     sub, _ = split(text)
     return sub in ("help", "-h", "--help", "?")
+
+
+def usage_answer(command: str, text: str, known: tuple[str, ...] = ("",)) -> dict[str, Any] | None:
+    """The ephemeral usage message when ``text`` asks for help or names an unknown
+    sub-command (``known`` lists the accepted ones, "" = none given); else None."""
+    spec = COMMANDS[command]
+    sub, _ = split(text)
+    if is_help(text) or (not sub and "" not in known):
+        return {"response_type": "ephemeral", "text": spec.help_text}
+    if sub not in known:
+        return {
+            "response_type": "ephemeral",
+            "text": f"I don't know {code(f'{command} {sub}')}.\n\n{spec.help_text}",
+        }
+    return None

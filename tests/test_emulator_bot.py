@@ -19,7 +19,7 @@ from bot.relay.relay import PERMANENT
 from bot.sandbox.calls import call_start
 from bot.sandbox.stack import SandboxStack
 from bot.store.db import Store
-from handlers.app_home import FORMS, HOME_REFUSED
+from handlers.calls.app_home import FORMS, HOME_REFUSED
 from tests.conftest import fresh_postgres_database
 from tests.flow import eventually, eventually_async, open_modal, view_text
 
@@ -69,6 +69,7 @@ async def _cleared(stack: SandboxStack) -> bool:
 async def test_every_try_of_a_form_reaches_the_person_and_the_response_url_serves_once(
         stack: SandboxStack) -> None:
     refusal = {"code": 6451000, "message": "phone: invalid phone format"}
+    failed = ":x: Could not create the external contact Ada."  # the line every try posts
     create = f"/v1/api/apps/{stack.cinnox.app_id}/management/create_externalcontact"
     stack.cinnox.inject(400, body=refusal, path_prefix=create, count=6)
     user = stack.user()
@@ -78,10 +79,9 @@ async def test_every_try_of_a_form_reaches_the_person_and_the_response_url_serve
         await eventually(lambda: "invalid phone" in view_text(user.slack.views[view["id"]]))
     lines = await eventually(lambda: len(stack.slack.ephemerals) == 5 and stack.slack.ephemerals)
     [first] = stack.slack.shown_for(user.last_response_url)
-    refused = ":x: Could not create the external contact Ada."
-    assert first["text"].startswith(refused) and len(user.responses()) == 1
-    assert all(line["text"].startswith(refused) and line["user"] == "U0ADMIN" and line["channel"] == "C0OPS"
-               for line in lines)
+    assert first["text"].startswith(failed) and len(user.responses()) == 1
+    assert all(line["text"].startswith(failed) and line["user"] == "U0ADMIN"
+               and line["channel"] == "C0OPS" for line in lines)
 
 
 @pytest.mark.parametrize("error", ["metadata_too_large", "msg_blocks_too_long", "invalid_blocks_format",

@@ -19,8 +19,8 @@ import pytest
 from bot.sandbox.base import FakeService
 from bot.sandbox.slack_user import SlackUser, state_values
 from bot.sandbox.stack import SandboxStack
-from handlers import modal
-from handlers.contact import ContactForm
+from handlers.forms import modal
+from handlers.forms.contact import ContactForm
 from tests.flow import add_row, block, block_ids, changed, eventually, eventually_async, open_modal, view_text
 
 SECRET = "Zebra-Horse-913"
@@ -246,7 +246,7 @@ async def test_a_row_can_be_removed_and_the_rows_after_it_move_up(stack: Sandbox
 
 
 async def test_a_contact_opened_prefilled_by_another_module_carries_its_metadata(stack: SandboxStack) -> None:
-    from handlers.contact import ContactForm
+    from handlers.forms.contact import ContactForm
 
     view = ContactForm().prefilled_view({"phones.0.phone": "+85294667788"}, {"call_id": "7f3a9c"})
     assert block(view, "phones.0.phone")["element"]["initial_value"] == "+85294667788"

@@ -16,8 +16,8 @@ from bot.relay.messages import Message
 from bot.sandbox.block_kit import view_problems
 from bot.sandbox.slack_rules import message_error
 from bot.sandbox.stack import SandboxStack
-from handlers import provisioning
 from handlers.commands import COMMANDS
+from handlers.forms import provisioning
 from tests.views import FORMS, LIVE_MESSAGES, LIVE_VIEWS, MESSAGES, VIEWS
 
 

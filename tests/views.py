@@ -24,14 +24,14 @@ from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.stack import SandboxStack
 from bot.store.call_notes import Callback
 from bot.store.directory import Names, StaffMember
-from handlers import app_home, call_events, call_route, provisioning
-from handlers.commands import COMMANDS
-from handlers.contact import ContactForm
-from handlers.message_channel import MessageChannelForm
-from handlers.provisioning import MAX_ROWS, Failure, Form, Outcome
-from handlers.service_group import ServiceGroupForm
-from handlers.sip_endpoint import SipEndpointForm
-from handlers.usage import usage_answer
+from handlers.calls import app_home, call_events, deliveries, routing, subscription
+from handlers.commands import COMMANDS, usage_answer
+from handlers.forms import provisioning
+from handlers.forms.contact import ContactForm
+from handlers.forms.message_channel import MessageChannelForm
+from handlers.forms.provisioning import MAX_ROWS, Failure, Form, Outcome
+from handlers.forms.service_group import ServiceGroupForm
+from handlers.forms.sip_endpoint import SipEndpointForm
 
 View = dict[str, Any]
 VIEWS: dict[str, Callable[[], View]] = {}
@@ -181,7 +181,7 @@ async def _full_home(stack: SandboxStack) -> View:
 async def _status(stack: SandboxStack) -> Message:
     text = await call_events._status(stack.services)
     return Message(text, [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
-                          *await call_events.given_up_blocks(stack.services, limit=10)])
+                          *await deliveries.given_up_blocks(stack.services, limit=10)])
 
 
 def _register_live() -> None:
@@ -189,20 +189,20 @@ def _register_live() -> None:
     LIVE_VIEWS["app_home.full"] = _full_home
     LIVE_VIEWS["app_home.notice"] = _home_with_notice
     LIVE_VIEWS["app_home.subscribed"] = _subscribed_home
-    LIVE_VIEWS["call_route.empty"] = lambda stack: call_route.form_view(stack.services, {})
-    LIVE_VIEWS["call_route.for_a_service"] = lambda stack: call_route.form_view(
+    LIVE_VIEWS["call_route.empty"] = lambda stack: routing.form_view(stack.services, {})
+    LIVE_VIEWS["call_route.for_a_service"] = lambda stack: routing.form_view(
         stack.services, {"service": "svc-1"})
-    LIVE_VIEWS["call_route.problem"] = lambda stack: call_route.form_view(
+    LIVE_VIEWS["call_route.problem"] = lambda stack: routing.form_view(
         stack.services, {}, {"service_id": "svc-1", "channel": "C0X"},
         problem="I'm not a member of <#C0X> yet.")
     LIVE_MESSAGES["call_events.status"] = _status
-    LIVE_MESSAGES["call_events.routes"] = lambda stack: _text(call_events._routes(stack.services))
+    LIVE_MESSAGES["call_events.routes"] = lambda stack: _text(routing.routes_text(stack.services))
 
 
 async def _subscribed_home(stack: SandboxStack) -> View:
     import json
 
-    await stack.services.store.set_setting(call_events.SUBSCRIPTION_SETTING, json.dumps({"enabled": True}))
+    await stack.services.store.set_setting(subscription.SUBSCRIPTION_SETTING, json.dumps({"enabled": True}))
     return await _home(stack)
 
 
@@ -219,13 +219,13 @@ _register_live()
 
 
 def _register_imports() -> None:
-    """The CSV import's modals and messages (handlers/csv_import.py, bot/imports/progress.py)."""
+    """The CSV import's modals and messages (handlers/forms/csv_import.py, bot/imports/progress.py)."""
     from collections import Counter
 
     from bot.imports import progress
     from bot.store.imports import Job
-    from handlers import csv_import
-    from handlers.csv_rows import Checked, Problem
+    from handlers.forms import csv_import
+    from handlers.forms.csv_rows import Checked, Problem
 
     many = Checked(700, problems=[Problem(n, "Phone number", "must start with \"+\" " + "x" * 200)
                                   for n in range(2, 602)], unknown_columns=["nickname", "notes"])

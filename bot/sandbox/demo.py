@@ -16,7 +16,7 @@ from bot.sandbox.demo_import import play_import
 from bot.sandbox.slack_user import SlackUser
 from bot.sandbox.stack import SandboxStack
 from handlers.commands import COMMANDS
-from handlers.provisioning import masked as masked_request
+from handlers.forms.provisioning import masked as masked_request
 
 SECRET_KEYS = re.compile(r"password|secret|token|auth", re.IGNORECASE)
 

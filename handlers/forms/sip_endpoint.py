@@ -12,9 +12,9 @@ from bot.mrkdwn import verbatim
 from bot.providers.bandwidth import EndpointRequest
 from bot.providers.fields import located
 from bot.services import Services
-from handlers import csv_import, modal
-from handlers.modal import Input
-from handlers.provisioning import Form, Outcome, register_form
+from handlers.forms import csv_import, modal
+from handlers.forms.modal import Input
+from handlers.forms.provisioning import Form, Outcome, register_form
 
 HINTS = {
     "credentials.password": "At least 6 characters; no emoji or non-Western letters. Shown nowhere after this.",

@@ -27,9 +27,9 @@ from bot.providers.yeastar import (
     channel_model,
 )
 from bot.services import Services
-from handlers import modal
-from handlers.modal import Input
-from handlers.provisioning import Failure, Form, Outcome, register_form
+from handlers.forms import modal
+from handlers.forms.modal import Input
+from handlers.forms.provisioning import Failure, Form, Outcome, register_form
 
 KINDS = {"sms": "SMS", "whatsapp": "WhatsApp", "facebook": "Facebook"}
 #: The order fields appear in; account_data, DIDs and members are placed by ``inputs``.

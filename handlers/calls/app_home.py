@@ -22,21 +22,18 @@ from bot.config import PROVIDERS
 from bot.mrkdwn import code, escape, verbatim
 from bot.providers.errors import ProviderError
 from bot.relay import messages
+from bot.relay.cards import names_for
 from bot.relay.events import CallEvent
 from bot.services import Services
 from bot.store.call_notes import CallSummary
 from bot.store.db import AuditEntry
-from handlers import modal
-from handlers.call_events import (
-    SUBSCRIPTION_SETTING,
-    confirm_dialog,
-    delivery_summary,
-    given_up_blocks,
-    nowhere_to_go,
-    routes_blocks,
-)
+from handlers.calls.deliveries import delivery_summary, given_up_blocks, nowhere_to_go
+from handlers.calls.routing import routes_blocks
+from handlers.calls.subscription import SUBSCRIPTION_SETTING
 from handlers.commands import COMMANDS
-from handlers.provisioning import Form, not_configured
+from handlers.forms import modal
+from handlers.forms.modal import confirm_dialog
+from handlers.forms.provisioning import not_configured
 
 log = structlog.get_logger(__name__)
 
@@ -151,8 +148,7 @@ class HomePusher:
             self._running = False
 
 
-def register(app: AsyncApp, services: Services, forms: list[Form]) -> None:
-    by_id = {form.callback_id: form for form in forms}
+def register(app: AsyncApp, services: Services) -> None:
     if services.relay is not None:
         services.relay.on_call_change = HomePusher(services).poke
 
@@ -162,40 +158,10 @@ def register(app: AsyncApp, services: Services, forms: list[Form]) -> None:
             return
         services.background.spawn(_opened(services, client, event["user"]), name="home.publish")
 
-    @app.action(OPEN_FORM_ACTION)
-    async def open_form(ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
-        await ack()
-        services.background.spawn(_open_form(services, by_id, body, str(action.get("value", "")), client),
-                                  name="home.open_form")
-
 
 async def _opened(services: Services, client: Any, user: str) -> None:
     await services.call_notes.home_opened(user, time.time())
     await publish(services, client, user)
-
-
-async def _open_form(services: Services, forms: dict[str, Form], body: dict[str, Any], form_id: str,
-                     client: Any) -> None:
-    from handlers import call_route
-    from handlers.call_buttons import may_provision, tell
-
-    action = "call_events.route" if form_id == "call_route" else f"{form_id}.create"
-    if form_id not in forms and form_id != "call_route":
-        return
-    if not await may_provision(services, body, action):
-        return
-    if form_id == "call_route":
-        await call_route.open_form(services, client, body["trigger_id"], {})
-        return
-    form = forms[form_id]
-    if services.provider(form.provider) is None:
-        await tell(services, body, not_configured(form.provider))
-        return
-    try:
-        await client.views_open(trigger_id=body["trigger_id"],
-                                view=form.view({"response_url": "", "channel_id": "", "sub": ""}))
-    except SlackApiError as exc:
-        log.warning("views.open_failed", error=exc.response.get("error"))
 
 
 #: Slack's last refusal of the Home ({"error", "messages", "at"}), shown by `bot check`
@@ -257,7 +223,7 @@ async def home_blocks(services: Services, user: str, notice: str | None = None) 
         blocks += [modal.divider(), modal.section("*Create*"),
                    {"type": "actions", "block_id": "forms", "elements": [
                        messages.button(label, f"{OPEN_FORM}.{form_id}", form_id) for label, form_id in FORMS]},
-                   {"type": "actions", "block_id": "imports", "elements": [  # handlers/csv_import.py
+                   {"type": "actions", "block_id": "imports", "elements": [  # handlers/forms/csv_import.py
                        messages.button(label, f"home.import.{callback_id}", callback_id)
                        for label, callback_id in IMPORTS]}]
     else:
@@ -362,8 +328,6 @@ async def _subscription_block(services: Services, may_act: bool = True) -> dict[
 
 
 async def _call_line(services: Services, call: CallSummary) -> str:
-    from bot.relay.cards import names_for
-
     assert call.start_event is not None
     start = CallEvent.model_validate(call.start_event)
     names = await names_for(services, start)
@@ -396,8 +360,6 @@ async def _call_line(services: Services, call: CallSummary) -> str:
 async def _resource_labels(services: Services, entries: list[AuditEntry]) -> dict[tuple[str, str], str]:
     """What an action was about, in words where the bot knows them: a service by its name,
     a call-back by its caller (``{(action, resource_id): words}``)."""
-    from bot.relay.cards import names_for
-
     labels: dict[tuple[str, str], str] = {}
     service_names = await services.directory.service_names()
     for entry in entries:

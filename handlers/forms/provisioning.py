@@ -47,10 +47,10 @@ from bot.providers.errors import (
 )
 from bot.providers.fields import field_errors, humanize
 from bot.services import Services
-from handlers import modal
-from handlers.late_update import update_after_answer
-from handlers.modal import Input
-from handlers.usage import usage_answer
+from handlers.commands import usage_answer
+from handlers.forms import modal
+from handlers.forms.late_update import update_after_answer
+from handlers.forms.modal import Input
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import structlog
@@ -29,8 +29,8 @@ from bot.imports.runner import CannotCheck, ImportRunner
 from bot.mrkdwn import escape
 from bot.services import Services
 from bot.store.imports import ImportStore
-from handlers import csv_rows, modal
-from handlers.provisioning import TITLES, Form, Outcome, _answer, _open, _push, not_configured
+from handlers.forms import csv_rows, modal
+from handlers.forms.provisioning import TITLES, Form, Outcome, _answer, _open, _push, not_configured
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +43,16 @@ CHANNEL = "channel"
 TEMPLATE = "import.template"
 PICK_AGAIN = "import.pick_again"
 HOME_IMPORT = "home.import."
+
+
+class Clicks(Protocol):
+    """Who may click, and the answer only the clicker sees: the console's
+    (``handlers/calls/clicks.py``, which answers a click on the App Home there), handed in
+    by ``handlers.register_all`` so that the forms never reach up into the console."""
+
+    async def may_provision(self, services: Services, body: dict[str, Any], action: str) -> bool: ...
+
+    async def tell(self, services: Services, body: dict[str, Any], text: str) -> None: ...
 
 
 @dataclass
@@ -264,7 +274,7 @@ def register_command(app: AsyncApp, services: Services, form: Form) -> None:
         return None
 
 
-def register(app: AsyncApp, services: Services, forms: list[Form]) -> None:
+def register(app: AsyncApp, services: Services, forms: list[Form], clicks: Clicks) -> None:
     specs = {spec.callback_id: spec for spec in (IMPORTS[f.callback_id](f) for f in forms
                                                     if f.callback_id in IMPORTS)}
     runner = ImportRunner(services, {spec.name: spec for spec in specs.values()})
@@ -304,12 +314,12 @@ def register(app: AsyncApp, services: Services, forms: list[Form]) -> None:
         await ack()
         spec = specs.get(str(action.get("action_id", "")).removeprefix(HOME_IMPORT))
         if spec is not None:
-            services.background.spawn(_open_from_home(services, spec, body, client), name="views.open")
+            services.background.spawn(_open_from_home(services, clicks, spec, body, client), name="views.open")
 
     @app.action(CANCEL)
     async def cancel(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        services.background.spawn(_cancel(services, store, body, str(action.get("value", ""))),
+        services.background.spawn(_cancel(services, store, clicks, body, str(action.get("value", ""))),
                                   name="imports.cancel")
 
 
@@ -418,25 +428,23 @@ def _closed(services: Services, store: ImportStore) -> Callable[..., Any]:
     return closed
 
 
-async def _cancel(services: Services, store: ImportStore, body: dict[str, Any], job_id: str) -> None:
-    from handlers.call_buttons import may_provision, tell
-
+async def _cancel(services: Services, store: ImportStore, clicks: Clicks, body: dict[str, Any],
+                  job_id: str) -> None:
     job = await store.job(job_id)
-    if job is None or not await may_provision(services, body, f"{job.kind}.import"):
+    if job is None or not await clicks.may_provision(services, body, f"{job.kind}.import"):
         return
     if await store.request_cancel(job_id, body["user"]["id"]):
         await services.access.record(body["user"]["id"], f"{job.kind}.import", "cancelled", resource_id=job_id)
         return
-    await tell(services, body, "This import has already finished or is being cancelled.")
+    await clicks.tell(services, body, "This import has already finished or is being cancelled.")
 
 
-async def _open_from_home(services: Services, spec: CsvImport, body: dict[str, Any], client: Any) -> None:
-    from handlers.call_buttons import may_provision, tell
-
-    if not await may_provision(services, body, f"{spec.name}.import"):
+async def _open_from_home(services: Services, clicks: Clicks, spec: CsvImport, body: dict[str, Any],
+                          client: Any) -> None:
+    if not await clicks.may_provision(services, body, f"{spec.name}.import"):
         return
     if services.provider(spec.provider) is None:
-        await tell(services, body, not_configured(spec.provider))
+        await clicks.tell(services, body, not_configured(spec.provider))
         return
     await _open(services, client, body["trigger_id"], pick_view(spec, {"channel_id": "", "response_url": ""}))
 

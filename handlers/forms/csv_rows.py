@@ -17,9 +17,9 @@ import pydantic
 
 from bot.providers.fields import field_errors
 from bot.store.imports import NewRow
-from handlers import modal
-from handlers.modal import Input
-from handlers.provisioning import SECRET_KEYS, Form, _untouched_rows_out
+from handlers.forms import modal
+from handlers.forms.modal import Input
+from handlers.forms.provisioning import SECRET_KEYS, Form, _untouched_rows_out
 
 #: The most rows one import takes.
 MAX_ROWS = 5000

@@ -12,39 +12,15 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot.access import refusal
 from bot.relay import messages
 from bot.relay.cards import refresh_parent
 from bot.services import Services
-from handlers import call_route
-from handlers.provisioning import Form, not_configured, respond_ephemeral
+from handlers.calls import routing as call_route
+from handlers.calls.app_home import publish
+from handlers.calls.clicks import may_provision, tell
+from handlers.forms.provisioning import Form, not_configured
 
 log = structlog.get_logger(__name__)
-
-
-async def tell(services: Services, body: dict[str, Any], text: str) -> None:
-    """An answer only the clicker sees: ephemeral under the message, or at the top of
-    their App Home when the click came from there."""
-    user = body["user"]["id"]
-    url = body.get("response_url")
-    if url:
-        await respond_ephemeral(services, url, text)
-        return
-    if (body.get("view") or {}).get("type") == "home":
-        from handlers.app_home import publish
-
-        await publish(services, services.slack, user, notice=text)
-
-
-async def may_provision(services: Services, body: dict[str, Any], action: str) -> bool:
-    """BOT_ALLOWED_USERS guards these buttons as it guards the slash commands, with the
-    same audit trail."""
-    user = body["user"]["id"]
-    if services.access.may_provision(user):
-        return True
-    await services.access.record(user, action, "denied", detail="not in BOT_ALLOWED_USERS")
-    await tell(services, body, refusal(user))
-    return False
 
 
 def register(app: AsyncApp, services: Services, forms: list[Form]) -> None:
@@ -126,6 +102,4 @@ async def _done(services: Services, body: dict[str, Any], call_id: str) -> None:
 async def _show(services: Services, body: dict[str, Any], call_id: str) -> None:
     await refresh_parent(services, call_id)
     if (body.get("view") or {}).get("type") == "home":
-        from handlers.app_home import publish
-
         await publish(services, services.slack, body["user"]["id"])

@@ -1,4 +1,7 @@
-"""The ``call_route`` form: send one service's calls to a channel. Opened by
+"""Which channel each service's calls go to: the ``call_route`` form, removing a route, and
+the routing as a list (for `/call-events routes` and the App Home, with a Remove button).
+
+The ``call_route`` form sends one service's calls to a channel. Opened by
 ``/call-events route`` without arguments (with a service picker) or by a call's "Route
 this service" button (for that call's service). The route is confirmed only once the bot
 has checked that it can post in the channel."""
@@ -13,9 +16,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import escape
+from bot.relay.messages import button
 from bot.services import Services
-from handlers import modal
-from handlers.late_update import update_after_answer
+from handlers.calls.deliveries import nowhere_to_go
+from handlers.forms import modal
+from handlers.forms.late_update import update_after_answer
 
 log = structlog.get_logger(__name__)
 
@@ -181,3 +186,62 @@ async def _route(services: Services, user: str, view_id: str, view_hash: str, me
 def meta_for_button(value: str) -> dict[str, Any]:
     data = json.loads(value) if value.startswith("{") else {"service": value}
     return {"service": str(data.get("service", ""))[:128], "call": str(data.get("call", ""))[:128]}
+
+
+UNROUTE = "call_events.unroute"
+
+
+async def unroute(services: Services, user: str, service_id: str) -> str:
+    assert services.relay is not None
+    shown = service_label(service_id, await services.directory.service_names())
+    channel = services.settings.call_events_channel
+    if not await services.relay.remove_route(service_id):
+        where = f"go to <#{channel}>" if channel else "have nowhere to go (set CALL_EVENTS_CHANNEL)"
+        return f"{shown} has no route of its own: its calls {where}."
+    await services.access.record(user, "call_events.unroute", "ok", resource_id=service_id)
+    if channel:
+        return f":white_check_mark: Calls of {shown} go to <#{channel}> again, from the next call on."
+    nowhere = await nowhere_to_go(services)
+    return (f"Removed the route of {shown}. Without CALL_EVENTS_CHANNEL its calls now have nowhere to go."
+            + (f"\n{nowhere}" if nowhere else ""))
+
+
+def service_label(service_id: str, names: dict[str, str]) -> str:
+    return f"*{escape(names[service_id])}* (`{escape(service_id)}`)" if service_id in names \
+        else f"`{escape(service_id)}`"
+
+
+async def routes_text(services: Services) -> str:
+    assert services.outbox is not None
+    routes = await services.outbox.routes()
+    names = await services.directory.service_names()
+    default = f"Everything else: {_channel_name(services.settings.call_events_channel)}."
+    if not routes:
+        return f"*Call routing*\nNo service is routed to its own channel. {default}"
+    lines = [f"• {service_label(service, names)} → <#{channel}>" for service, channel in routes.items()]
+    return "\n".join(["*Call routing*", *lines, default])
+
+
+async def routes_blocks(services: Services, limit: int = 15, *, actions: bool = True) -> list[dict[str, Any]]:
+    """The routing with a Remove button per route (the App Home; ``actions``: for those
+    allowed to use it)."""
+    assert services.outbox is not None
+    routes = await services.outbox.routes()
+    names = await services.directory.service_names()
+    blocks = [modal.section("*Routing*")]
+    default = services.settings.call_events_channel
+    for service, channel in list(routes.items())[:limit]:
+        block = modal.section(f"{service_label(service, names)} → <#{channel}>")
+        if actions:
+            shown = escape(names.get(service) or service)
+            then = (f"will go to <#{default}> instead, from the next call on" if default else
+                    "will have no channel to go to (CALL_EVENTS_CHANNEL is not set) until it is routed again")
+            block["accessory"] = {**button("Remove", UNROUTE, service), "confirm": modal.confirm_dialog(
+                "Remove this route?", f"Calls of *{shown}* {then}.", "Remove")}
+        blocks.append(block)
+    blocks.append(modal.context(f"Everything else: {_channel_name(services.settings.call_events_channel)}."))
+    return blocks
+
+
+def _channel_name(channel: str | None) -> str:
+    return f"<#{channel}>" if channel else "no default channel (set CALL_EVENTS_CHANNEL)"

@@ -14,9 +14,9 @@ from bot.mrkdwn import verbatim
 from bot.providers.cinnox import ServiceGroupRequest
 from bot.providers.fields import number_doubt, option_words, unknown_language, unknown_location
 from bot.services import Services
-from handlers import call_directory, modal
-from handlers.modal import Input
-from handlers.provisioning import Form, Outcome, register_form
+from handlers.forms import call_directory, modal
+from handlers.forms.modal import Input
+from handlers.forms.provisioning import Form, Outcome, register_form
 
 TARGETS = {"PHONE": "phoneTargets", "STAFF": "staffTargets", "TRUNK": "trunkTargets"}
 HINTS = {

@@ -478,6 +478,16 @@ def button(text: str, action_id: str, value: str = "", *, primary: bool = False)
     return out
 
 
+def confirm_dialog(title: str, text: str, yes: str, no: str = "Cancel") -> dict[str, Any]:
+    """Slack's confirmation dialog for a button that stops or undoes something (its limits:
+    title 100, text 300, buttons 30 characters)."""
+    return {"title": {"type": "plain_text", "text": title[:100]},
+            "text": {"type": "mrkdwn", "text": text if len(text) <= 300 else text[:299] + "…"},
+            "confirm": {"type": "plain_text", "text": yes[:30]},
+            "deny": {"type": "plain_text", "text": no[:30]}, "style": "danger"}
+
+
+
 def actions(block_id: str, *elements: dict[str, Any]) -> dict[str, Any]:
     return {"type": "actions", "block_id": block_id, "elements": list(elements)}
 

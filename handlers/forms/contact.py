@@ -20,9 +20,9 @@ from bot.providers.cinnox import CustomFieldsRefused, ExternalContactRequest
 from bot.providers.errors import ProviderError
 from bot.providers.fields import number_doubt
 from bot.services import Services
-from handlers import call_directory, csv_import
-from handlers.modal import Input
-from handlers.provisioning import Failure, Form, Outcome, register_form
+from handlers.forms import call_directory, csv_import
+from handlers.forms.modal import Input
+from handlers.forms.provisioning import Failure, Form, Outcome, register_form
 
 #: How the value input of a custom field follows the field's type.
 CUSTOM_VALUE_KINDS = {"FieldTypeDate": "datetime", "FieldTypeTime": "time", "FieldTypeBoolean": "checkbox",
