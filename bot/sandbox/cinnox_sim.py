@@ -480,6 +480,10 @@ class CinnoxSimulator(FakeService):
             self.call_log_late[call_id] = late
         return row
 
+    def write_call_log_now(self, call_id: str) -> None:
+        """The late log of ``call_id`` is written: the next ask finds it."""
+        self.call_log_late.pop(call_id, None)
+
     def _new_id(self) -> str:
         return f"{self._random.getrandbits(64):016x}"
 
