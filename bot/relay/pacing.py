@@ -47,8 +47,13 @@ class Lane:
         self.interval = 1.0 / rate
         self.dirty = False  # kicked while looking for work: look again
         self.task: asyncio.Task[None] | None = None
+        self.ending: asyncio.Task[bool] | None = None  # a roll-up's ends being shown
         self._next_at = 0.0
         self._paused_until = 0.0
+
+    def wait(self) -> float:
+        """Seconds until this channel's next post may go."""
+        return max(0.0, self._next_at - time.monotonic())
 
     async def pace(self, paced: bool = True) -> None:
         """Wait for this channel's next slot (``paced``) or only for a Retry-After pause."""

@@ -39,6 +39,13 @@ class PerCall(Sender):
     def _lane(self, channel: str) -> Lane:
         raise NotImplementedError
 
+    async def _deliver(self, lane: Lane, d: Delivery, posted: asyncio.Future[None] | None = None) -> None:
+        raise NotImplementedError
+
+    async def _redraw(self, lane: Lane, a: Attempt, ts: str, ended: dict[str, CallTiming], *,
+                      rolled: bool) -> None:
+        raise NotImplementedError
+
     async def _start(self, lane: Lane, a: Attempt, known: Call | None, names: Names,
                      posted: asyncio.Future[None] | None) -> None:
         """``known``: the call as it stood when the delivery was claimed."""
@@ -65,6 +72,15 @@ class PerCall(Sender):
             await self._orphan_end(lane, a)
             return
         timing = await self._timing(d, call)
+        if call.rollup:  # a line of a roll-up: the line carries the outcome, no thread reply
+            if timing.known:
+                await self.services.call_notes.record_outcome(d.call_id, timing.outcome)
+            await self._redraw(lane, a, call.parent_ts, {d.call_id: timing}, rolled=True)
+            await self.outbox.ended(d, lane.channel, call.parent_ts, time.time())
+            self._delivered(d)
+            if not timing.known:
+                self.call_log.watch(d.call_id, d.received_at, None)
+            return
         reply_ts = d.posted_ts
         if reply_ts is None and a.uncertain:
             # In the thread, or on its own: an earlier attempt may have posted it alone.

@@ -19,13 +19,15 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.relay import messages
 from bot.relay.call_log import CallLogWatch
 from bot.relay.cards import names_for
 from bot.relay.events import CALL_END, CALL_START, CallEvent
 from bot.relay.ingest import Ingest
 from bot.relay.nowhere import FIX, NO_CHANNEL, PROBLEM, nowhere_to_post
 from bot.relay.pacing import Lane, SlackClock
-from bot.relay.per_call import PerCall
+from bot.relay.planner import END_HOLD, Plan
+from bot.relay.rollup import RollUps
 from bot.relay.sender import UNKNOWN_ERROR_ATTEMPTS, Attempt
 from bot.relay.slack_calls import PERMANENT, relay_client, relay_session
 from bot.services import Services
@@ -47,9 +49,11 @@ LEASE = 5.0
 #: A lane busy with a batch of rows reads again this often when new work came in
 #: meanwhile, so a dead replica's deliveries (older rows) are not left behind a long batch.
 REREAD_AFTER = 0.5
+#: A busy channel's lane looks at its rows again at least this often.
+POLL_BUSY = 0.5
 
 
-class Relay(PerCall):
+class Relay(RollUps):
     def __init__(
         self,
         services: Services,
@@ -79,6 +83,7 @@ class Relay(PerCall):
         self.routes: dict[str, str] = {}
         self._routes_changed = 0  # this replica's route changes so far
         self._lanes: dict[str, Lane] = {}
+        self._plans: dict[str, Plan] = {}
         self._slack_clock = SlackClock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -112,7 +117,7 @@ class Relay(PerCall):
         self._wake.set()
         if self._task is not None:
             await self._task
-        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        tasks = [t for lane in self._lanes.values() for t in (lane.task, lane.ending) if t is not None]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=wait)
             for task in pending:
@@ -222,6 +227,13 @@ class Relay(PerCall):
                     if lane.dirty:
                         continue
                     return
+                if self._plan(lane).choose(lane, rows):
+                    wait = await self._busy_turn(lane, rows)
+                    if wait is None:
+                        return
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    continue
                 read_at = time.monotonic()
                 for d in rows:
                     if self._stopping:
@@ -256,6 +268,48 @@ class Relay(PerCall):
                 except asyncio.CancelledError:
                     await _cancel(recording)
                     raise
+
+    async def _busy_turn(self, lane: Lane, rows: list[Delivery]) -> float | None:
+        """A busy channel's turn: a roll-up of the calls that started in the last window once
+        it has gathered them, the ends that came in shown on their lines (beside, in a task of
+        their own: an edit may wait for the workspace's budget, a post must not). Returns the
+        seconds until the next turn, None when the store failed."""
+        plan, now = self._plan(lane), time.time()
+        starts = [d for d in rows if d.kind == CALL_START]
+        ends = [d for d in rows if d.kind == CALL_END]
+        waits = [POLL_BUSY]
+        if ends:
+            due_at = ends[0].received_at + END_HOLD
+            if lane.ending is not None and not lane.ending.done():
+                pass  # the ends being shown are not claimed yet: looked at again next turn
+            elif now >= due_at:
+                lane.ending = asyncio.get_running_loop().create_task(
+                    self._rollup_ends(lane, ends), name=f"ends:{lane.channel}")
+            else:
+                waits.append(due_at - now)
+        if starts:
+            busy = sum(p.rollup for p in self._plans.values())
+            update_interval = 60.0 / self.services.settings.slack_update_per_minute
+            due_at = starts[0].received_at + plan.hold(busy, update_interval)
+            if len(starts) >= messages.ROLLUP_CALLS or now >= due_at:
+                with structlog.contextvars.bound_contextvars(channel=lane.channel, event="rollup"):
+                    try:
+                        await self._rollup_starts(lane, starts[: messages.ROLLUP_CALLS])
+                    except LeaseLost:
+                        log.warning("relay.lease_lost")
+                    except Exception:
+                        log.exception("relay.delivery_store_failed")
+                        return None
+                return 0.0
+            waits.append(due_at - now)
+        return max(0.0, min(waits))
+
+    def _plan(self, lane: Lane) -> Plan:
+        plan = self._plans.get(lane.channel)
+        if plan is None:
+            fresh = self.services.settings.call_feed_fresh_seconds
+            plan = self._plans[lane.channel] = Plan(fresh, lane.interval)
+        return plan
 
     async def _deliver_in_lane(self, lane: Lane, d: Delivery, posted: asyncio.Future[None]) -> bool:
         """Deliver one row; False when the store failed (the lane stops: the sweep or the

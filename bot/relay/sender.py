@@ -35,6 +35,8 @@ class Attempt:
     #: a post may be in the channel (an earlier attempt's, or one this attempt sent that
     #: Slack did not confirm): look before posting again. Cleared once a look found nothing.
     uncertain: bool
+    #: the rows claimed with it, worked on as one (a roll-up's calls): leased and fenced together
+    batch: tuple[Delivery, ...] = ()
     renewing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one renewal at a time
     finished: bool = False  # its lease needs no more renewing
 
@@ -98,7 +100,10 @@ class Sender:
     async def _renew(self, a: Attempt) -> None:
         async with a.renewing:
             lease_until = time.time() + self.lease
-            await self.outbox.renew(a.delivery, a.lease_until, lease_until)
+            if a.batch:
+                await self.outbox.renew_many([a.delivery, *a.batch], a.lease_until, lease_until)
+            else:
+                await self.outbox.renew(a.delivery, a.lease_until, lease_until)
             a.lease_until = lease_until
 
     async def _keep_leased(self, a: Attempt) -> None:
