@@ -17,6 +17,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bench import call_feed
 from bench.common import figure, heading, ms, percentile
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.stack import BOT_TOKEN, SandboxStack
@@ -125,7 +126,21 @@ async def bench_backlog(per_channel_rate: float = 10.0, channels: int = 10, even
     figure("posts refused with 429 along the way", f"{refused:.0f}")
 
 
+#: seconds of load per rate (the issue says 60; 30 keeps the whole bench within minutes)
+FEED_SECONDS = 30.0
+
+
+async def bench_call_feed() -> None:
+    heading(f"Call feed (issue 24): calls into one channel for {FEED_SECONDS:.0f} s each, ended after "
+            f"{call_feed.CALL_LENGTH:.0f} s, Slack's limits enforced")
+    await call_feed.quiet_latency()
+    for rate in (0.2, 1.0, 2.0, 5.0):
+        await call_feed.scenario(f"{rate:g} calls/s", rate, FEED_SECONDS)
+    await call_feed.scenario("10 channels x 1 call/s", 1.0, FEED_SECONDS, channels=10)
+
+
 async def run() -> None:
     heading("Call events (issue 6): delivery latency; backlog drain")
     await bench_latency()
     await bench_backlog()
+    await bench_call_feed()

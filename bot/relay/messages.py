@@ -443,14 +443,15 @@ def rollup_fits(cards: list[CallCard]) -> int:
 def rollup_metadata(events: list[CallEvent]) -> dict[str, Any]:
     """The roll-up's metadata names the CallStarts it shows, so a resumed delivery finds them."""
     return {"event_type": ROLLUP_METADATA_TYPE,
-            "event_payload": {"event_ids": " ".join(e.key for e in events)}}
+            "event_payload": {"event_ids": [e.key for e in events]}}
 
 
 def event_ids_in(message: dict[str, Any]) -> list[str]:
     """The events a message shows: a call's own message one, a roll-up each of its calls'."""
     meta = message.get("metadata") or {}
     if meta.get("event_type") == ROLLUP_METADATA_TYPE:
-        return str((meta.get("event_payload") or {}).get("event_ids") or "").split()
+        ids = (meta.get("event_payload") or {}).get("event_ids")
+        return [str(i) for i in ids] if isinstance(ids, list) else []
     one = event_id_of(message)
     return [one] if one else []
 
