@@ -38,10 +38,10 @@ def seen(slack: SlackEmulator, channels: list[str]) -> Seen:
     for channel in channels:
         for m in slack.messages.get(channel, []):
             if m.thread_ts not in (None, m.ts):  # a reply: its CallEnd shown in the thread
-                key = messages.event_id_of({"metadata": m.metadata}) or ""
-                if key.endswith(":CallEnd"):
-                    call = key.rsplit(":", 1)[0]
-                    ended[call] = min(ended.get(call, float("inf")), m.versions[0][0])
+                for key in messages.event_ids_in({"metadata": m.metadata}):
+                    if key.endswith(":CallEnd"):
+                        call = key.rsplit(":", 1)[0]
+                        ended[call] = min(ended.get(call, float("inf")), m.versions[0][0])
                 continue
             keys = messages.event_ids_in({"metadata": m.metadata})
             for key in keys:

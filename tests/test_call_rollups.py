@@ -125,3 +125,26 @@ def test_a_channel_goes_back_to_per_call_messages_once_calls_slow_down() -> None
     assert plan.choose(lane, [_row(40, now + 6, CALL_END)], now + 6), "still busy: the rate is recent"
     calm = now + 6 + 20
     assert not plan.choose(lane, [_row(50, calm)], calm), "calm again: per-call messages"
+
+
+async def test_when_slacks_edits_are_spent_a_roll_ups_ends_are_said_in_its_thread_then_its_lines_follow(
+        tmp_path: Path) -> None:
+    from bot import slack_budget
+
+    async with SandboxStack(tmp_path, slack_update_per_minute=20) as stack:
+        calls = [f"spent-{n}" for n in range(8)]
+        for call_id in calls:
+            await stack.webhook(call_start(call_id))
+        await eventually(lambda: len(shown(stack)) == len(calls), timeout=30)
+        rolled = [c for c in calls if line(stack, c)]
+        for _ in range(8):  # other channels (or replicas) took the next edits
+            await slack_budget.reserve(stack.services.store, "chat.update", 20)
+        for call_id in rolled:
+            await stack.webhook(call_end(call_id))
+        rollup, _ = line(stack, rolled[0])  # type: ignore[misc]
+        [reply] = await eventually(lambda: stack.slack.thread(CALLS, rollup.ts), timeout=30)
+        assert reply.text.startswith(f"{len(rolled)} calls ended")
+        assert all(f"call.{c}" in str(reply.blocks) for c in rolled), "each ended call said once in the thread"
+        assert "ringing" in line(stack, rolled[0])[1], "the line waits for the workspace's next edit"  # type: ignore[index]
+        await eventually(lambda: all("ringing" not in line(stack, c)[1] for c in rolled), timeout=90)  # type: ignore[index]
+        assert len(stack.slack.thread(CALLS, rollup.ts)) == 1

@@ -27,6 +27,7 @@ from bot.relay.messages import (
     call_parent,
     orphan_end,
     rollup,
+    rollup_ends,
     rollup_fits,
 )
 from bot.sandbox.calls import call_end, call_start
@@ -85,6 +86,7 @@ def _register() -> None:
         MESSAGES[f"call_parent.{state}"] = lambda card=card: call_parent(card)
     for state, cards in _rollups().items():
         MESSAGES[f"rollup.{state}"] = lambda cards=cards: rollup(cards)
+    MESSAGES["rollup_ends"] = lambda: rollup_ends(_rollups()["every_state"][:5])
     for command in COMMANDS:
         MESSAGES[f"help{command}"] = lambda command=command: _answer(usage_answer(command, "help"))
         MESSAGES[f"unknown{command}"] = lambda command=command: _answer(usage_answer(command, "frobnicate"))

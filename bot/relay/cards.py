@@ -45,6 +45,15 @@ async def card_for(services: Services, call_id: str) -> messages.CallCard | None
     return messages.CallCard.of(call, await names_for(services, start))
 
 
+async def redraw_rollup(services: Services, channel_id: str, ts: str) -> None:
+    """Edit a roll-up to show its calls as the store has them, in the workspace's budget."""
+    cards = await rollup_cards(services, channel_id, ts)
+    if cards:
+        message = messages.rollup(cards)
+        await slack_budget.take(services, "chat.update")
+        await services.slack.chat_update(channel=channel_id, ts=ts, text=message.text, blocks=message.blocks)
+
+
 async def refresh_parent(services: Services, call_id: str) -> bool:
     """Show the call's parent as the store now has it (after a click: a name saved, a
     call-back taken). Through the bot's own client, not a relay lane, so that deliveries

@@ -440,10 +440,10 @@ def rollup_fits(cards: list[CallCard]) -> int:
     return taken
 
 
-def rollup_metadata(events: list[CallEvent]) -> dict[str, Any]:
-    """The roll-up's metadata names the CallStarts it shows, so a resumed delivery finds them."""
-    return {"event_type": ROLLUP_METADATA_TYPE,
-            "event_payload": {"event_ids": [e.key for e in events]}}
+def rollup_metadata(event_ids: list[str]) -> dict[str, Any]:
+    """A roll-up's metadata (or its thread reply's) names the events it shows, so that a
+    resumed delivery finds them."""
+    return {"event_type": ROLLUP_METADATA_TYPE, "event_payload": {"event_ids": event_ids}}
 
 
 def event_ids_in(message: dict[str, Any]) -> list[str]:
@@ -513,3 +513,12 @@ def rollup_line(card: CallCard) -> tuple[str, str]:
         outcome += f" · <@{callback.user_id}> " + ("called back" if callback.done_at else "is calling back")
     line = f"{emoji} *{head}* {who} · {where} · {when} · {outcome}"
     return line, f"{head} {who} · {where} · {outcome}"
+
+
+def rollup_ends(cards: list[CallCard]) -> Message:
+    """In a roll-up's thread, when Slack's edit budget would keep its lines waiting: the
+    calls of the roll-up that just ended, one line each (the roll-up's lines follow)."""
+    count = f"{len(cards)} call" + ("s" if len(cards) != 1 else "") + " ended"
+    blocks = [_section(f":checkered_flag: *{count}*")]
+    blocks += [{**_section(rollup_line(card)[0]), "block_id": rollup_block_id(card.call_id)} for card in cards]
+    return Message(_cap(f"{count}: " + "; ".join(rollup_line(card)[1] for card in cards), 3000), blocks)

@@ -43,7 +43,7 @@ class PerCall(Sender):
         raise NotImplementedError
 
     async def _redraw(self, lane: Lane, a: Attempt, ts: str, ended: dict[str, CallTiming], *,
-                      rolled: bool) -> None:
+                      rolled: bool, turn_taken: bool = False) -> None:
         raise NotImplementedError
 
     async def _start(self, lane: Lane, a: Attempt, known: Call | None, names: Names,

@@ -84,6 +84,8 @@ class Relay(RollUps):
         self._routes_changed = 0  # this replica's route changes so far
         self._lanes: dict[str, Lane] = {}
         self._plans: dict[str, Plan] = {}
+        self._stale: dict[tuple[str, str, str | None], None] = {}
+        self._redrawing: asyncio.Task[None] | None = None
         self._slack_clock = SlackClock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -118,6 +120,8 @@ class Relay(RollUps):
         if self._task is not None:
             await self._task
         tasks = [t for lane in self._lanes.values() for t in (lane.task, lane.ending) if t is not None]
+        if self._redrawing is not None:
+            tasks.append(self._redrawing)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=wait)
             for task in pending:

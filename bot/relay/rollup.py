@@ -23,9 +23,10 @@ import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError
 
+from bot import slack_budget
 from bot.relay import messages
 from bot.relay.call_log import CallTiming
-from bot.relay.cards import card_for, names_for, rollup_cards
+from bot.relay.cards import card_for, names_for, redraw_rollup, refresh_parent, rollup_cards
 from bot.relay.pacing import Lane
 from bot.relay.per_call import PerCall
 from bot.relay.sender import UNKNOWN_ERROR_ATTEMPTS, Attempt
@@ -35,8 +36,15 @@ from bot.store.outbox import OPEN, Call, Delivery, LeaseLost
 log = structlog.get_logger(__name__)
 
 
+#: Seconds a busy channel's ends may wait for an edit before they are said in the thread.
+EDIT_WAIT = 1.0
+
+
 class RollUps(PerCall):
     """A busy channel's deliveries, in batches."""
+
+    _stale: dict[tuple[str, str, str | None], None]  # roll-ups to edit when the budget allows, oldest first
+    _redrawing: asyncio.Task[None] | None
 
     async def _rollup_starts(self, lane: Lane, rows: Sequence[Delivery]) -> None:
         """Show these CallStarts (at most ``ROLLUP_CALLS``) in one roll-up."""
@@ -74,7 +82,7 @@ class RollUps(PerCall):
                 fresh, cards = fresh[:fits], cards[:fits]
             message = messages.rollup(cards)
             answer = await self._write(lane, a, "chat_postMessage", text=message.text, blocks=message.blocks,
-                                       metadata=messages.rollup_metadata([d.event for d in fresh]))
+                                       metadata=messages.rollup_metadata([d.key for d in fresh]))
             ts = str(answer["ts"])
             shown += [(d, ts, True) for d in fresh]
         calls, released = await self.outbox.started_many(shown, lane.channel, time.time())
@@ -108,7 +116,9 @@ class RollUps(PerCall):
             lease_until = time.time() + self.lease
             claimed = await self.outbox.claim_many(ready, lease_until)
             if claimed:
-                a = Attempt(claimed[0], lease_until, uncertain=False, batch=tuple(claimed[1:]))
+                was = {d.id: d.state for d in ready}  # "sending": an earlier claim may have replied
+                a = Attempt(claimed[0], lease_until, uncertain=any(was[d.id] == "sending" for d in claimed),
+                            batch=tuple(claimed[1:]))
                 await self._in_hand(a, self._show_ends(lane, a, claimed, calls))
         except LeaseLost:
             log.warning("relay.lease_lost")
@@ -126,17 +136,29 @@ class RollUps(PerCall):
         for d, found in zip(claimed, timings, strict=True):
             call = calls[d.call_id]
             by_message.setdefault((str(call.parent_ts), call.rollup), {})[d.call_id] = found
+        shown_in: dict[str, str] = {}  # call -> the message showing it ended
+        later: list[tuple[str, str | None]] = []  # messages to edit once the ends are recorded
         for (ts, rolled), ended in by_message.items():
-            await self._redraw(lane, a, ts, ended, rolled=rolled)
-        await self.outbox.ended_many([(d, str(calls[d.call_id].parent_ts)) for d in claimed], lane.channel,
-                                     time.time())
+            if not await slack_budget.take_within(self.services, "chat.update", EDIT_WAIT):
+                # Slack's edits are spent for a while (busy channels share them): the ends
+                # are said in the message's thread now, the message edited when a turn comes.
+                rows = [d for d in claimed if d.call_id in ended]
+                reply_ts = await self._reply_ends(lane, a, ts, ended, [d.key for d in rows], rolled=rolled)
+                later.append((ts, None if rolled else next(iter(ended))))
+                shown_in.update(dict.fromkeys(ended, reply_ts))
+            else:
+                await self._redraw(lane, a, ts, ended, rolled=rolled, turn_taken=True)
+                shown_in.update(dict.fromkeys(ended, ts))
+        await self.outbox.ended_many([(d, shown_in[d.call_id]) for d in claimed], lane.channel, time.time())
+        for ts, call_id in later:
+            self._redraw_later(lane.channel, ts, call_id)
         for d, found in zip(claimed, timings, strict=True):
             self._delivered(d)
             if not found.known:
                 self.call_log.watch(d.call_id, d.received_at, None)
 
     async def _redraw(self, lane: Lane, a: Attempt, ts: str, ended: dict[str, CallTiming], *,
-                      rolled: bool) -> None:
+                      rolled: bool, turn_taken: bool = False) -> None:
         """Edit the message at ``ts`` (a roll-up, else a call's parent) as the store has it,
         with ``ended``'s calls shown ended (their ends are recorded after this edit, so that
         a crash between the two edits again)."""
@@ -150,10 +172,49 @@ class RollUps(PerCall):
             return
         message = messages.rollup(cards) if rolled else messages.call_parent(cards[0])
         try:
-            await self._write(lane, a, "chat_update", ts=ts, text=message.text, blocks=message.blocks)
+            await self._write(lane, a, "chat_update", turn_taken=turn_taken, ts=ts, text=message.text,
+                              blocks=message.blocks)
         except SlackApiError as exc:
             if error_code(exc) != "message_not_found":  # the message was deleted: fine
                 raise
+
+    async def _reply_ends(self, lane: Lane, a: Attempt, ts: str, ended: dict[str, CallTiming],
+                          keys: list[str], *, rolled: bool) -> str:
+        """The roll-up's thread reply saying which of its calls ended (found where an
+        earlier claim posted it, else posted now)."""
+        if a.uncertain:
+            page = await self.services.slack.conversations_replies(
+                channel=lane.channel, ts=ts, include_all_metadata=True, limit=200)
+            for m in (page.get("messages") or [])[1:]:
+                if set(messages.event_ids_in(m)) & set(keys):
+                    return str(m["ts"])
+            a.uncertain = False
+        shown = (await rollup_cards(self.services, lane.channel, ts) if rolled
+                 else [c for c in [await card_for(self.services, next(iter(ended)))] if c is not None])
+        cards = [_ended(c, ended[c.call_id]) for c in shown if c.call_id in ended]
+        reply = messages.rollup_ends(cards)
+        answer = await self._write(lane, a, "chat_postMessage", thread_ts=ts, text=reply.text,
+                                   blocks=reply.blocks, metadata=messages.rollup_metadata(keys))
+        return str(answer["ts"])
+
+    def _redraw_later(self, channel: str, ts: str, call_id: str | None) -> None:
+        """Edit the roll-up (or the call's parent) when the workspace's budget gives a turn:
+        each once, as it then stands, however many of its calls ended meanwhile."""
+        self._stale[(channel, ts, call_id)] = None
+        if self._redrawing is None or self._redrawing.done():
+            self._redrawing = asyncio.get_running_loop().create_task(self._redraw_stale(), name="rollup:redraw")
+
+    async def _redraw_stale(self) -> None:
+        while self._stale and not self._stopping:
+            channel, ts, call_id = key = next(iter(self._stale))
+            del self._stale[key]
+            try:
+                if call_id is None:
+                    await redraw_rollup(self.services, channel, ts)
+                else:
+                    await refresh_parent(self.services, call_id)
+            except Exception as exc:  # best effort: its thread says how its calls ended
+                log.warning("relay.rollup_redraw_failed", error=type(exc).__name__)
 
     # --- a batch in hand ---------------------------------------------------------------------------
 

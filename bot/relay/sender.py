@@ -54,7 +54,8 @@ class Sender:
     _stopping: bool
     _wake: asyncio.Event
 
-    async def _write(self, lane: Lane, a: Attempt, method: str, **kwargs: Any) -> Any:
+    async def _write(self, lane: Lane, a: Attempt, method: str, *, turn_taken: bool = False,
+                     **kwargs: Any) -> Any:
         """One Slack write; waits out 429s (nothing was posted) and sends again. Posts are
         paced per channel; chat.update is limited per workspace, not per channel: it waits
         for its turn in the workspace's budget (``slack_budget``). The lease is renewed
@@ -63,8 +64,9 @@ class Sender:
         paced = method == "chat_postMessage"
         while True:
             await lane.pace(paced)
-            if method == "chat_update":  # the workspace's budget, shared with every replica
+            if method == "chat_update" and not turn_taken:  # the workspace's budget, every replica's
                 await take_update(self.services)
+            turn_taken = False  # a try after a 429 waits for a turn of its own
             await self._hold(a)
             looked = a.uncertain
             a.uncertain = a.uncertain or paced  # once sent, a post may be in the channel
