@@ -38,6 +38,15 @@ def line(stack: SandboxStack, call_id: str, channel: str = CALLS) -> tuple[Messa
     return None
 
 
+def ended_where_shown(stack: SandboxStack, call_id: str, where: dict[str, list[str]]) -> bool:
+    """The call's roll-up line, or its own message, shows it ended."""
+    found = line(stack, call_id)
+    if found:
+        return "ringing or in progress" not in found[1]
+    [top] = [m for m in stack.slack.channel_messages(CALLS) if m.ts == where[f"{call_id}:CallStart"][0]]
+    return "ringing or in progress" not in str(top.blocks)
+
+
 async def test_a_burst_into_one_channel_is_rolled_up_each_call_once_with_its_number(
         stack: SandboxStack) -> None:
     calls = [f"burst-{n}" for n in range(12)]
@@ -148,3 +157,29 @@ async def test_when_slacks_edits_are_spent_a_roll_ups_ends_are_said_in_its_threa
         assert "ringing" in line(stack, rolled[0])[1], "the line waits for the workspace's next edit"  # type: ignore[index]
         await eventually(lambda: all("ringing" not in line(stack, c)[1] for c in rolled), timeout=90)  # type: ignore[index]
         assert len(stack.slack.thread(CALLS, rollup.ts)) == 1
+
+
+async def test_a_busy_channel_shows_every_call_once_when_slack_fails_30_percent(tmp_path: Path) -> None:
+    async with SandboxStack(tmp_path) as stack:
+        stack.slack.fail_ratio = 0.3  # on every Slack method: 429 (Retry-After), 500, or
+        stack.slack.fail_statuses = (429, 500, 200)  # 200 {"ok": false, "error": "internal_error"}
+        stack.slack.fail_after = 0.5  # half the failures come after the message was posted or edited
+        calls = [f"flaky-{n}" for n in range(16)]
+        for call_id in calls:
+            await stack.webhook(call_start(call_id))
+        for call_id in calls:
+            await stack.webhook(call_end(call_id))
+
+        def all_shown_ended() -> bool:
+            where = shown(stack)
+            return len(where) == len(calls) and all(ended_where_shown(stack, c, where) for c in calls)
+
+        await eventually(all_shown_ended, timeout=120)
+        stack.slack.fail_ratio = 0.0
+        where = shown(stack)
+        assert sorted(where) == sorted(f"{c}:CallStart" for c in calls)
+        assert all(len(tss) == 1 for tss in where.values()), "each call in exactly one message"
+        assert any(line(stack, c) for c in calls), "the burst was rolled up"
+        ends = [key for m in stack.slack.all_posts() if m.thread_ts not in (None, m.ts)
+                for key in messages.event_ids_in({"metadata": m.metadata})]
+        assert len(ends) == len(set(ends)), "no end said twice"

@@ -38,6 +38,9 @@ log = structlog.get_logger(__name__)
 
 #: Seconds a busy channel's ends may wait for an edit before they are said in the thread.
 EDIT_WAIT = 1.0
+#: A deferred edit failing (the store or Slack down) is tried this many times (its thread
+#: says how its calls ended meanwhile).
+REDRAW_TRIES = 8
 
 
 class RollUps(PerCall):
@@ -105,7 +108,8 @@ class RollUps(PerCall):
                 call = calls.get(d.call_id)
                 if states.get(d.call_id) in OPEN:
                     await self.outbox.postpone(d, time.time() + self.lease)  # its start releases it
-                elif call is not None and call.parent_ts and call.channel_id == lane.channel:
+                elif call is not None and call.parent_ts and call.channel_id == lane.channel \
+                        and not d.posted_ts:  # (a reply posted already: the per-call path finishes it)
                     ready.append(d)
                 else:
                     alone.append(d)
@@ -205,6 +209,7 @@ class RollUps(PerCall):
             self._redrawing = asyncio.get_running_loop().create_task(self._redraw_stale(), name="rollup:redraw")
 
     async def _redraw_stale(self) -> None:
+        tries: dict[tuple[str, str, str | None], int] = {}
         while self._stale and not self._stopping:
             channel, ts, call_id = key = next(iter(self._stale))
             del self._stale[key]
@@ -213,8 +218,12 @@ class RollUps(PerCall):
                     await redraw_rollup(self.services, channel, ts)
                 else:
                     await refresh_parent(self.services, call_id)
-            except Exception as exc:  # best effort: its thread says how its calls ended
-                log.warning("relay.rollup_redraw_failed", error=type(exc).__name__)
+            except Exception as exc:  # the store or Slack failing: tried again a few times
+                tries[key] = tries.get(key, 0) + 1
+                log.warning("relay.rollup_redraw_failed", error=type(exc).__name__, tries=tries[key])
+                if tries[key] < REDRAW_TRIES:
+                    self._stale[key] = None
+                    await asyncio.sleep(min(30.0, 2.0 ** tries[key]))
 
     # --- a batch in hand ---------------------------------------------------------------------------
 
