@@ -1,6 +1,7 @@
 """Issue 6: call events. CallStart received → Slack message posted on loopback; a
 1,000-event backlog over 10 channels against the per-channel rate the Slack emulator
-allows. (Webhook ingest under load is in bench_speed.)"""
+allows (rolled up: issue 24). Issue 24: the call feed at steady rates (bench/call_feed.py).
+(Webhook ingest under load is in bench_speed.)"""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bench import call_feed
 from bench.common import figure, heading, ms, percentile
+from bot.relay import messages
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.stack import BOT_TOKEN, SandboxStack
 
@@ -81,24 +85,34 @@ async def remote_slack(channel_rate: float) -> AsyncIterator[AsyncWebClient]:
 
 
 class Posted:
-    """The ts of every top-level message in ``channels``, read as the backlog drains: each
-    look asks Slack only for the messages from the newest one seen on. (Reading the whole
-    channels every half second cost the bot's event loop a quarter of its time, decoding
-    thousands of messages, and the bench measured its own reading.)"""
+    """The calls shown in ``channels`` (their own messages, or lines of roll-ups) and when
+    each message was posted, read as the backlog drains: each look asks Slack only for the
+    messages from the newest one seen on. (Reading the whole channels every half second cost
+    the bot's event loop a quarter of its time, decoding thousands of messages, and the
+    bench measured its own reading.)"""
 
     def __init__(self, slack: AsyncWebClient, channels: list[str]) -> None:
         self.slack = slack
-        self.seen: dict[str, set[str]] = {channel: set() for channel in channels}
+        self.seen: dict[str, dict[str, int]] = {channel: {} for channel in channels}  # ts -> calls shown
 
-    async def look(self) -> list[float]:
+    async def look(self) -> tuple[int, list[float]]:
+        """(calls shown, the ts of every message showing them)."""
         for channel, seen in self.seen.items():
             newest = max(seen, key=float, default="0")
-            page = await self.slack.conversations_history(channel=channel, oldest=newest, limit=10000)
-            seen.update(str(m["ts"]) for m in page["messages"])
-        return [float(ts) for seen in self.seen.values() for ts in seen]
+            try:
+                page = await self.slack.conversations_history(channel=channel, oldest=newest, limit=1000,
+                                                              include_all_metadata=True)
+            except SlackApiError as exc:  # the bench's own reads are Tier 3 too
+                await asyncio.sleep(float(exc.response.headers.get("Retry-After", 1)))
+                continue
+            seen.update({str(m["ts"]): len(messages.event_ids_in(m)) for m in page["messages"]})
+        return (sum(n for seen in self.seen.values() for n in seen.values()),
+                [float(ts) for seen in self.seen.values() for ts in seen])
 
 
 async def bench_backlog(per_channel_rate: float = 10.0, channels: int = 10, events: int = 1000) -> None:
+    """A backlog (as after an outage) is a busy channel too: its calls are rolled up, so the
+    figure is how soon every call is shown, against what one message per call would need."""
     names = [f"C0Q{n:02d}" for n in range(channels)]
     async with remote_slack(per_channel_rate) as slack:
         api = str(slack.base_url)
@@ -106,26 +120,40 @@ async def bench_backlog(per_channel_rate: float = 10.0, channels: int = 10, even
             for n, channel in enumerate(names):
                 await stack.services.relay.set_route(f"svc-{n}", channel, "U0BENCH")
             run = uuid.uuid4().hex[:8]
+            sent = time.time()
             await asyncio.gather(*(stack.webhook(call_start(f"{run}-{i}", f"svc-{i % channels}"))
                                    for i in range(events)))
             deadline = time.monotonic() + events / (channels * per_channel_rate) * 3 + 30
             posted = Posted(slack, names)
-            while len(stamps := await posted.look()) < events and time.monotonic() < deadline:
-                await asyncio.sleep(0.5)
+            while (shown := await posted.look())[0] < events and time.monotonic() < deadline:
+                await asyncio.sleep(1.0)
             refused = stack.services.metrics.delivery_failures.labels("ratelimited")._value.get()
-    if len(stamps) < events:
-        figure("backlog drained", f"{len(stamps)} of {events}", "all", False)
+    calls, stamps = shown
+    if calls < events:
+        figure("backlog shown", f"{calls} of {events}", "all", False)
         return
-    # Each channel may post once per 1/rate s: n posts need (n - 1) intervals.
-    achieved = (events - channels) / (max(stamps) - min(stamps))
-    allowed = channels * per_channel_rate
-    figure(f"{events}-event backlog over {channels} channels: drain rate",
-           f"{achieved:,.1f} msg/s", f"emulator allows {allowed:,.0f} msg/s")
-    figure("drain rate / allowed rate", f"{achieved / allowed:.1%}", "target >= 90%", achieved / allowed >= 0.9)
+    per_call = (events / channels - 1) / per_channel_rate  # one message a call, each channel at its rate
+    figure(f"{events}-event backlog over {channels} channels: every call shown after",
+           f"{max(stamps) - sent:.1f} s", f"one message a call: >= {per_call:.1f} s")
+    figure("messages posted for them", f"{len(stamps)}", f"one message a call: {events}")
     figure("posts refused with 429 along the way", f"{refused:.0f}")
+
+
+#: seconds of load per rate (the issue says 60; 30 keeps the whole bench within minutes)
+FEED_SECONDS = 30.0
+
+
+async def bench_call_feed() -> None:
+    heading(f"Call feed (issue 24): calls into one channel for {FEED_SECONDS:.0f} s each, ended after "
+            f"{call_feed.CALL_LENGTH:.0f} s, Slack's limits enforced")
+    await call_feed.quiet_latency()
+    for rate in (0.2, 1.0, 2.0, 5.0):
+        await call_feed.scenario(f"{rate:g} calls/s", rate, FEED_SECONDS)
+    await call_feed.scenario("10 channels x 1 call/s", 1.0, FEED_SECONDS, channels=10)
 
 
 async def run() -> None:
     heading("Call events (issue 6): delivery latency; backlog drain")
     await bench_latency()
     await bench_backlog()
+    await bench_call_feed()

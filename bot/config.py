@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     call_events_channel: str | None = None
     # Slack allows about one message per second per channel.
     relay_channel_rate: float = Field(1.0, gt=0, le=100)
+    # A call is shown within about this many seconds of its CallStart: per-call messages
+    # while they keep to it, roll-ups (one message per short window) when they would not.
+    call_feed_fresh_seconds: float = Field(4.0, gt=0, le=3600)
     # chat.update (Tier 3, ~50/min) and views.publish (Tier 4, ~100/min) per workspace, shared
     # by every replica: a little under Slack's tiers.
     slack_update_per_minute: int = Field(45, gt=0, le=6000)

@@ -25,8 +25,10 @@ from bot.store.db import Store
 BURST = 5
 
 
-async def reserve(store: Store, method: str, per_minute: int, now: float | None = None) -> float:
-    """The moment (epoch seconds) this call may go; the slot is taken."""
+async def reserve(store: Store, method: str, per_minute: int, now: float | None = None,
+                  within: float | None = None) -> float | None:
+    """The moment (epoch seconds) this call may go; the slot is taken. With ``within``:
+    only a slot at most that many seconds away is taken, else None (nothing taken)."""
     interval = 60.0 / per_minute
     now = time.time() if now is None else now
     table = tables.slack_budgets
@@ -38,6 +40,8 @@ async def reserve(store: Store, method: str, per_minute: int, now: float | None 
             query = query.with_for_update()
         next_at = float((await conn.execute(query)).scalar() or 0.0)
         slot = max(next_at, now - (BURST - 1) * interval)
+        if within is not None and slot > now + within:
+            return None
         await conn.execute(table.update().where(table.c.method == method).values(next_at=slot + interval))
     return max(slot, now)
 
@@ -45,9 +49,19 @@ async def reserve(store: Store, method: str, per_minute: int, now: float | None 
 async def take(services: Services, method: str) -> None:
     """Wait for this call's turn in ``method``'s workspace budget (SLACK_UPDATE_PER_MINUTE,
     SLACK_PUBLISH_PER_MINUTE)."""
+    await take_within(services, method, None)
+
+
+async def take_within(services: Services, method: str, within: float | None) -> bool:
+    """``take``, when a turn comes within ``within`` seconds; False (nothing taken) when not."""
     settings = services.settings
     per_minute = (settings.slack_update_per_minute if method == "chat.update"
                   else settings.slack_publish_per_minute)
-    wait = await reserve(services.store, method, per_minute) - time.time()
+    slot = await reserve(services.store, method, per_minute, within=within)
+    if slot is None:
+        return False
+    wait = slot - time.time()
     if wait > 0:
         await asyncio.sleep(wait)
+    return True
+

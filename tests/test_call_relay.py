@@ -173,7 +173,9 @@ async def test_calls_go_to_the_channel_routed_for_their_service(stack: SandboxSt
 
 
 async def test_every_event_arrives_once_in_thread_order_when_slack_fails_30_percent(tmp_path: Path) -> None:
-    async with SandboxStack(tmp_path, relay_channel_rate=50) as stack:
+    # Per-call messages throughout (the retries' backoff would make the channel late, and
+    # roll it up: tests/test_call_rollups.py covers that mode under failures).
+    async with SandboxStack(tmp_path, relay_channel_rate=50, call_feed_fresh_seconds=3600) as stack:
         await command_outcome(stack.user(), "/call-events", "route svc-b C0CALLSB")
         stack.slack.fail_ratio = 0.3  # on every Slack method: 429 (Retry-After), 500, or
         stack.slack.fail_statuses = (429, 500, 200)  # 200 {"ok": false, "error": "internal_error"}

@@ -26,6 +26,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from bot.relay.messages import event_ids_in, rollup_block_id
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.slack import SlackEmulator
 from bot.sandbox.slack_user import SlackUser
@@ -155,45 +156,46 @@ def event_id(message: Any) -> str | None:
 
 
 def posted_events(slack: SlackEmulator) -> collections.Counter[str]:
-    return collections.Counter(e for m in slack.all_posts() if (e := event_id(m)))
+    """Every event each post shows: a call's own message or reply one, a roll-up (or its
+    thread reply) each of its calls'."""
+    return collections.Counter(e for m in slack.all_posts() for e in event_ids_in({"metadata": m.metadata}))
+
+
+def shown_ended(message: Any, call: str) -> bool:
+    """The call's line in a roll-up, or its own message, shows it ended."""
+    line = [b for b in message.blocks if b.get("block_id") == rollup_block_id(call)]
+    return "ringing or in progress" not in str(line or message.blocks)
 
 
 def threads_complete(slack: SlackEmulator, calls: list[tuple[str, str]], channel_of: dict[str, str]) -> bool:
-    """Every call has its parent (shown ended) in its channel and its reply in that thread."""
-    if sum(len(posts) for posts in slack.messages.values()) < 2 * len(calls):
-        return False
-    parents: dict[str | None, Any] = {}
-    replies: dict[tuple[str, str], list[str | None]] = collections.defaultdict(list)
-    for m in slack.all_posts():
-        if m.thread_ts in (None, m.ts):
-            parents[event_id(m)] = m
-        else:
-            replies[(m.channel, m.thread_ts)].append(event_id(m))
+    """Every call is shown in its channel (its own message, or a roll-up's line), ended."""
+    tops = {e: m for m in slack.all_posts() if m.thread_ts in (None, m.ts)
+            for e in event_ids_in({"metadata": m.metadata})}
     for call, service in calls:
-        parent = parents.get(f"{call}:CallStart")
-        if parent is None or parent.channel != channel_of[service] or not parent.edits:
-            return False
-        if replies[(parent.channel, parent.ts)] != [f"{call}:CallEnd"]:
+        top = tops.get(f"{call}:CallStart")
+        if top is None or top.channel != channel_of[service] or not shown_ended(top, call):
             return False
     return True
 
 
 def assert_each_event_once_in_its_thread(slack: SlackEmulator, calls: list[tuple[str, str]],
                                          channel_of: dict[str, str]) -> tuple[int, int]:
-    """(posted twice, lost): both must be 0."""
+    """(posted twice, lost): both must be 0. A call is shown once, in one top-level message
+    (its own, or a roll-up's line), ended; its end, when posted (a reply in per-call mode, a
+    roll-up's thread reply when Slack's edits were spent), is posted once, in that thread."""
     posted = posted_events(slack)
-    expected = {f"{call}:{kind}" for call, _ in calls for kind in ("CallStart", "CallEnd")}
+    starts = {f"{call}:CallStart" for call, _ in calls}
     twice = sum(n - 1 for n in posted.values() if n > 1)
-    lost = len(expected - set(posted))
+    lost = len(starts - set(posted))
     assert twice == 0, f"posted more than once: {[e for e, n in posted.items() if n > 1][:10]}"
-    assert lost == 0, f"never posted: {sorted(expected - set(posted))[:10]}"
-    assert set(posted) == expected
+    assert lost == 0, f"never posted: {sorted(starts - set(posted))[:10]}"
     for call, service in calls:
-        [parent] = [m for m in slack.all_posts() if event_id(m) == f"{call}:CallStart"]
-        assert parent.channel == channel_of[service] and parent.thread_ts is None
-        assert parent.edits >= 1, f"{call}'s parent never showed the call ended"
-        [reply] = slack.thread(parent.channel, parent.ts)
-        assert event_id(reply) == f"{call}:CallEnd"
+        [top] = [m for m in slack.all_posts() if f"{call}:CallStart" in event_ids_in({"metadata": m.metadata})]
+        assert top.channel == channel_of[service] and top.thread_ts is None
+        assert shown_ended(top, call), f"{call} never shown ended"
+        for reply in slack.thread(top.channel, top.ts):
+            assert set(event_ids_in({"metadata": reply.metadata})) <= {
+                f"{c}:CallEnd" for c, _ in calls}, "a thread holds its calls' ends only"
     return twice, lost
 
 

@@ -19,7 +19,17 @@ from bot.app import refusal_view
 from bot.providers.cinnox import CustomFieldType, DestinationType
 from bot.providers.yeastar import SMS_PROVIDERS
 from bot.relay.events import CallEvent, Party
-from bot.relay.messages import CallCard, Message, call_end_reply, call_parent, orphan_end
+from bot.relay.messages import (
+    ROLLUP_CALLS,
+    CallCard,
+    Message,
+    call_end_reply,
+    call_parent,
+    orphan_end,
+    rollup,
+    rollup_ends,
+    rollup_fits,
+)
 from bot.sandbox.calls import call_end, call_start
 from bot.sandbox.stack import SandboxStack
 from bot.store.call_notes import Callback
@@ -74,6 +84,9 @@ def _register() -> None:
                                                 1_764_000_000.0)
     for state, card in _call_cards().items():
         MESSAGES[f"call_parent.{state}"] = lambda card=card: call_parent(card)
+    for state, cards in _rollups().items():
+        MESSAGES[f"rollup.{state}"] = lambda cards=cards: rollup(cards)
+    MESSAGES["rollup_ends"] = lambda: rollup_ends(_rollups()["every_state"][:5])
     for command in COMMANDS:
         MESSAGES[f"help{command}"] = lambda command=command: _answer(usage_answer(command, "help"))
         MESSAGES[f"unknown{command}"] = lambda command=command: _answer(usage_answer(command, "frobnicate"))
@@ -152,6 +165,28 @@ def _call_cards() -> dict[str, CallCard]:
         "missed": CallCard("c-1", start, at, "missed", 0.0),
         "missed.calling_back": CallCard("c-1", start, at, "missed", 0.0, taken),
         "missed.called_back": CallCard("c-1", start, at, "missed", 0.0, done, known),
+    }
+
+
+def _rollups() -> dict[str, list[CallCard]]:
+    """A busy channel's roll-up: every call ringing; each state a call can end in; as many
+    missed calls (each with its buttons) as one roll-up holds."""
+    cards = _call_cards()
+    at = 1_764_000_000.0
+
+    def call(n: int, state: str = "ringing") -> CallCard:
+        card = cards[state]
+        start = card.start.model_copy(update={"id": f"c-{n}"})
+        return CallCard(f"c-{n}", start, at + n, card.state, card.seconds, card.callback, card.names)
+
+    ended = ["ended", "ended.unknown_length", "missed", "missed.calling_back", "missed.called_back",
+             "ringing.staff_caller", "ringing.known_names"]
+    return {
+        "ringing": [call(n) for n in range(3)],
+        "every_state": [call(n, state) for n, state in enumerate(ended)],
+        "one_call": [call(0, "missed")],
+        "full": (full := [call(n, "missed") for n in range(ROLLUP_CALLS)])[: rollup_fits(full)],
+        "full.all_called_back": [call(n, "missed.called_back") for n in range(rollup_fits(full))],
     }
 
 

@@ -16,12 +16,24 @@ from bot.store.directory import Names
 log = structlog.get_logger(__name__)
 
 
-async def names_for(services: Services, event: CallEvent) -> Names:
-    parties = [p for p in [event.caller, *event.callees] if p is not None]
+async def names_for(services: Services, event: CallEvent, *more: CallEvent) -> Names:
+    """The names these calls' messages show, in one read."""
+    events = [event, *more]
+    parties = [p for e in events for p in [e.caller, *e.callees] if p is not None]
     return await services.directory.names(
         phones=[n for p in parties if (n := messages.e164(p.number))],
         eids=[p.eid for p in parties if p.eid],
-        service_ids=[event.service_id] if event.service_id else [])
+        service_ids=[e.service_id for e in events if e.service_id])
+
+
+async def rollup_cards(services: Services, channel_id: str, ts: str) -> list[messages.CallCard]:
+    """The calls of the roll-up at ``ts`` as it shows them now (from the store)."""
+    calls = [c for c in await services.call_notes.in_message(channel_id, ts) if c.start_event is not None]
+    if not calls:
+        return []
+    starts = [CallEvent.model_validate(c.start_event) for c in calls]
+    names = await names_for(services, *starts)
+    return [messages.CallCard.of(c, names) for c in calls]
 
 
 async def card_for(services: Services, call_id: str) -> messages.CallCard | None:
@@ -31,6 +43,15 @@ async def card_for(services: Services, call_id: str) -> messages.CallCard | None
         return None
     start = CallEvent.model_validate(call.start_event)
     return messages.CallCard.of(call, await names_for(services, start))
+
+
+async def redraw_rollup(services: Services, channel_id: str, ts: str) -> None:
+    """Edit a roll-up to show its calls as the store has them, in the workspace's budget."""
+    cards = await rollup_cards(services, channel_id, ts)
+    if cards:
+        message = messages.rollup(cards)
+        await slack_budget.take(services, "chat.update")
+        await services.slack.chat_update(channel=channel_id, ts=ts, text=message.text, blocks=message.blocks)
 
 
 async def refresh_parent(services: Services, call_id: str) -> bool:
@@ -47,7 +68,11 @@ async def refresh_parent(services: Services, call_id: str) -> bool:
         card = await card_for(services, call_id)
         if card is None or call is None or not call.channel_id or not call.parent_ts:
             return shown is not None
-        parent = messages.call_parent(card)
+        where = await services.outbox.call(call_id) if services.outbox is not None else None
+        if where is not None and where.rollup:  # a line of a roll-up: the roll-up is redrawn
+            parent = messages.rollup(await rollup_cards(services, call.channel_id, call.parent_ts) or [card])
+        else:
+            parent = messages.call_parent(card)
         drawn = (parent.text, repr(parent.blocks))
         if drawn == shown:
             return True

@@ -415,3 +415,110 @@ def orphan_end(end: CallEvent, ended_at: float, names: Names | None = None) -> M
     ]
     text = f"Call {call_id} ended ({where}) at {when_text}; its start was not received."
     return Message(text, blocks)
+
+
+# --- roll-ups: a busy channel's calls, one line each ----------------------------------------------
+
+ROLLUP_METADATA_TYPE = "cinnox_call_rollup"
+#: Calls one roll-up lists: two blocks each at most (its line, its buttons), within Slack's
+#: 50 blocks a message with the roll-up's own two.
+ROLLUP_CALLS = 20
+#: Characters of blocks a roll-up starts with at most: Slack refuses a message's blocks past
+#: about 13,000 (``msg_blocks_too_long``), and its lines grow as their calls end.
+ROLLUP_CHARS = 9_000
+
+
+def rollup_fits(cards: list[CallCard]) -> int:
+    """How many of ``cards`` (the first ones, one at least) one roll-up takes."""
+    size = len(json.dumps(rollup(cards[:1]).blocks, separators=(",", ":")))
+    taken = 1
+    for card in cards[1:ROLLUP_CALLS]:
+        size += len(json.dumps(_rollup_blocks(card), separators=(",", ":"))) + 1
+        if size > ROLLUP_CHARS:
+            break
+        taken += 1
+    return taken
+
+
+def rollup_metadata(event_ids: list[str]) -> dict[str, Any]:
+    """A roll-up's metadata (or its thread reply's) names the events it shows, so that a
+    resumed delivery finds them."""
+    return {"event_type": ROLLUP_METADATA_TYPE, "event_payload": {"event_ids": event_ids}}
+
+
+def event_ids_in(message: dict[str, Any]) -> list[str]:
+    """The events a message shows: a call's own message one, a roll-up each of its calls'."""
+    meta = message.get("metadata") or {}
+    if meta.get("event_type") == ROLLUP_METADATA_TYPE:
+        ids = (meta.get("event_payload") or {}).get("event_ids")
+        return [str(i) for i in ids] if isinstance(ids, list) else []
+    one = event_id_of(message)
+    return [one] if one else []
+
+
+def rollup_block_id(call_id: str) -> str:
+    return f"call.{call_id}"
+
+
+def rollup(cards: list[CallCard]) -> Message:
+    """A busy channel's calls of a short window, one section per call (with its buttons
+    beside it when it has any), each line edited as its call ends."""
+    first, last = min(c.started_at for c in cards), max(c.started_at for c in cards)
+    since, _ = clock(first, "{time_secs}")
+    until, _ = clock(last, "{time_secs}")
+    count = f"{len(cards)} call" + ("s" if len(cards) != 1 else "")
+    span = f"started {since}" if len(cards) == 1 else f"started between {since} and {until}"
+    blocks: list[dict[str, Any]] = [_section(f":telephone_receiver: *{count}* {span}")]
+    for card in cards:
+        blocks += _rollup_blocks(card)
+    lines = [rollup_line(card)[1] for card in cards]
+    blocks.append(_context("Calls come in faster than one message each can keep up with, so they are "
+                           "listed together here; each line changes as its call ends."))
+    return Message(_cap(f"{count}: " + "; ".join(lines), 3000), blocks)
+
+
+def _rollup_blocks(card: CallCard) -> list[dict[str, Any]]:
+    """A call's line, and its buttons (call back, save the caller) when it has any."""
+    out = [{**_section(rollup_line(card)[0]), "block_id": rollup_block_id(card.call_id)}]
+    actions = [b for b in _buttons(card) if b["action_id"] != ROUTE]
+    if actions:
+        out.append({"type": "actions", "block_id": f"{rollup_block_id(card.call_id)}.actions",
+                    "elements": actions})
+    return out
+
+
+def rollup_line(card: CallCard) -> tuple[str, str]:
+    """(mrkdwn line, plain fallback) for one call of a roll-up: the same words as its
+    own message would say, on one line."""
+    start, names = card.start, card.names
+    caller = party(start.caller, names, "caller")
+    callees = ", ".join(party(p, names, "callee") for p in start.callees) or "unknown callee"
+    where = service(start.service_id, names)
+    when, _ = clock(card.started_at, "{time_secs}")
+    kind = card.direction
+    who = f"from {caller} to {callees}"
+    length = duration(card.seconds) if card.seconds is not None else "duration unknown"
+    if card.state == "missed" and kind == "incoming":
+        emoji, head, outcome = ":no_entry:", "Missed call", "nobody answered"
+    elif card.state == "missed":
+        emoji, head, outcome = ":heavy_multiplication_x:", _HEADLINE_OF[kind], "not answered"
+    elif card.state == "answered":
+        emoji, head, outcome = ":white_check_mark:", _HEADLINE_OF[kind], f"ended after {length}"
+    elif card.state == "ended":
+        emoji, head, outcome = ":checkered_flag:", _HEADLINE_OF[kind], f"ended · {length} · {UNKNOWN_OUTCOME}"
+    else:
+        emoji, head, outcome = ":telephone_receiver:", _HEADLINE_OF[kind], "ringing or in progress"
+    callback = card.callback
+    if card.to_call_back and callback is not None:
+        outcome += f" · <@{callback.user_id}> " + ("called back" if callback.done_at else "is calling back")
+    line = f"{emoji} *{head}* {who} · {where} · {when} · {outcome}"
+    return line, f"{head} {who} · {where} · {outcome}"
+
+
+def rollup_ends(cards: list[CallCard]) -> Message:
+    """In a roll-up's thread, when Slack's edit budget would keep its lines waiting: the
+    calls of the roll-up that just ended, one line each (the roll-up's lines follow)."""
+    count = f"{len(cards)} call" + ("s" if len(cards) != 1 else "") + " ended"
+    blocks = [_section(f":checkered_flag: *{count}*")]
+    blocks += [{**_section(rollup_line(card)[0]), "block_id": rollup_block_id(card.call_id)} for card in cards]
+    return Message(_cap(f"{count}: " + "; ".join(rollup_line(card)[1] for card in cards), 3000), blocks)

@@ -1,11 +1,7 @@
-"""Delivers the outbox to Slack: one lane per channel, paced to Slack's per-channel limit,
-channels in parallel, the two events of a call in order.
-
-Why the relay retries itself instead of using slack-sdk's retry handlers for its writes:
-a 5xx or a dropped connection after ``chat.postMessage`` may mean the message *was*
-posted, so a blind re-send could duplicate it. The row is kept as ``sending`` and the next
-attempt first looks for the event's metadata in the channel. A 429 is unambiguous (nothing
-was posted): the lane waits Retry-After and sends again.
+"""The relay's coordinator: one lane per channel, channels in parallel, the two events of a
+call in order. It finds work (webhook kicks, a sweep for retries, grace periods and rows
+left by a restart), claims each delivery with a lease and fences its writes; how a call is
+shown is per_call's (and rollup's), how Slack is written to is sender's, the budgets pacing's.
 """
 
 from __future__ import annotations
@@ -14,10 +10,8 @@ import asyncio
 import contextlib
 import contextvars
 import math
-import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -25,51 +19,28 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import slack_budget
 from bot.relay import messages
-from bot.relay.call_log import CallLogWatch, CallTiming, end_reply, timing
-from bot.relay.cards import card_for, names_for
+from bot.relay.call_log import CallLogWatch
+from bot.relay.cards import names_for
 from bot.relay.events import CALL_END, CALL_START, CallEvent
 from bot.relay.ingest import Ingest
 from bot.relay.nowhere import FIX, NO_CHANNEL, PROBLEM, nowhere_to_post
+from bot.relay.pacing import Lane, SlackClock
+from bot.relay.planner import END_HOLD, Plan
+from bot.relay.rollup import RollUps
+from bot.relay.sender import UNKNOWN_ERROR_ATTEMPTS, Attempt
+from bot.relay.slack_calls import PERMANENT, relay_client, relay_session
 from bot.services import Services
 from bot.store.directory import Names
-from bot.store.outbox import OPEN, Call, Delivery, LeaseLost, Outbox
+from bot.store.outbox import OPEN, Delivery, LeaseLost, Outbox
+
+__all__ = ["LEASE", "PERMANENT", "Relay"]
 
 log = structlog.get_logger(__name__)
 
-#: Slack errors that retrying cannot fix: recorded, shown in status, not retried. From the
-#: error lists of chat.postMessage and chat.update (docs.slack.dev/reference/methods/…).
-PERMANENT = frozenset({
-    # the channel, the thread or the message
-    "channel_not_found", "not_in_channel", "is_archived", "restricted_action",
-    "restricted_action_read_only_channel", "restricted_action_thread_only_channel",
-    "restricted_action_non_threadable_channel", "restricted_action_thread_locked",
-    "cannot_reply_to_message", "thread_not_found", "cant_update_message", "edit_window_closed",
-    "duplicate_channel_not_found", "duplicate_message_not_found", "messages_tab_disabled",
-    # what was sent
-    "msg_too_long", "no_text", "invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long",
-    "invalid_metadata_format", "invalid_metadata_schema", "metadata_too_large",
-    "metadata_must_be_sent_from_app", "too_many_attachments", "attachment_payload_limit_exceeded",
-    "as_user_not_supported", "invalid_arguments", "invalid_arg_name", "invalid_array_arg",
-    "invalid_charset", "invalid_form_data", "invalid_post_type", "missing_post_type",
-    # the token and the workspace
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
-    "missing_scope", "not_allowed_token_type", "no_permission", "ekm_access_denied",
-    "team_access_not_granted", "access_denied", "org_login_required", "enterprise_is_restricted",
-    "two_factor_setup_required", "is_inactive",
-})
-#: Slack's answers that it failed inside: the request may or may not have taken effect.
-TRANSIENT = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 #: Delivered events are kept this long (for duplicates CINNOX might still send), then pruned.
 KEEP_DELIVERED = 7 * 86400.0
 PRUNE_EVERY = 3600.0
-#: Unknown error codes (and the relay's own failures) are retried this many times before
-#: the row is given up.
-UNKNOWN_ERROR_ATTEMPTS = 5
-#: Seconds one Slack call may take. slack-sdk ignores its own ``timeout`` when given a
-#: session, so the session carries it.
-SLACK_TIMEOUT = 10.0
 #: Seconds a claimed delivery stays claimed without renewal. The replica working on it
 #: renews it every third of that (and before each Slack write), so a dead replica's
 #: deliveries are taken over within one lease, while a live one keeps them however long
@@ -78,90 +49,11 @@ LEASE = 5.0
 #: A lane busy with a batch of rows reads again this often when new work came in
 #: meanwhile, so a dead replica's deliveries (older rows) are not left behind a long batch.
 REREAD_AFTER = 0.5
+#: A busy channel's lane looks at its rows again at least this often.
+POLL_BUSY = 0.5
 
 
-def relay_session() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SLACK_TIMEOUT))
-
-
-def relay_client(token: str, base_url: str, session: aiohttp.ClientSession) -> AsyncWebClient:
-    # No retry handlers: see the module docstring. (The default would re-send on a dropped
-    # connection.) One session, so connections to Slack are kept alive between messages.
-    return AsyncWebClient(token=token, base_url=base_url, timeout=int(SLACK_TIMEOUT), retry_handlers=[],
-                          session=session)
-
-
-@dataclass
-class Attempt:
-    """One claimed delivery while it is being worked on."""
-
-    delivery: Delivery  # as claimed: its ``attempts`` fences every write
-    lease_until: float  # as this replica last wrote it
-    #: a post may be in the channel (an earlier attempt's, or one this attempt sent that
-    #: Slack did not confirm): look before posting again. Cleared once a look found nothing.
-    uncertain: bool
-    renewing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one renewal at a time
-    finished: bool = False  # its lease needs no more renewing
-
-
-class SlackClock:
-    """When Slack took a message, on this process's clock: a posted message's ``ts`` is
-    Slack's time of taking it. This process's clock is Slack's plus an offset that is at
-    most (the answer's arrival - ts) for every post: the least of those is kept, let up as
-    time passes faster than clocks drift apart (NTP slews a clock by at most 0.5 ms/s)."""
-
-    DRIFT = 0.001  # seconds per second the bound is let up
-
-    def __init__(self) -> None:
-        self.offset = math.inf  # local - Slack, at most this
-        self._since = 0.0  # when ``offset`` was last set
-
-    def taken_at(self, ts: str | None, answered: float) -> float:
-        """The latest moment (local, monotonic) at which Slack can have taken the message."""
-        try:
-            slack_time = float(ts or "")
-        except ValueError:
-            return answered
-        relaxed = self.offset + (answered - self._since) * self.DRIFT
-        self.offset, self._since = min(relaxed, answered - slack_time), answered
-        return slack_time + self.offset
-
-    def forget(self) -> None:
-        """Slack refused a post as too early: learn the offset again."""
-        self.offset = math.inf
-
-
-class Lane:
-    """One channel's deliveries, one at a time, paced to ``rate`` messages per second."""
-
-    def __init__(self, channel: str, rate: float) -> None:
-        self.channel = channel
-        self.interval = 1.0 / rate
-        self.dirty = False  # kicked while looking for work: look again
-        self.task: asyncio.Task[None] | None = None
-        self._next_at = 0.0
-        self._paused_until = 0.0
-
-    async def pace(self, paced: bool = True) -> None:
-        """Wait for this channel's next slot (``paced``) or only for a Retry-After pause."""
-        wait = (self._next_at if paced else self._paused_until) - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-
-    def sent(self, paced: bool = True, *, started: float = 0.0, taken_at: float | None = None) -> None:
-        """Slack counts the interval from when it took the previous message: ``taken_at``
-        when its ``ts`` told (never before the request was sent), else as late as its answer.
-        Counting from the request instead would risk a 429, and a whole second of
-        Retry-After, on every bit of jitter; counting from the answer loses its way back."""
-        if paced:
-            self._next_at = max(started, taken_at if taken_at is not None else time.monotonic()) + self.interval
-
-    def pause(self, seconds: float) -> None:
-        self._paused_until = time.monotonic() + seconds
-        self._next_at = max(self._next_at, self._paused_until)
-
-
-class Relay:
+class Relay(RollUps):
     def __init__(
         self,
         services: Services,
@@ -191,6 +83,9 @@ class Relay:
         self.routes: dict[str, str] = {}
         self._routes_changed = 0  # this replica's route changes so far
         self._lanes: dict[str, Lane] = {}
+        self._plans: dict[str, Plan] = {}
+        self._stale: dict[tuple[str, str, str | None], None] = {}
+        self._redrawing: asyncio.Task[None] | None = None
         self._slack_clock = SlackClock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -224,7 +119,9 @@ class Relay:
         self._wake.set()
         if self._task is not None:
             await self._task
-        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        tasks = [t for lane in self._lanes.values() for t in (lane.task, lane.ending) if t is not None]
+        if self._redrawing is not None:
+            tasks.append(self._redrawing)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=wait)
             for task in pending:
@@ -334,6 +231,13 @@ class Relay:
                     if lane.dirty:
                         continue
                     return
+                if self._plan(lane).choose(lane, rows):
+                    wait = await self._busy_turn(lane, rows)
+                    if wait is None:
+                        return
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    continue
                 read_at = time.monotonic()
                 for d in rows:
                     if self._stopping:
@@ -368,6 +272,48 @@ class Relay:
                 except asyncio.CancelledError:
                     await _cancel(recording)
                     raise
+
+    async def _busy_turn(self, lane: Lane, rows: list[Delivery]) -> float | None:
+        """A busy channel's turn: a roll-up of the calls that started in the last window once
+        it has gathered them, the ends that came in shown on their lines (beside, in a task of
+        their own: an edit may wait for the workspace's budget, a post must not). Returns the
+        seconds until the next turn, None when the store failed."""
+        plan, now = self._plan(lane), time.time()
+        starts = [d for d in rows if d.kind == CALL_START]
+        ends = [d for d in rows if d.kind == CALL_END]
+        waits = [POLL_BUSY]
+        if ends:
+            due_at = ends[0].received_at + END_HOLD
+            if lane.ending is not None and not lane.ending.done():
+                pass  # the ends being shown are not claimed yet: looked at again next turn
+            elif now >= due_at:
+                lane.ending = asyncio.get_running_loop().create_task(
+                    self._rollup_ends(lane, ends), name=f"ends:{lane.channel}")
+            else:
+                waits.append(due_at - now)
+        if starts:
+            busy = sum(p.rollup for p in self._plans.values())
+            update_interval = 60.0 / self.services.settings.slack_update_per_minute
+            due_at = starts[0].received_at + plan.hold(busy, update_interval)
+            if len(starts) >= messages.ROLLUP_CALLS or now >= due_at:
+                with structlog.contextvars.bound_contextvars(channel=lane.channel, event="rollup"):
+                    try:
+                        await self._rollup_starts(lane, starts[: messages.ROLLUP_CALLS])
+                    except LeaseLost:
+                        log.warning("relay.lease_lost")
+                    except Exception:
+                        log.exception("relay.delivery_store_failed")
+                        return None
+                return 0.0
+            waits.append(due_at - now)
+        return max(0.0, min(waits))
+
+    def _plan(self, lane: Lane) -> Plan:
+        plan = self._plans.get(lane.channel)
+        if plan is None:
+            fresh = self.services.settings.call_feed_fresh_seconds
+            plan = self._plans[lane.channel] = Plan(fresh, lane.interval)
+        return plan
 
     async def _deliver_in_lane(self, lane: Lane, d: Delivery, posted: asyncio.Future[None]) -> bool:
         """Deliver one row; False when the store failed (the lane stops: the sweep or the
@@ -451,118 +397,6 @@ class Relay:
             return False
         return True
 
-    async def _start(self, lane: Lane, a: Attempt, known: Call | None, names: Names,
-                     posted: asyncio.Future[None] | None) -> None:
-        """``known``: the call as it stood when the delivery was claimed."""
-        d, event = a.delivery, a.delivery.event
-        ended = known is not None and known.state == "ended"
-        card = messages.CallCard(d.call_id, event, d.received_at, "ended" if ended else "ringing", names=names)
-        ts = await self._post_once(lane, a, messages.call_parent(card))
-        if ts is None:
-            return
-        if posted is not None and not posted.done():
-            posted.set_result(None)
-        call, released = await self.outbox.started(d, lane.channel, ts, time.time())
-        self._delivered(d)
-        self.kick(released)  # its CallEnd, if waiting (perhaps in another lane), may go now
-        if not ended and call.state == "ended":
-            # A CallEnd given up waiting was delivered on its own meanwhile: this parent
-            # shows the call ended too. (Of the two, the one that commits last sees the other.)
-            await self._settle_race(lane, d, call)
-
-    async def _end(self, lane: Lane, a: Attempt) -> None:
-        d, event = a.delivery, a.delivery.event
-        call = await self.outbox.call(d.call_id)
-        if call is None or not call.parent_ts or call.start_event is None:
-            await self._orphan_end(lane, a)
-            return
-        timing = await self._timing(d, call)
-        reply_ts = d.posted_ts
-        if reply_ts is None and a.uncertain:
-            # In the thread, or on its own: an earlier attempt may have posted it alone.
-            reply_ts = (await self._find_reply(lane.channel, call.parent_ts, event.key)
-                        or await self._find(a, lane.channel, event.key, d.received_at))
-            if reply_ts is not None:
-                await self.outbox.record_reply(d, reply_ts)
-            elif a.uncertain:
-                await self._retry(a, "could not finish looking for an earlier post", uncertain=True)
-                return
-        if reply_ts is None:
-            start = CallEvent.model_validate(call.start_event)
-            reply = end_reply(timing, start, await names_for(self.services, start))
-            answer = await self._write(lane, a, "chat_postMessage", thread_ts=call.parent_ts, text=reply.text,
-                                       blocks=reply.blocks, metadata=messages.metadata(event))
-            reply_ts = str(answer["ts"])
-            await self.outbox.record_reply(d, reply_ts)
-        if timing.known:  # else the outcome stays unknown: never recorded as answered
-            await self.services.call_notes.record_outcome(d.call_id, timing.outcome)
-        await self._show_ended(lane, a, call, timing.seconds)
-        await self.outbox.ended(d, lane.channel, reply_ts, time.time())
-        self._delivered(d)
-        if not timing.known:
-            self.call_log.watch(d.call_id, d.received_at, reply_ts)
-
-    async def _orphan_end(self, lane: Lane, a: Attempt) -> None:
-        d, event = a.delivery, a.delivery.event
-        names = await self.services.directory.names(service_ids=[event.service_id] if event.service_id else [])
-        ts = await self._post_once(lane, a, messages.orphan_end(event, d.received_at, names))
-        if ts is None:
-            return
-        call = await self.outbox.ended(d, lane.channel, ts, time.time())
-        self._delivered(d)
-        if call.parent_ts and call.start_event is not None:  # its CallStart was posted meanwhile
-            await self._settle_race(lane, d, call)
-
-    async def _post_once(self, lane: Lane, a: Attempt, message: messages.Message) -> str | None:
-        """The ts of the event's top-level message: found where an earlier attempt posted
-        it, else posted now. None when the look could not finish (retried later)."""
-        d = a.delivery
-        ts = await self._find(a, lane.channel, d.key, d.received_at)
-        if ts is not None:
-            return ts
-        if a.uncertain:
-            await self._retry(a, "could not finish looking for an earlier post", uncertain=True)
-            return None
-        answer = await self._write(lane, a, "chat_postMessage", text=message.text, blocks=message.blocks,
-                                   metadata=messages.metadata(d.event))
-        return str(answer["ts"])
-
-    async def _settle_race(self, lane: Lane, d: Delivery, call: Call) -> None:
-        """After a delivery is recorded: show the parent ended, the call's other event having
-        been delivered alongside, each unaware of the other. Best effort: the event is
-        delivered already."""
-        try:
-            await self._show_ended(lane, Attempt(d, math.inf, uncertain=False), call)
-        except Exception as exc:
-            log.warning("relay.parent_update_failed", error=type(exc).__name__)
-
-    async def _show_ended(self, lane: Lane, a: Attempt, call: Call, measured: float | None = None) -> None:
-        """Edit the call's parent message to show the call ended (missed, or its duration),
-        with the start time it showed from the first."""
-        assert call.parent_ts is not None and call.start_event is not None
-        card = await card_for(self.services, call.call_id)
-        if card is None:
-            return
-        if card.state == "ringing":  # recorded as ended by this delivery, read before it committed
-            card = replace(card, state="ended", seconds=card.seconds if card.seconds is not None else measured)
-        parent = messages.call_parent(card)
-        if call.channel_id and call.channel_id != lane.channel:
-            lane = self._lane(call.channel_id)
-        try:
-            await self._write(lane, a, "chat_update", ts=call.parent_ts, text=parent.text, blocks=parent.blocks)
-        except SlackApiError as exc:
-            if _error_code(exc) != "message_not_found":  # the parent was deleted: fine
-                raise
-
-    async def _timing(self, d: Delivery, call: Call) -> CallTiming:
-        """CINNOX's call log when it has the call (its duration and end, whether anybody
-        answered, who hung up and why), else the time between the two events with the
-        outcome unknown (the duration unknown too when the CallEnd came first)."""
-        measured = CallTiming(None, d.received_at)
-        if call.started_at is not None and d.received_at >= call.started_at:
-            measured = CallTiming(d.received_at - call.started_at, d.received_at)
-        return await timing(self.services, d.call_id, measured)
-
     def _call_changed(self) -> None:
         if self.on_call_change is not None:
             self.on_call_change()
@@ -582,147 +416,11 @@ class Relay:
 
     # --- Slack ---------------------------------------------------------------------------------
 
-    async def _write(self, lane: Lane, a: Attempt, method: str, **kwargs: Any) -> Any:
-        """One Slack write; waits out 429s (nothing was posted) and sends again. Posts are
-        paced per channel; chat.update is limited per workspace, not per channel: it waits
-        for its turn in the workspace's budget (``slack_budget``). The lease is renewed
-        before each try, so a long wait never lets another replica take the delivery over
-        while this one may still post."""
-        paced = method == "chat_postMessage"
-        while True:
-            await lane.pace(paced)
-            if method == "chat_update":  # the workspace's budget, shared with every replica
-                await slack_budget.take(self.services, "chat.update")
-            await self._hold(a)
-            looked = a.uncertain
-            a.uncertain = a.uncertain or paced  # once sent, a post may be in the channel
-            started = time.monotonic()
-            try:
-                answer = await getattr(self._client, method)(channel=lane.channel, **kwargs)
-            except SlackApiError as exc:
-                if not _may_have_acted(exc):
-                    a.uncertain = looked
-                lane.sent(paced, started=started)
-                if exc.response.status_code != 429 or self._stopping:
-                    raise
-                if paced:
-                    self._slack_clock.forget()
-                retry_after = _retry_after(exc.response.headers)
-                self.services.metrics.delivery_failures.labels("ratelimited").inc()
-                log.info("relay.rate_limited", method=method, retry_after=retry_after)
-                lane.pause(retry_after)
-                continue
-            if paced:
-                ts = answer.get("ts")
-                lane.sent(started=started, taken_at=self._slack_clock.taken_at(
-                    ts if isinstance(ts, str) else None, time.monotonic()))
-            return answer
-
-    async def _hold(self, a: Attempt) -> None:
-        """Before a write: a lease with at least two thirds of it left, so that the write
-        lands well before another replica could take the delivery over, even if this one
-        cannot renew it meanwhile."""
-        if a.lease_until - time.time() < self.lease * 2 / 3:
-            await self._renew(a)
-
-    async def _renew(self, a: Attempt) -> None:
-        async with a.renewing:
-            lease_until = time.time() + self.lease
-            await self.outbox.renew(a.delivery, a.lease_until, lease_until)
-            a.lease_until = lease_until
-
-    async def _keep_leased(self, a: Attempt) -> None:
-        """While the delivery is in hand (Slack slow, a 429 waited out, a channel searched),
-        renew its lease every third of it. Ends when the delivery is no longer ours."""
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            if a.finished:
-                return
-            try:
-                await self._renew(a)
-            except LeaseLost:
-                return  # recorded meanwhile, or taken over: the next fenced write will say
-            except Exception as exc:  # the store unreachable: the lease may run out
-                log.warning("relay.lease_not_renewed", error=type(exc).__name__)
-            if a.finished:  # the delivery ended while this renewed: it is waiting for this
-                return
-
-    async def _find(self, a: Attempt, channel: str, event_id: str, received_at: float) -> str | None:
-        """When an earlier attempt may have posted the event: the ts of the top-level
-        message carrying ``event_id`` in its metadata, if any. Until this has looked
-        through the channel the attempt stays uncertain, whatever fails on the way."""
-        if not a.uncertain:
-            return None
-        cursor = None
-        for _ in range(10):
-            page = await self.services.slack.conversations_history(
-                channel=channel, oldest=f"{received_at - 300:.6f}", include_all_metadata=True,
-                limit=200, cursor=cursor)
-            found = _with_event(page.get("messages") or [], event_id)
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if found or not cursor:
-                a.uncertain = found is not None
-                return found
-        return None
-
-    async def _find_reply(self, channel: str, parent_ts: str, event_id: str) -> str | None:
-        page = await self.services.slack.conversations_replies(
-            channel=channel, ts=parent_ts, include_all_metadata=True, limit=200)
-        return _with_event((page.get("messages") or [])[1:], event_id)
-
-    async def _slack_failed(self, a: Attempt, exc: SlackApiError) -> None:
-        error, status = _error_code(exc), exc.response.status_code
-        self.services.metrics.delivery_failures.labels(error).inc()
-        # 5xx, Slack's own internal errors and 429 (only seen here when stopping) are Slack's
-        # trouble: retried as long as it takes. An error code we do not know is retried a
-        # few times, then given up.
-        transient = status >= 500 or status == 429 or error in TRANSIENT
-        if error in PERMANENT or (not transient and a.delivery.attempts >= UNKNOWN_ERROR_ATTEMPTS):
-            log.warning("relay.gave_up", error=error)
-            await self.outbox.fail(a.delivery, error)
-            return
-        log.info("relay.will_retry", error=error)
-        await self._retry(a, error, uncertain=_may_have_acted(exc))
-
-    async def _retry(self, a: Attempt, error: str, *, uncertain: bool) -> None:
-        """Try again after a backoff. The next attempt looks for the message first when this
-        one may have posted it, or when an earlier one may have and this one could not look."""
-        attempts = a.delivery.attempts
-        backoff = min(self.retry_cap, self.retry_base * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
-        await self.outbox.retry_later(a.delivery, time.time() + backoff, error,
-                                      uncertain=uncertain or a.uncertain)
-        self._wake.set()  # the sweep learns of the earlier due time
-
 
 def _retrieved(task: asyncio.Task[Any]) -> None:
     """A look-up nobody may wait for: its failure is not reported as never retrieved."""
     if not task.cancelled():
         task.exception()
-
-
-def _may_have_acted(exc: SlackApiError) -> bool:
-    """A 5xx, or Slack saying it failed inside: the message may be in the channel."""
-    return exc.response.status_code >= 500 or _error_code(exc) in TRANSIENT
-
-
-def _error_code(exc: SlackApiError) -> str:
-    """Slack's error code, or the HTTP status when the answer was not Slack's JSON."""
-    data = exc.response.data
-    code = data.get("error") if isinstance(data, dict) else None
-    return str(code or f"HTTP {exc.response.status_code}")
-
-
-def _with_event(found: list[dict[str, Any]], event_id: str) -> str | None:
-    return next((str(m["ts"]) for m in found if messages.event_id_of(m) == event_id), None)
-
-
-def _retry_after(headers: Any) -> float:
-    for key, value in (headers or {}).items():
-        if key.lower() == "retry-after":
-            raw = value[0] if isinstance(value, list) else value
-            with contextlib.suppress(TypeError, ValueError):
-                return max(0.0, float(raw))
-    return 1.0
 
 
 async def _cancel(*tasks: asyncio.Task[Any] | None) -> None:

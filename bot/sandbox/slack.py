@@ -58,6 +58,7 @@ import itertools
 import json
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +85,8 @@ class Message:
     metadata: dict[str, Any] | None = None
     edits: int = 0
     user: str = BOT_USER
+    #: (when, blocks) of the post and of each edit: what readers saw, and from when
+    versions: list[tuple[float, list[dict[str, Any]]]] = field(default_factory=list)
 
 
 @dataclass
@@ -116,6 +119,7 @@ class SlackEmulator(FakeService):
         self._socket_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         #: Slack's per-method limits; ``channel_rate`` sets chat.postMessage's per channel
         self.limits = RateLimits()
+        self.rate_limited: Counter[str] = Counter()  # requests answered 429, by method
         if channel_rate:
             self.limits.set_rate("chat.postMessage", channel_rate, max(3.0, channel_rate))
         #: the bot token's scopes (the manifest's by default)
@@ -275,6 +279,7 @@ class SlackEmulator(FakeService):
             return refused
         retry_after = self.limits.retry_after(method, str(args.get("channel", "")))
         if retry_after is not None:
+            self.rate_limited[method] += 1
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": str(retry_after)})
         result: web.StreamResponse = await handler(args)
@@ -388,6 +393,7 @@ class SlackEmulator(FakeService):
                 return _error("cannot_reply_to_message")  # a reply cannot start a thread
         msg = Message(channel, self._new_ts(), str(args.get("text", "")), _json(args.get("blocks")) or [],
                       thread_ts, _json(args.get("metadata")))
+        msg.versions.append((time.time(), msg.blocks))
         self.messages.setdefault(channel, []).append(msg)
         return _ok(channel=channel, ts=msg.ts, message=_message_json(msg, with_metadata=True))
 
@@ -407,6 +413,7 @@ class SlackEmulator(FakeService):
         if "metadata" in args:
             msg.metadata = _json(args.get("metadata"))
         msg.edits += 1
+        msg.versions.append((time.time(), msg.blocks))
         return _ok(channel=channel, ts=msg.ts, text=msg.text)
 
     async def _m_chat_postEphemeral(self, args: dict[str, Any]) -> web.Response:

@@ -148,12 +148,14 @@ class SlackUser:
         }
         return await self.post(urlencode({"payload": json.dumps(payload)}))
 
-    async def click_message(self, message: Message, action_id: str) -> Reply:
-        """A click on the button ``action_id`` of a channel message, as Slack sends it
-        (a ``message`` container and a response_url for ephemeral answers)."""
+    async def click_message(self, message: Message, action_id: str, block_id: str | None = None) -> Reply:
+        """A click on the button ``action_id`` of a channel message (in block ``block_id``
+        when given: a roll-up has one per call), as Slack sends it (a ``message`` container
+        and a response_url for ephemeral answers)."""
         block_id, button = next((b.get("block_id", ""), e) for b in message.blocks
                                 for e in [*b.get("elements", []), b.get("accessory") or {}]
-                                if e.get("type") == "button" and e.get("action_id") == action_id)
+                                if e.get("type") == "button" and e.get("action_id") == action_id
+                                and block_id in (None, b.get("block_id")))
         self.last_response_url = self.slack.new_response_url("interactive", message.channel, message.ts)
         payload = {
             "type": "block_actions", "team": {"id": TEAM}, "api_app_id": "A0SANDBOX",

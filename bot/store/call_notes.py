@@ -123,6 +123,13 @@ class CallNotes:
             row = (await conn.execute(self._summaries().where(calls.c.call_id == call_id))).first()
         return None if row is None else CallSummary.of(row)
 
+    async def in_message(self, channel_id: str, ts: str) -> list[CallSummary]:
+        """The calls a roll-up message shows, in the order they started."""
+        query = (self._summaries().where(calls.c.channel_id == channel_id, calls.c.parent_ts == ts)
+                 .order_by(calls.c.started_at, calls.c.call_id))
+        async with self.engine.connect() as conn:
+            return [CallSummary.of(row) for row in await conn.execute(query)]
+
     async def recent(self, limit: int = 20) -> list[CallSummary]:
         query = (self._summaries().where(calls.c.start_event.is_not(None))
                  .order_by(calls.c.started_at.desc()).limit(limit))

@@ -61,9 +61,17 @@ def _v7_import_jobs(conn: Connection) -> None:
     tables.metadata.create_all(conn, tables=[tables.import_jobs, tables.import_rows], checkfirst=True)
 
 
+def _v8_call_rollups(conn: Connection) -> None:
+    # A busy channel's calls are shown as lines of roll-ups: which calls a roll-up holds.
+    if "rollup" not in {column["name"] for column in inspect(conn).get_columns("calls")}:
+        conn.execute(text("ALTER TABLE calls ADD COLUMN rollup BOOLEAN NOT NULL DEFAULT '0'"))
+    index = next(i for i in tables.calls.indexes if i.name == "ix_calls_message")
+    index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [_v1_initial, _v2_outbox_by_channel, _v3_directory_and_call_state,
                                _v4_outbox_claims, _v5_outbox_and_calls_by_what_is_read,
-                               _v6_slack_budgets, _v7_import_jobs]
+                               _v6_slack_budgets, _v7_import_jobs, _v8_call_rollups]
 LATEST = len(MIGRATIONS)
 UPGRADE_LOCK = 0x7E1E_B07  # any constant shared by every replica
 

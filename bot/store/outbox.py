@@ -72,11 +72,12 @@ class Call:
     ended_at: float | None
     state: str
     start_event: dict[str, Any] | None
+    rollup: bool = False  # a line of the roll-up at ``parent_ts``, not a message of its own
 
     @classmethod
     def of(cls, row: Row[Any]) -> Call:
         return cls(row.call_id, row.service_id, row.channel_id, row.parent_ts, row.started_at,
-                   row.ended_at, row.state, row.start_event)
+                   row.ended_at, row.state, row.start_event, bool(row.rollup))
 
 
 _INGEST_COLUMNS = "event_key, call_id, kind, payload, received_at, channel_id, state, attempts, next_attempt_at"
@@ -177,7 +178,7 @@ class Outbox:
         self._insert = dialect_insert(store.is_sqlite)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._call_started = self._upsert_call_statement("service_id", "channel_id", "parent_ts", "started_at",
-                                                         "start_event")
+                                                         "start_event", "rollup")
         self._call_ended = self._upsert_call_statement("service_id", "channel_id", "ended_at", "state")
 
     # --- ingest ----------------------------------------------------------------------------
@@ -281,6 +282,15 @@ class Outbox:
 
         await self.store.write(write)
 
+    async def renew_many(self, deliveries: Sequence[Delivery], held_until: float, lease_until: float) -> None:
+        """``renew`` for rows claimed together, in one transaction: all, or LeaseLost."""
+        def write(conn: Connection) -> None:
+            for d in deliveries:
+                _check_owned(conn.execute(_RENEW, _fence(d, held_until=held_until,
+                                                         v_next_attempt_at=lease_until)), d)
+
+        await self.store.write(write)
+
     async def expire_leases(self) -> None:
         """Make interrupted deliveries due now. Only for a single replica (SQLite): with
         several, another replica may still be working on them until their lease ends."""
@@ -302,7 +312,7 @@ class Outbox:
             # The call's row first, in ``ended`` too: one lock order, no deadlock between them.
             call = self._upsert_call(conn, self._call_started, delivery.call_id, service_id=event.service_id,
                                      channel_id=channel_id, parent_ts=ts, started_at=delivery.received_at,
-                                     start_event=delivery.payload)
+                                     start_event=delivery.payload, rollup=False)
             _done(conn, delivery, ts, delivered_at)
             return call, _release_end(conn, delivery)
 
@@ -320,6 +330,75 @@ class Outbox:
             return call
 
         return await self.store.write(write)
+
+    # --- batches (a busy channel's roll-ups): one transaction each --------------------------------
+
+    async def claim_many(self, deliveries: Sequence[Delivery], lease_until: float) -> list[Delivery]:
+        """Claim these rows in one transaction; the ones taken (another replica may hold some)."""
+        def write(conn: Connection) -> list[Delivery]:
+            taken = []
+            for d in deliveries:
+                if conn.execute(_CLAIM, _fence(d, v_attempts=d.attempts + 1, v_claims=d.claims + 1,
+                                                v_next_attempt_at=lease_until)).rowcount == 1:
+                    taken.append(replace(d, state="sending", attempts=d.attempts + 1, claims=d.claims + 1))
+            return taken
+
+        return await self.store.write(write)
+
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Give back claimed rows known not to be in Slack: due again now."""
+        def write(conn: Connection) -> None:
+            for d in deliveries:
+                _owned_update(conn, d, state="pending", next_attempt_at=0.0)
+
+        await self.store.write(write)
+
+    async def started_many(self, shown: Sequence[tuple[Delivery, str, bool]], channel_id: str,
+                           delivered_at: float) -> tuple[list[Call], list[str]]:
+        """CallStarts shown ((delivery, ts of the message showing it, in a roll-up?)): their
+        calls and rows recorded in one transaction, all or none (LeaseLost when any row is no
+        longer ours). Returns the calls as they now stand and the channels of CallEnds freed."""
+        def write(conn: Connection) -> tuple[list[Call], list[str]]:
+            calls, released = [], []
+            for d, ts, rollup in shown:
+                calls.append(self._upsert_call(
+                    conn, self._call_started, d.call_id, service_id=d.event.service_id, channel_id=channel_id,
+                    parent_ts=ts, started_at=d.received_at, start_event=d.payload, rollup=rollup))
+                _done(conn, d, ts, delivered_at)
+                released += _release_end(conn, d)
+            return calls, released
+
+        return await self.store.write(write)
+
+    async def ended_many(self, shown: Sequence[tuple[Delivery, str]], channel_id: str,
+                         delivered_at: float) -> None:
+        """CallEnds shown on their call's line or parent (no reply of their own), recorded
+        in one transaction, all or none."""
+        def write(conn: Connection) -> None:
+            for d, ts in shown:
+                self._upsert_call(conn, self._call_ended, d.call_id, service_id=d.event.service_id,
+                                  channel_id=channel_id, ended_at=d.received_at, state="ended")
+                _done(conn, d, ts, delivered_at)
+
+        await self.store.write(write)
+
+    async def calls_of(self, call_ids: Sequence[str]) -> dict[str, Call]:
+        """These calls as they stand, in one read."""
+        query = select(c).where(c.c.call_id.in_(list(call_ids)))
+
+        def read(conn: Connection) -> dict[str, Call]:
+            return {row.call_id: Call.of(row) for row in conn.execute(query)}
+
+        return await self.store.read(read) if call_ids else {}
+
+    async def start_states(self, call_ids: Sequence[str]) -> dict[str, str]:
+        """The state of each call's CallStart row (absent: it has not arrived)."""
+        query = select(o.c.call_id, o.c.state).where(o.c.call_id.in_(list(call_ids)), o.c.kind == "CallStart")
+
+        def read(conn: Connection) -> dict[str, str]:
+            return {row.call_id: row.state for row in conn.execute(query)}
+
+        return await self.store.read(read) if call_ids else {}
 
     async def retry_later(self, delivery: Delivery, at: float, error: str, *, uncertain: bool) -> None:
         """Try again at ``at``; ``uncertain`` = the post may have reached Slack."""

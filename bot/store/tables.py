@@ -73,7 +73,10 @@ calls = Table(
     Column("ended_at", Float),
     Column("start_event", JSON),
     Column("state", String(16), nullable=False, default="started"),
+    # Shown as a line of a roll-up (``parent_ts`` is the roll-up's), not as a message of its own.
+    Column("rollup", Boolean, nullable=False, server_default="0"),
     Index("ix_calls_ended", "ended_at"),  # the hourly prune
+    Index("ix_calls_message", "channel_id", "parent_ts"),  # a roll-up's calls, to redraw it
 )
 
 # Webhook events, stored before the 200 and delivered to Slack from here.
