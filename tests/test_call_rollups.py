@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from bot.relay import messages
+from bot.relay import cards, messages
 from bot.relay.events import CALL_END, CALL_START
 from bot.relay.pacing import Lane
 from bot.relay.planner import Plan
@@ -183,3 +183,42 @@ async def test_a_busy_channel_shows_every_call_once_when_slack_fails_30_percent(
         ends = [key for m in stack.slack.all_posts() if m.thread_ts not in (None, m.ts)
                 for key in messages.event_ids_in({"metadata": m.metadata})]
         assert len(ends) == len(set(ends)), "no end said twice"
+
+
+async def test_an_edit_drawn_before_a_call_ended_but_landing_after_it_is_drawn_again(
+        stack: SandboxStack) -> None:
+    """Editors of one roll-up race (lanes, replicas, a click, a deferred redraw) and Slack
+    keeps the edit that lands last: one drawn before a call's end was recorded must not
+    leave the call shown ringing (seen with two replicas: an ended line set back to
+    'ringing' 10 ms later, for good)."""
+    calls = [f"race-{n}" for n in range(12)]
+    for call_id in calls:
+        await stack.webhook(call_start(call_id, caller="85291234567"))
+    await eventually(lambda: len(shown(stack)) == len(calls), timeout=30)
+    rolled = [c for c in calls if line(stack, c)]
+    assert rolled, "a burst is rolled up"
+    first = rolled[0]
+    rollup, _ = line(stack, first)  # type: ignore[misc]
+    outbox = stack.services.outbox
+    assert outbox is not None
+
+    # A slow editor begins its draw while the call is still ringing...
+    slow_version = await outbox.begin_draw(CALLS, rollup.ts)
+    stale = await cards.drawn(stack.services, CALLS, rollup.ts, None)
+    assert stale is not None
+    # ...the relay shows the call ended meanwhile...
+    await stack.webhook(call_end(first))
+    await eventually(lambda: "ringing or in progress" not in line(stack, first)[1], timeout=15)  # type: ignore[index]
+    # ...and the slow edit lands last, setting the line back.
+    await stack.services.slack.chat_update(channel=CALLS, ts=rollup.ts, text=stale.text, blocks=stale.blocks)
+    assert "ringing or in progress" in line(stack, first)[1]  # type: ignore[index]
+
+    # The slow editor finds a draw begun after its own: it draws again, from the store.
+    assert await cards.redraw(stack.services, CALLS, rollup.ts, begun=slow_version)
+    assert "ringing or in progress" not in line(stack, first)[1]  # type: ignore[index]
+
+    edits = len([r for r in stack.slack.requests if r.path.endswith("chat.update")])
+    assert await cards.redraw(stack.services, CALLS, rollup.ts,
+                              begun=await outbox.draw_version(CALLS, rollup.ts))
+    assert len([r for r in stack.slack.requests if r.path.endswith("chat.update")]) == edits, \
+        "nobody drew since: no edit"

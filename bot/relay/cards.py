@@ -45,43 +45,52 @@ async def card_for(services: Services, call_id: str) -> messages.CallCard | None
     return messages.CallCard.of(call, await names_for(services, start))
 
 
-async def redraw_rollup(services: Services, channel_id: str, ts: str) -> None:
-    """Edit a roll-up to show its calls as the store has them, in the workspace's budget."""
+async def drawn(services: Services, channel_id: str, ts: str, call_id: str | None) -> messages.Message | None:
+    """The message at ``ts`` as the store has it: a roll-up (``call_id`` None, or a line of
+    one), else ``call_id``'s parent. None when there is nothing to show there."""
+    if call_id is not None:
+        where = await services.outbox.call(call_id) if services.outbox is not None else None
+        if where is None or not where.rollup:
+            card = await card_for(services, call_id)
+            return messages.call_parent(card) if card is not None else None
     cards = await rollup_cards(services, channel_id, ts)
-    if cards:
-        message = messages.rollup(cards)
+    return messages.rollup(cards) if cards else None
+
+
+async def redraw(services: Services, channel_id: str, ts: str, *, call_id: str | None = None,
+                 begun: int | None = None, passes: int = 5) -> bool:
+    """Show the message at ``ts`` (a roll-up, or ``call_id``'s parent) as the store has it,
+    in the workspace's edit budget. False when there is nothing to show there.
+
+    Editors of one message race (lanes, replicas, the redraw of a spent budget, a click) and
+    Slack keeps the edit that lands last, perhaps the one drawn first. So each draw begins a
+    new version of the message in the store, and an editor that finds a version begun after
+    its own draws again: the last edit always carries the store's latest state. ``begun``:
+    the version the caller's own edit was drawn at (then only a newer one is drawn)."""
+    outbox = services.outbox
+    version = begun
+    for _ in range(passes):  # bounded: each pass follows another editor's draw
+        if version is not None and (outbox is None or await outbox.draw_version(channel_id, ts) == version):
+            return True
+        version = await outbox.begin_draw(channel_id, ts) if outbox is not None else 0
+        message = await drawn(services, channel_id, ts, call_id)
+        if message is None:
+            return False
         await slack_budget.take(services, "chat.update")
         await services.slack.chat_update(channel=channel_id, ts=ts, text=message.text, blocks=message.blocks)
+    return True
 
 
 async def refresh_parent(services: Services, call_id: str) -> bool:
-    """Show the call's parent as the store now has it (after a click: a name saved, a
-    call-back taken). Through the bot's own client, not a relay lane, so that deliveries
-    never wait for it. False when the call has no parent message (any more).
-
-    The relay may record the call's end between this read and this update: the store is
-    read again after each update and the parent redrawn while what it shows is stale, so
-    the last write always carries the call's current state."""
-    shown: tuple[str, str] | None = None
-    for _ in range(5):  # bounded: each pass only follows a change the store recorded meanwhile
-        call = await services.call_notes.summary(call_id)
-        card = await card_for(services, call_id)
-        if card is None or call is None or not call.channel_id or not call.parent_ts:
-            return shown is not None
-        where = await services.outbox.call(call_id) if services.outbox is not None else None
-        if where is not None and where.rollup:  # a line of a roll-up: the roll-up is redrawn
-            parent = messages.rollup(await rollup_cards(services, call.channel_id, call.parent_ts) or [card])
-        else:
-            parent = messages.call_parent(card)
-        drawn = (parent.text, repr(parent.blocks))
-        if drawn == shown:
-            return True
-        try:
-            await slack_budget.take(services, "chat.update")
-            await services.slack.chat_update(channel=call.channel_id, ts=call.parent_ts, text=parent.text,
-                                             blocks=parent.blocks)
-        except SlackApiError as exc:
-            log.info("call.parent_refresh_failed", call_id=call_id, error=exc.response.get("error"))
-            return False
-        shown = drawn
-    return True
+    """Show the call's parent (or its roll-up) as the store now has it (after a click: a
+    name saved, a call-back taken). Through the bot's own client, not a relay lane, so
+    that deliveries never wait for it. False when the call has no parent message (any
+    more), or Slack refused the edit."""
+    call = await services.call_notes.summary(call_id)
+    if call is None or not call.channel_id or not call.parent_ts:
+        return False
+    try:
+        return await redraw(services, call.channel_id, call.parent_ts, call_id=call_id)
+    except SlackApiError as exc:
+        log.info("call.parent_refresh_failed", call_id=call_id, error=exc.response.get("error"))
+        return False

@@ -43,8 +43,19 @@ class PerCall(Sender):
         raise NotImplementedError
 
     async def _redraw(self, lane: Lane, a: Attempt, ts: str, ended: dict[str, CallTiming], *,
-                      rolled: bool, turn_taken: bool = False) -> None:
+                      rolled: bool, turn_taken: bool = False) -> int | None:
         raise NotImplementedError
+
+    def _redraw_later(self, channel: str, ts: str, call_id: str | None) -> None:
+        raise NotImplementedError
+
+    async def _drawn_last(self, channel: str, ts: str, version: int | None, call_id: str | None) -> None:
+        """After an edit drawn at ``version`` (and what it showed recorded): another editor
+        that began a draw since may have had its edit land first, or overwritten this one
+        with what it read before the record; then the message is drawn again from the
+        store, when the workspace's edit budget allows (bot/relay/cards.py: redraw)."""
+        if version is not None and await self.outbox.draw_version(channel, ts) != version:
+            self._redraw_later(channel, ts, call_id)
 
     async def _start(self, lane: Lane, a: Attempt, known: Call | None, names: Names,
                      posted: asyncio.Future[None] | None) -> None:
@@ -75,9 +86,10 @@ class PerCall(Sender):
         if call.rollup:  # a line of a roll-up: the line carries the outcome, no thread reply
             if timing.known:
                 await self.services.call_notes.record_outcome(d.call_id, timing.outcome)
-            await self._redraw(lane, a, call.parent_ts, {d.call_id: timing}, rolled=True)
+            version = await self._redraw(lane, a, call.parent_ts, {d.call_id: timing}, rolled=True)
             await self.outbox.ended(d, lane.channel, call.parent_ts, time.time())
             self._delivered(d)
+            await self._drawn_last(lane.channel, call.parent_ts, version, None)
             if not timing.known:
                 self.call_log.watch(d.call_id, d.received_at, None)
             return
@@ -100,9 +112,10 @@ class PerCall(Sender):
             await self.outbox.record_reply(d, reply_ts)
         if timing.known:  # else the outcome stays unknown: never recorded as answered
             await self.services.call_notes.record_outcome(d.call_id, timing.outcome)
-        await self._show_ended(lane, a, call, timing.seconds)
+        version = await self._show_ended(lane, a, call, timing.seconds)
         await self.outbox.ended(d, lane.channel, reply_ts, time.time())
         self._delivered(d)
+        await self._drawn_last(str(call.channel_id or lane.channel), call.parent_ts, version, call.call_id)
         if not timing.known:
             self.call_log.watch(d.call_id, d.received_at, reply_ts)
 
@@ -136,17 +149,21 @@ class PerCall(Sender):
         been delivered alongside, each unaware of the other. Best effort: the event is
         delivered already."""
         try:
-            await self._show_ended(lane, Attempt(d, math.inf, uncertain=False), call)
+            version = await self._show_ended(lane, Attempt(d, math.inf, uncertain=False), call)
+            assert call.parent_ts is not None
+            await self._drawn_last(str(call.channel_id or lane.channel), call.parent_ts, version, call.call_id)
         except Exception as exc:
             log.warning("relay.parent_update_failed", error=type(exc).__name__)
 
-    async def _show_ended(self, lane: Lane, a: Attempt, call: Call, measured: float | None = None) -> None:
+    async def _show_ended(self, lane: Lane, a: Attempt, call: Call,
+                          measured: float | None = None) -> int | None:
         """Edit the call's parent message to show the call ended (missed, or its duration),
-        with the start time it showed from the first."""
+        with the start time it showed from the first. The draw's version (None: not drawn)."""
         assert call.parent_ts is not None and call.start_event is not None
+        version = await self.outbox.begin_draw(str(call.channel_id or lane.channel), call.parent_ts)
         card = await card_for(self.services, call.call_id)
         if card is None:
-            return
+            return None
         if card.state == "ringing":  # recorded as ended by this delivery, read before it committed
             card = replace(card, state="ended", seconds=card.seconds if card.seconds is not None else measured)
         parent = messages.call_parent(card)
@@ -157,6 +174,8 @@ class PerCall(Sender):
         except SlackApiError as exc:
             if error_code(exc) != "message_not_found":  # the parent was deleted: fine
                 raise
+            return None
+        return version
 
     async def _timing(self, d: Delivery, call: Call) -> CallTiming:
         """CINNOX's call log when it has the call (its duration and end, whether anybody

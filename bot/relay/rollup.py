@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 from bot import slack_budget
 from bot.relay import messages
 from bot.relay.call_log import CallTiming
-from bot.relay.cards import card_for, names_for, redraw_rollup, refresh_parent, rollup_cards
+from bot.relay.cards import card_for, names_for, redraw, rollup_cards
 from bot.relay.pacing import Lane
 from bot.relay.per_call import PerCall
 from bot.relay.sender import UNKNOWN_ERROR_ATTEMPTS, Attempt
@@ -94,7 +94,10 @@ class RollUps(PerCall):
         self.kick(released)
         if ts is not None and any(c.state == "ended" for c in calls):
             # A CallEnd given up waiting was delivered on its own meanwhile: its line shows it.
-            await self._best_effort(self._redraw(lane, a, ts, {}, rolled=True))
+            await self._best_effort(self._redraw_current(lane, a, ts))
+
+    async def _redraw_current(self, lane: Lane, a: Attempt, ts: str) -> None:
+        await self._drawn_last(lane.channel, ts, await self._redraw(lane, a, ts, {}, rolled=True), None)
 
     async def _rollup_ends(self, lane: Lane, rows: Sequence[Delivery]) -> bool:
         """Show these CallEnds on their calls' lines or parents: one edit per message. Ends
@@ -142,6 +145,7 @@ class RollUps(PerCall):
             by_message.setdefault((str(call.parent_ts), call.rollup), {})[d.call_id] = found
         shown_in: dict[str, str] = {}  # call -> the message showing it ended
         later: list[tuple[str, str | None]] = []  # messages to edit once the ends are recorded
+        edited: list[tuple[str, int | None, str | None]] = []  # (ts, its draw's version, call)
         for (ts, rolled), ended in by_message.items():
             if not await slack_budget.take_within(self.services, "chat.update", EDIT_WAIT):
                 # Slack's edits are spent for a while (busy channels share them): the ends
@@ -151,21 +155,25 @@ class RollUps(PerCall):
                 later.append((ts, None if rolled else next(iter(ended))))
                 shown_in.update(dict.fromkeys(ended, reply_ts))
             else:
-                await self._redraw(lane, a, ts, ended, rolled=rolled, turn_taken=True)
+                version = await self._redraw(lane, a, ts, ended, rolled=rolled, turn_taken=True)
                 shown_in.update(dict.fromkeys(ended, ts))
+                edited.append((ts, version, None if rolled else next(iter(ended))))
         await self.outbox.ended_many([(d, shown_in[d.call_id]) for d in claimed], lane.channel, time.time())
         for ts, call_id in later:
             self._redraw_later(lane.channel, ts, call_id)
+        for ts, version, call_id in edited:
+            await self._drawn_last(lane.channel, ts, version, call_id)
         for d, found in zip(claimed, timings, strict=True):
             self._delivered(d)
             if not found.known:
                 self.call_log.watch(d.call_id, d.received_at, None)
 
     async def _redraw(self, lane: Lane, a: Attempt, ts: str, ended: dict[str, CallTiming], *,
-                      rolled: bool, turn_taken: bool = False) -> None:
+                      rolled: bool, turn_taken: bool = False) -> int | None:
         """Edit the message at ``ts`` (a roll-up, else a call's parent) as the store has it,
         with ``ended``'s calls shown ended (their ends are recorded after this edit, so that
-        a crash between the two edits again)."""
+        a crash between the two edits again). The draw's version (None: nothing drawn)."""
+        version = await self.outbox.begin_draw(lane.channel, ts)
         if rolled:
             cards = await rollup_cards(self.services, lane.channel, ts)
         else:
@@ -173,7 +181,7 @@ class RollUps(PerCall):
             cards = [card] if card is not None else []
         cards = [_ended(card, ended.get(card.call_id)) for card in cards]
         if not cards:
-            return
+            return None
         message = messages.rollup(cards) if rolled else messages.call_parent(cards[0])
         try:
             await self._write(lane, a, "chat_update", turn_taken=turn_taken, ts=ts, text=message.text,
@@ -181,6 +189,8 @@ class RollUps(PerCall):
         except SlackApiError as exc:
             if error_code(exc) != "message_not_found":  # the message was deleted: fine
                 raise
+            return None
+        return version
 
     async def _reply_ends(self, lane: Lane, a: Attempt, ts: str, ended: dict[str, CallTiming],
                           keys: list[str], *, rolled: bool) -> str:
@@ -214,10 +224,7 @@ class RollUps(PerCall):
             channel, ts, call_id = key = next(iter(self._stale))
             del self._stale[key]
             try:
-                if call_id is None:
-                    await redraw_rollup(self.services, channel, ts)
-                else:
-                    await refresh_parent(self.services, call_id)
+                await redraw(self.services, channel, ts, call_id=call_id)
             except Exception as exc:  # the store or Slack failing: tried again a few times
                 tries[key] = tries.get(key, 0) + 1
                 log.warning("relay.rollup_redraw_failed", error=type(exc).__name__, tries=tries[key])

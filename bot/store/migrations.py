@@ -69,9 +69,14 @@ def _v8_call_rollups(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
+def _v9_message_draws(conn: Connection) -> None:
+    # Racing edits of one call message: the version each draw began at.
+    tables.message_draws.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [_v1_initial, _v2_outbox_by_channel, _v3_directory_and_call_state,
                                _v4_outbox_claims, _v5_outbox_and_calls_by_what_is_read,
-                               _v6_slack_budgets, _v7_import_jobs, _v8_call_rollups]
+                               _v6_slack_budgets, _v7_import_jobs, _v8_call_rollups, _v9_message_draws]
 LATEST = len(MIGRATIONS)
 UPGRADE_LOCK = 0x7E1E_B07  # any constant shared by every replica
 

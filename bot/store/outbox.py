@@ -14,6 +14,7 @@ owner's work, even after a "Retry" started the attempts again.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -412,6 +413,32 @@ class Outbox:
 
         await self.store.write(write)
 
+    # --- racing edits of one message ------------------------------------------------------
+
+    async def begin_draw(self, channel_id: str, ts: str) -> int:
+        """A new version of the message at ``ts`` is about to be drawn from the store: its
+        number (read the store after this, so the draw is at least as new as the version)."""
+        d = tables.message_draws
+        insert = self._insert(d).values(channel_id=channel_id, ts=ts, version=1, drawn_at=time.time())
+        statement = insert.on_conflict_do_update(
+            index_elements=["channel_id", "ts"],
+            set_={"version": d.c.version + 1, "drawn_at": insert.excluded.drawn_at}).returning(d.c.version)
+
+        def write(conn: Connection) -> int:
+            return int(conn.execute(statement).scalar_one())
+
+        return await self.store.write(write)
+
+    async def draw_version(self, channel_id: str, ts: str) -> int:
+        """The version of the message's newest draw (0: never drawn this way)."""
+        d = tables.message_draws
+        query = select(d.c.version).where(d.c.channel_id == channel_id, d.c.ts == ts)
+
+        def read(conn: Connection) -> int:
+            return int(conn.execute(query).scalar() or 0)
+
+        return await self.store.read(read)
+
     async def prune(self, before: float) -> int:
         """Forget delivered events received before ``before`` (and their calls): the table
         stays small, and CINNOX does not resend a days-old event."""
@@ -419,6 +446,7 @@ class Outbox:
             # Delivered: only those have ``delivered_at`` (and its index).
             gone = await conn.execute(o.delete().where(o.c.delivered_at.is_not(None), o.c.received_at < before))
             await conn.execute(c.delete().where(c.c.ended_at < before))
+            await conn.execute(tables.message_draws.delete().where(tables.message_draws.c.drawn_at < before))
         return int(gone.rowcount or 0)
 
     async def fail_unrouted(self, error: str, ends_received_before: float) -> int:

@@ -203,6 +203,20 @@ slack_budgets = Table(
     Column("next_at", Float, nullable=False),
 )
 
+# Editors of one call message (a roll-up or a call's parent) race: the relay's lanes and
+# replicas, the redraw of a spent edit budget, a click. Slack keeps whichever edit lands
+# last, perhaps the one drawn first; each draw begins a new version here, and an editor that
+# finds a newer one begun after its own draws again (bot/relay/cards.py).
+message_draws = Table(
+    "message_draws",
+    metadata,
+    Column("channel_id", String(32), primary_key=True),
+    Column("ts", String(32), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("drawn_at", Float, nullable=False),  # epoch seconds: pruned with the calls
+    Index("ix_message_draws_drawn", "drawn_at"),
+)
+
 # --- CSV imports: a job and each of its rows (bot/store/imports.py) ---------------------------
 
 # One CSV import: who started it, where its progress shows, whose replica runs it (a lease).
