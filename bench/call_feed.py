@@ -107,6 +107,7 @@ async def scenario(name: str, rate: float, seconds: float, channels: int = 1) ->
             writes = [r for r in slack.requests[before:]
                       if r.path.endswith(("chat.postMessage", "chat.update"))]
             refused = sum(slack.rate_limited.values())
+            refused_by = ", ".join(f"{m} {n}" for m, n in slack.rate_limited.most_common() if n)
             asked = len(slack.requests) - before
     to_visible = [shown.visible[c] - started[c] for c in started if c in shown.visible]
     to_ended = [shown.ended[c] - ending[c] for c in ending if c in shown.ended]
@@ -120,7 +121,8 @@ async def scenario(name: str, rate: float, seconds: float, channels: int = 1) ->
     figure(f"{name}: CallEnd -> shown ended p50/p95/max",
            f"{percentile(to_ended, 50):.2f}/{p95e:.2f}/{max(to_ended):.2f} s", "p95 <= 10 s", p95e <= 10)
     figure(f"{name}: Slack writes per call (posts + edits)", f"{len(writes) / total:.2f}")
-    figure(f"{name}: 429s received / Slack calls", f"{refused} / {asked}", "<= 1%", refused <= 0.01 * asked)
+    refusals = f"{refused} / {asked}" + (f" ({refused_by})" if refused else "")
+    figure(f"{name}: 429s received / Slack calls", refusals, "<= 1%", refused <= 0.01 * asked)
     figure(f"{name}: calls lost / doubled / never shown ended", f"{lost} / {doubled} / {not_ended}",
            "0 / 0 / 0", lost == doubled == not_ended == 0)
     return p95v <= 5 and p95e <= 10

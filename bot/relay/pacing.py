@@ -56,10 +56,16 @@ class Lane:
         return max(0.0, self._next_at - time.monotonic())
 
     async def pace(self, paced: bool = True) -> None:
-        """Wait for this channel's next slot (``paced``) or only for a Retry-After pause."""
-        wait = (self._next_at if paced else self._paused_until) - time.monotonic()
-        if wait > 0:
+        """Wait for this channel's next slot (``paced``) and take it, or wait only for a
+        Retry-After pause. A busy channel's starts and ends are shown by two tasks at once:
+        the slot is taken before the post, so that the other waits for the next one."""
+        while True:  # the slot may have been taken by the other task meanwhile: wait again
+            wait = (self._next_at if paced else self._paused_until) - time.monotonic()
+            if wait <= 0:
+                break
             await asyncio.sleep(wait)
+        if paced:
+            self._next_at = time.monotonic() + self.interval
 
     def sent(self, paced: bool = True, *, started: float = 0.0, taken_at: float | None = None) -> None:
         """Slack counts the interval from when it took the previous message: ``taken_at``
@@ -67,7 +73,8 @@ class Lane:
         Counting from the request instead would risk a 429, and a whole second of
         Retry-After, on every bit of jitter; counting from the answer loses its way back."""
         if paced:
-            self._next_at = max(started, taken_at if taken_at is not None else time.monotonic()) + self.interval
+            counted_from = max(started, taken_at if taken_at is not None else time.monotonic())
+            self._next_at = max(self._next_at, counted_from + self.interval)
 
     def pause(self, seconds: float) -> None:
         self._paused_until = time.monotonic() + seconds

@@ -143,6 +143,11 @@ class RollUps(PerCall):
         for d, found in zip(claimed, timings, strict=True):
             call = calls[d.call_id]
             by_message.setdefault((str(call.parent_ts), call.rollup), {})[d.call_id] = found
+        # Whether an earlier claim of these ends may have replied: as claimed. (The first
+        # reply this attempt posts makes the attempt uncertain, but says nothing about the
+        # other messages' threads: looking there cost a Tier 3 read per message, and with
+        # 10 busy channels those reads alone went past Slack's limit.)
+        earlier = a.uncertain
         shown_in: dict[str, str] = {}  # call -> the message showing it ended
         later: list[tuple[str, str | None]] = []  # messages to edit once the ends are recorded
         edited: list[tuple[str, int | None, str | None]] = []  # (ts, its draw's version, call)
@@ -151,7 +156,8 @@ class RollUps(PerCall):
                 # Slack's edits are spent for a while (busy channels share them): the ends
                 # are said in the message's thread now, the message edited when a turn comes.
                 rows = [d for d in claimed if d.call_id in ended]
-                reply_ts = await self._reply_ends(lane, a, ts, ended, [d.key for d in rows], rolled=rolled)
+                reply_ts = await self._reply_ends(lane, a, ts, ended, [d.key for d in rows], rolled=rolled,
+                                                  earlier=earlier)
                 later.append((ts, None if rolled else next(iter(ended))))
                 shown_in.update(dict.fromkeys(ended, reply_ts))
             else:
@@ -193,16 +199,15 @@ class RollUps(PerCall):
         return version
 
     async def _reply_ends(self, lane: Lane, a: Attempt, ts: str, ended: dict[str, CallTiming],
-                          keys: list[str], *, rolled: bool) -> str:
+                          keys: list[str], *, rolled: bool, earlier: bool) -> str:
         """The roll-up's thread reply saying which of its calls ended (found where an
-        earlier claim posted it, else posted now)."""
-        if a.uncertain:
+        earlier claim posted it, else posted now). ``earlier``: an earlier claim may have."""
+        if earlier:
             page = await self.services.slack.conversations_replies(
                 channel=lane.channel, ts=ts, include_all_metadata=True, limit=200)
             for m in (page.get("messages") or [])[1:]:
                 if set(messages.event_ids_in(m)) & set(keys):
                     return str(m["ts"])
-            a.uncertain = False
         shown = (await rollup_cards(self.services, lane.channel, ts) if rolled
                  else [c for c in [await card_for(self.services, next(iter(ended)))] if c is not None])
         cards = [_ended(c, ended[c.call_id]) for c in shown if c.call_id in ended]
