@@ -50,20 +50,30 @@ class Lane:
         self.ending: asyncio.Task[bool] | None = None  # a roll-up's ends being shown
         self._next_at = 0.0
         self._paused_until = 0.0
+        self._messages_waiting = 0  # top-level posts waiting for a slot
 
     def wait(self) -> float:
         """Seconds until this channel's next post may go."""
         return max(0.0, self._next_at - time.monotonic())
 
-    async def pace(self, paced: bool = True) -> None:
+    async def pace(self, paced: bool = True, *, reply: bool = False) -> None:
         """Wait for this channel's next slot (``paced``) and take it, or wait only for a
         Retry-After pause. A busy channel's starts and ends are shown by two tasks at once:
-        the slot is taken before the post, so that the other waits for the next one."""
-        while True:  # the slot may have been taken by the other task meanwhile: wait again
-            wait = (self._next_at if paced else self._paused_until) - time.monotonic()
-            if wait <= 0:
-                break
-            await asyncio.sleep(wait)
+        the slot is taken before the post, so that the other waits for the next one; and a
+        thread ``reply`` lets a top-level message waiting for a slot go first (a call not
+        shown at all is worse than an end said a second later)."""
+        urgent = paced and not reply
+        self._messages_waiting += urgent
+        try:
+            while True:  # the slot may have been taken by the other task meanwhile: wait again
+                wait = (self._next_at if paced else self._paused_until) - time.monotonic()
+                if wait <= 0 and paced and reply and self._messages_waiting:
+                    wait = self.interval / 4
+                if wait <= 0:
+                    break
+                await asyncio.sleep(wait)
+        finally:
+            self._messages_waiting -= urgent
         if paced:
             self._next_at = time.monotonic() + self.interval
 

@@ -63,7 +63,7 @@ class Sender:
         while this one may still post."""
         paced = method == "chat_postMessage"
         while True:
-            await lane.pace(paced)
+            await lane.pace(paced, reply="thread_ts" in kwargs)
             if method == "chat_update" and not turn_taken:  # the workspace's budget, every replica's
                 await take_update(self.services)
             turn_taken = False  # a try after a 429 waits for a turn of its own
